@@ -1,0 +1,1 @@
+extern crate exercises as subject;

@@ -1,0 +1,1 @@
+extern crate solutions as subject;
