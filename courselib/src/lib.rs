@@ -1,1 +1,19 @@
-//! Shared course library.
+//! The course's shared library: what exercises, solutions, tests and figures all use,
+//! written once.
+//!
+//! - [`device`]: the device every example and test runs on (`Cpu`, or `Cuda` with
+//!   `--features cuda`) and the seeded random-number generators.
+//! - [`data`]: batching the plain [`datasets`] into dfdx tensors of compile-time shape.
+//! - [`gradcheck`]: numerical gradients by central differences, and how to compare them.
+//! - [`check`]: assertions whose failure messages tell a learner what is wrong and where
+//!   in the book to look.
+//! - [`plot`]: figures for the book with plotters, using a bundled font.
+
+pub mod check;
+pub mod data;
+pub mod device;
+pub mod gradcheck;
+pub mod plot;
+
+pub use datasets;
+pub use dfdx;

@@ -1,0 +1,218 @@
+//! Figures for the book, drawn with plotters into an `image` buffer and saved as PNG.
+//!
+//! The font (DejaVu Sans) is compiled in, so figures look the same on every machine and
+//! need no system fonts.
+
+use std::path::Path;
+use std::sync::Once;
+
+use image::{imageops, Rgb, RgbImage};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{register_font, FontStyle};
+
+/// Anything that went wrong while drawing or saving a figure.
+#[derive(Debug)]
+pub struct PlotError(pub String);
+
+impl std::fmt::Display for PlotError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "plot: {}", self.0)
+    }
+}
+
+impl std::error::Error for PlotError {}
+
+fn err(e: impl std::fmt::Display) -> PlotError {
+    PlotError(e.to_string())
+}
+
+fn register_bundled_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+            .unwrap_or_else(|_| panic!("the bundled DejaVu Sans font is invalid"));
+    });
+}
+
+/// The colours of successive series, distinguishable in print and for colour-blind readers
+/// (Okabe-Ito).
+pub const PALETTE: [RGBColor; 6] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+];
+
+/// A tick label without a trailing ".0" and with no "-0".
+fn tick(value: f64) -> String {
+    let text = if value.fract() == 0.0 { format!("{value:.0}") } else { format!("{value:.2}") };
+    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') { "0".into() } else { text }
+}
+
+/// One named curve of a line chart.
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One panel of a figure: a titled chart with axis descriptions and its curves.
+pub struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
+}
+
+fn save(buffer: Vec<u8>, width: u32, height: u32, path: &Path) -> Result<(), PlotError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let image = RgbImage::from_raw(width, height, buffer).ok_or_else(|| err("buffer size"))?;
+    image.save(path).map_err(|e| err(format!("{}: {e}", path.display())))
+}
+
+fn bounds(points: impl Iterator<Item = (f64, f64)>) -> ((f64, f64), (f64, f64)) {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (x, y) in points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    let pad = |lo: f64, hi: f64| {
+        let margin = ((hi - lo) * 0.05).max(1e-9);
+        (lo - margin, hi + margin)
+    };
+    (pad(x0, x1), pad(y0, y1))
+}
+
+/// Line charts side by side, one per panel, `panel_width` x `height` pixels each.
+pub fn line_charts(path: &Path, panels: &[Panel], panel_width: u32, height: u32) -> Result<(), PlotError> {
+    register_bundled_font();
+    let width = panel_width * panels.len() as u32;
+    let mut buffer = vec![0u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        for (area, panel) in root.split_evenly((1, panels.len())).iter().zip(panels) {
+            let ((x0, x1), (y0, y1)) = bounds(panel.series.iter().flat_map(|s| s.points.iter().copied()));
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.title, ("sans-serif", 22))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(60)
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick(*v))
+                .x_desc(&panel.x_label)
+                .y_desc(&panel.y_label)
+                .label_style(("sans-serif", 15))
+                .draw()
+                .map_err(err)?;
+            for (series, colour) in panel.series.iter().zip(PALETTE.iter().cycle()) {
+                chart
+                    .draw_series(LineSeries::new(series.points.iter().copied(), colour.stroke_width(2)))
+                    .map_err(err)?
+                    .label(&series.label)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+            }
+            if panel.series.len() > 1 || !panel.series.iter().all(|s| s.label.is_empty()) {
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .label_font(("sans-serif", 15))
+                    .draw()
+                    .map_err(err)?;
+            }
+        }
+        root.present().map_err(err)?;
+    }
+    save(buffer, width, height, path)
+}
+
+/// A scatter plot of `points` with the diagonal `y = x`: points on the diagonal mean the
+/// two quantities agree.
+pub fn scatter_against_diagonal(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    points: &[(f64, f64)],
+) -> Result<(), PlotError> {
+    register_bundled_font();
+    let (width, height) = (640u32, 600u32);
+    let mut buffer = vec![0u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let ((x0, x1), (y0, y1)) = bounds(points.iter().copied());
+        let (lo, hi) = (x0.min(y0), x1.max(y1));
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(lo..hi, lo..hi)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.4).stroke_width(1)))
+            .map_err(err)?;
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 3, PALETTE[0].filled())))
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    save(buffer, width, height, path)
+}
+
+/// One image of a grid, with the text shown under it.
+pub struct Tile {
+    pub image: RgbImage,
+    pub caption: String,
+}
+
+/// Images in a grid of `columns`, each scaled (nearest neighbour, so pixels stay visible) to
+/// `tile_size` x `tile_size` with its caption underneath, and a title on top.
+pub fn image_grid(path: &Path, title: &str, tiles: &[Tile], columns: u32, tile_size: u32) -> Result<(), PlotError> {
+    register_bundled_font();
+    let (gap, caption_height, title_height) = (8u32, 24u32, 40u32);
+    let rows = (tiles.len() as u32).div_ceil(columns);
+    let width = columns * (tile_size + gap) + gap;
+    let height = title_height + rows * (tile_size + caption_height + gap) + gap;
+    let mut canvas = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    let origin = |i: u32| (gap + (i % columns) * (tile_size + gap), title_height + (i / columns) * (tile_size + caption_height + gap));
+    for (i, tile) in tiles.iter().enumerate() {
+        let scaled = imageops::resize(&tile.image, tile_size, tile_size, imageops::FilterType::Nearest);
+        let (x, y) = origin(i as u32);
+        imageops::overlay(&mut canvas, &scaled, i64::from(x), i64::from(y));
+    }
+    let mut buffer = canvas.into_raw();
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        let centred = |size| ("sans-serif", size).into_font().color(&BLACK).pos(Pos::new(
+            HPos::Center,
+            VPos::Top,
+        ));
+        root.draw_text(title, &centred(24), ((width / 2) as i32, 8)).map_err(err)?;
+        for (i, tile) in tiles.iter().enumerate() {
+            let (x, y) = origin(i as u32);
+            root.draw_text(&tile.caption, &centred(17), ((x + tile_size / 2) as i32, (y + tile_size + 3) as i32))
+                .map_err(err)?;
+        }
+        root.present().map_err(err)?;
+    }
+    save(buffer, width, height, path)
+}
