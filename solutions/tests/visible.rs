@@ -1,1 +1,8 @@
+//! The visible tests of `exercises/tests/visible`, run on the reference solutions.
+
 extern crate solutions as subject;
+
+#[path = "../../exercises/tests/visible/ch01.rs"]
+mod ch01;
+#[path = "../../exercises/tests/visible/ch02.rs"]
+mod ch02;
