@@ -1,1 +1,199 @@
-fn main() {}
+//! `cargo course`: the course tool (status, check, hint, diff, figures, book, sync, grade,
+//! verify). `cargo course --help` lists the commands.
+
+mod commands;
+mod grade;
+mod libtest;
+mod manifest;
+mod sync;
+mod verify;
+
+use manifest::Manifest;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo course: the tool of \"Deep Learning for Computer Vision, in Rust\"
+
+Usage: cargo course [COMMAND] [ARGS]
+
+Learning:
+  status               every chapter with its visible tests passed (the default command)
+  check <chapter>      run a chapter's visible tests, e.g. `cargo course check ch01` (or `1`)
+  hint <exercise> [n]  the hints of an exercise (or only hint n), e.g. `cargo course hint one_hot`
+  diff <chapter>       your exercises/src/<module>.rs against the reference solution
+  figures              draw the book's figures (book/figures/) with the reference solutions
+  book [--open]        build the book into target/book (installs mdbook on first use)
+
+Course development:
+  sync [--check] [--force]        regenerate exercises/src from the solution regions
+  grade [--reference] [--out DIR] visible + hidden tests -> points, DIR/results.json (Gradescope)
+  verify                          the project's full check (format, lints, stubs, tests, book)
+
+Run `cargo course <command> --help` for details.
+";
+
+fn command_help(cmd: &str) -> Option<&'static str> {
+    Some(match cmd {
+        "status" => "Usage: cargo course status\n\nRuns the visible tests once and shows, per chapter, how many pass, then the next\nexercise to work on.\n",
+        "check" => "Usage: cargo course check <chapter>\n\nRuns the visible tests of one chapter (`ch01`, `1`, `appA`) and shows each test,\nwith the panic message of each failure.\nExit status 1 if any test fails.\n",
+        "hint" => "Usage: cargo course hint <exercise> [n]\n\nShows all hints of an exercise, or only hint n (1-based).\n",
+        "diff" => "Usage: cargo course diff <chapter>\n\nShows how exercises/src/<module>.rs differs from solutions/src/<module>.rs\n(lines starting with - are yours, + are the reference solution's).\n",
+        "figures" => "Usage: cargo course figures\n\nRuns `cargo run --release -p solutions --bin figures` (writes book/figures/chNN/*.png).\n",
+        "book" => "Usage: cargo course book [--open]\n\nDraws the figures, installs mdbook 0.5.4 and mdbook-katex 0.10.0 with\n`cargo install --locked` when they are missing, and builds the book into target/book.\n--open opens target/book/index.html in your browser.\n",
+        "sync" => "Usage: cargo course sync [--check] [--force]\n\nRegenerates exercises/src/{lib.rs,chNN_*.rs} from solutions/src: every region\n`// BEGIN SOLUTION <id>: <task>` .. `// END SOLUTION` becomes one todo!() line.\n--check   write nothing; exit 1 listing the files that differ\n--force   overwrite files that look edited by a learner (fewer todo!() than a stub)\n",
+        "grade" => "Usage: cargo course grade [--reference] [--out DIR]\n\nRuns the visible tests and the hidden tests (tests/grading), splits each exercise's\npoints over its tests, prints a table per chapter and writes DIR/results.json\n(Gradescope format; DIR defaults to grading-out/ at the repo root).\n--reference  grade the solutions crate instead of exercises\nExit status 0 whatever the score; non-zero only if the grader could not run.\n",
+        "verify" => "Usage: cargo course verify\n\nThe project's test command: fmt, clippy, sync --check, the solutions pass every test,\nthe stubs fail every graded test with a todo!, test counts and snapshots per exercise,\nthe book builds offline with KaTeX, and the CUDA path type-checks.\nExit status 1 if any step fails.\n",
+        _ => return None,
+    })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The directory with `course.toml`, walking up from the current directory.
+fn find_root() -> Result<PathBuf, String> {
+    let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
+    cwd.ancestors().find(|d| d.join("course.toml").is_file()).map(Path::to_path_buf).ok_or_else(|| {
+        format!(
+            "course.toml not found in {} or any parent directory: run cargo course inside the course",
+            cwd.display()
+        )
+    })
+}
+
+/// Options and positional arguments of a command; unknown options are errors.
+struct Args<'a> {
+    flags: Vec<&'a str>,
+    positional: Vec<&'a str>,
+    out: Option<&'a str>,
+}
+
+fn parse_args<'a>(
+    cmd: &str,
+    args: &'a [String],
+    flags: &[&str],
+    takes_out: bool,
+) -> Result<Args<'a>, String> {
+    let mut parsed = Args { flags: Vec::new(), positional: Vec::new(), out: None };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if takes_out && (a == "--out" || a.starts_with("--out=")) {
+            parsed.out = Some(match a.strip_prefix("--out=") {
+                Some(v) => v,
+                None => it.next().ok_or("--out needs a directory")?,
+            });
+        } else if a.starts_with('-') && a.len() > 1 {
+            if !flags.contains(&a.as_str()) {
+                return Err(format!("unknown option `{a}` for `{cmd}` (see `cargo course {cmd} --help`)"));
+            }
+            parsed.flags.push(a);
+        } else {
+            parsed.positional.push(a);
+        }
+    }
+    Ok(parsed)
+}
+
+fn run(args: &[String]) -> Result<i32, String> {
+    let cmd = args.first().map(String::as_str).unwrap_or("status");
+    if matches!(cmd, "-h" | "--help" | "help") {
+        match args.get(1).and_then(|c| command_help(c)) {
+            Some(h) => print!("{h}"),
+            None => print!("{HELP}"),
+        }
+        return Ok(0);
+    }
+    let Some(help) = command_help(cmd) else {
+        return Err(format!("unknown command `{cmd}`\n\n{HELP}"));
+    };
+    let rest = args.get(1..).unwrap_or_default();
+    if rest.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{help}");
+        return Ok(0);
+    }
+    let root = find_root()?;
+    let manifest = Manifest::load(&root.join("course.toml"))?;
+    let one = |a: &Args, what: &str| -> Result<String, String> {
+        match a.positional.as_slice() {
+            [x] => Ok(x.to_string()),
+            _ => Err(format!("expected one {what}\n\n{help}")),
+        }
+    };
+    match cmd {
+        "status" => {
+            parse_none(cmd, rest, help)?;
+            commands::status(&root, &manifest)
+        }
+        "check" => {
+            let a = parse_args(cmd, rest, &[], false)?;
+            commands::check(&root, &manifest, &one(&a, "chapter")?)
+        }
+        "hint" => {
+            let a = parse_args(cmd, rest, &[], false)?;
+            let (id, n) = match a.positional.as_slice() {
+                [id] => (*id, None),
+                [id, n] => {
+                    (*id, Some(n.parse::<usize>().map_err(|_| format!("hint number `{n}` is not a number"))?))
+                }
+                _ => return Err(format!("expected an exercise id and maybe a number\n\n{help}")),
+            };
+            commands::hint(&manifest, id, n)
+        }
+        "diff" => {
+            let a = parse_args(cmd, rest, &[], false)?;
+            commands::diff(&root, &manifest, &one(&a, "chapter")?)
+        }
+        "figures" => {
+            parse_none(cmd, rest, help)?;
+            commands::figures(&root)
+        }
+        "book" => {
+            let a = parse_args(cmd, rest, &["--open"], false)?;
+            if !a.positional.is_empty() {
+                return Err(format!("unexpected argument\n\n{help}"));
+            }
+            commands::book(&root, &manifest, !a.flags.is_empty())
+        }
+        "sync" => {
+            let a = parse_args(cmd, rest, &["--check", "--force"], false)?;
+            if !a.positional.is_empty() {
+                return Err(format!("unexpected argument\n\n{help}"));
+            }
+            sync::run(&root, &manifest, a.flags.contains(&"--check"), a.flags.contains(&"--force"))
+        }
+        "grade" => {
+            let a = parse_args(cmd, rest, &["--reference"], true)?;
+            if !a.positional.is_empty() {
+                return Err(format!("unexpected argument\n\n{help}"));
+            }
+            let out = match a.out {
+                Some(o) => std::env::current_dir().map_err(|e| e.to_string())?.join(o),
+                None => root.join("grading-out"),
+            };
+            commands::grade(&root, &manifest, !a.flags.is_empty(), &out)
+        }
+        "verify" => {
+            parse_none(cmd, rest, help)?;
+            verify::verify(&root, &manifest)
+        }
+        _ => unreachable!("command_help knows every command"),
+    }
+}
+
+fn parse_none(cmd: &str, rest: &[String], help: &str) -> Result<(), String> {
+    let a = parse_args(cmd, rest, &[], false)?;
+    if a.positional.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("`{cmd}` takes no arguments\n\n{help}"))
+    }
+}

@@ -1,0 +1,282 @@
+//! `course.toml`: the chapters and exercises of the course, loaded and validated.
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::Path;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub course: Course,
+    #[serde(default, rename = "chapter")]
+    pub chapters: Vec<Chapter>,
+    #[serde(default, rename = "exercise")]
+    pub exercises: Vec<Exercise>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Course {
+    pub title: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chapter {
+    pub id: String,
+    pub number: String,
+    pub title: String,
+    /// `exercises/src/<module>.rs`; `None` while the chapter is planned.
+    pub module: Option<String>,
+    /// `book/<book>`.
+    pub book: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exercise {
+    pub id: String,
+    pub chapter: String,
+    pub section: String,
+    pub title: String,
+    pub points: f64,
+    #[serde(default)]
+    pub hints: Vec<String>,
+}
+
+impl Chapter {
+    /// The built page of this chapter, relative to the repo root.
+    pub fn html_path(&self) -> String {
+        let stem = self.book.strip_suffix(".md").unwrap_or(&self.book);
+        format!("target/book/{stem}.html")
+    }
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Manifest, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Manifest::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Manifest, String> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Every problem at once, one per line.
+    fn validate(&self) -> Result<(), String> {
+        let mut errors = Vec::new();
+        let mut chapter_ids = HashSet::new();
+        let mut modules = HashSet::new();
+        for ch in &self.chapters {
+            if !is_ident(&ch.id) {
+                errors.push(format!("chapter id `{}` must be a Rust identifier (e.g. ch01, appA)", ch.id));
+            }
+            if !chapter_ids.insert(ch.id.as_str()) {
+                errors.push(format!("chapter id `{}` appears twice", ch.id));
+            }
+            if ch.number.is_empty() || ch.number.contains('.') {
+                errors.push(format!("chapter {}: number `{}` must be like `1` or `A`", ch.id, ch.number));
+            }
+            if !ch.book.ends_with(".md") {
+                errors.push(format!("chapter {}: book `{}` must be a .md file under book/", ch.id, ch.book));
+            }
+            if let Some(m) = &ch.module {
+                if !is_ident(m) || !m.starts_with(&format!("{}_", ch.id)) {
+                    errors.push(format!(
+                        "chapter {}: module `{m}` must be a Rust identifier starting with `{}_`",
+                        ch.id, ch.id
+                    ));
+                }
+                if !modules.insert(m.as_str()) {
+                    errors.push(format!("module `{m}` is used by two chapters"));
+                }
+            }
+        }
+        let mut exercise_ids = HashSet::new();
+        for ex in &self.exercises {
+            if !is_ident(&ex.id) {
+                errors.push(format!(
+                    "exercise id `{}` must be a Rust identifier (it names the test module)",
+                    ex.id
+                ));
+            }
+            if !exercise_ids.insert(ex.id.as_str()) {
+                errors.push(format!("exercise id `{}` appears twice", ex.id));
+            }
+            if !(ex.points.is_finite() && ex.points > 0.0) {
+                errors.push(format!("exercise {}: points must be positive, not {}", ex.id, ex.points));
+            }
+            match self.chapters.iter().find(|c| c.id == ex.chapter) {
+                None => errors.push(format!(
+                    "exercise {}: chapter `{}` is not a [[chapter]] of the manifest",
+                    ex.id, ex.chapter
+                )),
+                Some(ch) => {
+                    if ch.module.is_none() {
+                        errors.push(format!(
+                            "exercise {}: chapter {} has no `module` (it is planned); give it one first",
+                            ex.id, ch.id
+                        ));
+                    }
+                    let ok = ex.section.strip_prefix(&format!("{}.", ch.number)).is_some_and(|rest| {
+                        !rest.is_empty()
+                            && rest.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+                    });
+                    if !ok {
+                        errors.push(format!(
+                            "exercise {}: section `{}` must look like `{}.N` (chapter {} is number {})",
+                            ex.id, ex.section, ch.number, ch.id, ch.number
+                        ));
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("invalid manifest:\n  {}", errors.join("\n  ")))
+        }
+    }
+
+    /// A chapter by id (`ch01`), by number (`1`, `01`) or, case-insensitively, `appA` / `A`.
+    pub fn chapter(&self, arg: &str) -> Option<&Chapter> {
+        let a = arg.trim();
+        self.chapters.iter().find(|c| {
+            c.id.eq_ignore_ascii_case(a)
+                || c.number.eq_ignore_ascii_case(a)
+                || (a.chars().all(|ch| ch.is_ascii_digit())
+                    && !a.is_empty()
+                    && a.trim_start_matches('0') == c.number)
+        })
+    }
+
+    pub fn chapter_by_id(&self, id: &str) -> Option<&Chapter> {
+        self.chapters.iter().find(|c| c.id == id)
+    }
+
+    pub fn exercise(&self, id: &str) -> Option<&Exercise> {
+        self.exercises.iter().find(|e| e.id == id)
+    }
+
+    pub fn exercises_of<'a>(&'a self, chapter: &'a str) -> impl Iterator<Item = &'a Exercise> {
+        self.exercises.iter().filter(move |e| e.chapter == chapter)
+    }
+
+    /// Chapter of the exercise (validated to exist).
+    pub fn chapter_of(&self, ex: &Exercise) -> &Chapter {
+        self.chapter_by_id(&ex.chapter).expect("validated: every exercise's chapter exists")
+    }
+}
+
+pub fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[course]
+title = "T"
+
+[[chapter]]
+id = "ch01"
+number = "1"
+title = "One"
+module = "ch01_one"
+book = "ch01-one.md"
+
+[[chapter]]
+id = "appA"
+number = "A"
+title = "GPUs"
+book = "appA-gpus.md"
+
+[[exercise]]
+id = "top_k_error"
+chapter = "ch01"
+section = "1.2"
+title = "Top-k"
+points = 2
+hints = ["a", "b"]
+
+[[exercise]]
+id = "one_hot"
+chapter = "ch01"
+section = "1.3.1"
+title = "One-hot"
+points = 1.5
+"#;
+
+    #[test]
+    fn parses_a_good_manifest() {
+        let m = Manifest::parse(GOOD).unwrap();
+        assert_eq!(m.chapters.len(), 2);
+        assert_eq!(m.exercises[0].points, 2.0);
+        assert_eq!(m.exercises[1].hints.len(), 0);
+        assert_eq!(m.chapter("1").unwrap().id, "ch01");
+        assert_eq!(m.chapter("01").unwrap().id, "ch01");
+        assert_eq!(m.chapter("CH01").unwrap().id, "ch01");
+        assert_eq!(m.chapter("a").unwrap().id, "appA");
+        assert!(m.chapter("2").is_none());
+        assert_eq!(m.chapters[0].html_path(), "target/book/ch01-one.html");
+        assert_eq!(m.exercises_of("ch01").count(), 2);
+    }
+
+    fn error_of(text: &str) -> String {
+        Manifest::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn rejects_duplicate_ids() {
+        let text = GOOD.replace("id = \"one_hot\"", "id = \"top_k_error\"");
+        assert!(error_of(&text).contains("exercise id `top_k_error` appears twice"));
+        let text = GOOD.replace("id = \"appA\"", "id = \"ch01\"");
+        assert!(error_of(&text).contains("chapter id `ch01` appears twice"));
+    }
+
+    #[test]
+    fn rejects_unknown_or_planned_chapters() {
+        let text =
+            GOOD.replace("chapter = \"ch01\"\nsection = \"1.2\"", "chapter = \"ch09\"\nsection = \"9.2\"");
+        assert!(error_of(&text).contains("chapter `ch09` is not a [[chapter]]"));
+        let text =
+            GOOD.replace("chapter = \"ch01\"\nsection = \"1.2\"", "chapter = \"appA\"\nsection = \"A.2\"");
+        assert!(error_of(&text).contains("chapter appA has no `module`"));
+    }
+
+    #[test]
+    fn rejects_sections_of_another_chapter() {
+        for bad in ["2.1", "1", "1.", "12.1", "1.x", "1..2"] {
+            let text = GOOD.replace("section = \"1.2\"", &format!("section = \"{bad}\""));
+            let err = error_of(&text);
+            assert!(err.contains("must look like `1.N`"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn rejects_typos_and_bad_values() {
+        let err = error_of(&GOOD.replace("hints = ", "hint = "));
+        assert!(err.contains("unknown field `hint`"), "{err}");
+        let err = error_of(&GOOD.replace("points = 2", "points = 0"));
+        assert!(err.contains("points must be positive"), "{err}");
+        let err = error_of(&GOOD.replace("id = \"one_hot\"", "id = \"one-hot\""));
+        assert!(err.contains("must be a Rust identifier"), "{err}");
+        let err = error_of(&GOOD.replace("module = \"ch01_one\"", "module = \"one\""));
+        assert!(err.contains("starting with `ch01_`"), "{err}");
+    }
+
+    #[test]
+    fn reports_all_problems_at_once() {
+        let text =
+            GOOD.replace("section = \"1.2\"", "section = \"3.2\"").replace("points = 1.5", "points = -1");
+        let err = error_of(&text);
+        assert_eq!(err.lines().count(), 3, "{err}");
+    }
+}
