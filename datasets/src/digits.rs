@@ -1,0 +1,115 @@
+//! The 8x8 handwritten digits (UCI "Optical Recognition of Handwritten Digits", test part,
+//! as shipped by scikit-learn): 1797 grey images, pixel values `0..=16`, classes `0..=9`.
+//!
+//! File: `data/digits/digits.csv.gz` (CSV, 64 pixels then the label per row). Licence and
+//! citation: `data/digits/LICENSE.md` (CC BY 4.0, Alpaydin & Kaynak 1998).
+
+use std::path::Path;
+
+use crate::{data_dir, format_error, gunzip, read_verified, DataError, ImageSet};
+
+/// Image height in pixels.
+pub const HEIGHT: usize = 8;
+/// Image width in pixels.
+pub const WIDTH: usize = 8;
+/// Number of classes (digits 0 to 9).
+pub const CLASSES: usize = 10;
+/// Largest pixel value (each pixel counts the "on" pixels of a 4x4 block).
+pub const MAX_VALUE: u8 = 16;
+/// Total number of images.
+pub const SIZE: usize = 1797;
+/// Number of images in the test part of [`train_test`] (the last 360 in file order).
+pub const TEST_SIZE: usize = 360;
+/// Number of images in the train part of [`train_test`] (the first 1437 in file order).
+pub const TRAIN_SIZE: usize = SIZE - TEST_SIZE;
+/// Path of the data file, relative to the data folder.
+pub const FILE: &str = "digits/digits.csv.gz";
+
+/// All 1797 digits in file order, as an [`ImageSet`] named `"digits"`: 1 channel, 8x8,
+/// `max_value` 16, class names `"0"` to `"9"`.
+///
+/// Reads from [`data_dir()`](crate::data_dir).
+///
+/// # Errors
+/// [`DataError::Missing`] if the file is absent, [`DataError::Corrupt`] if its SHA-256
+/// differs from `data/SHA256SUMS`, [`DataError::Format`] if it cannot be parsed.
+pub fn load() -> Result<ImageSet, DataError> {
+    load_from(&data_dir())
+}
+
+/// The fixed split used throughout the course: train = the first 1437 images, test = the
+/// last 360 ([`TEST_SIZE`]), in file order (no shuffling; classes are interleaved in the
+/// file, so both parts hold every class). Names `"digits-train"` and `"digits-test"`.
+///
+/// # Errors
+/// As [`load`].
+pub fn train_test() -> Result<(ImageSet, ImageSet), DataError> {
+    train_test_from(&data_dir())
+}
+
+/// [`load`] from the data folder `dir` (laid out like `datasets/data`).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_from(dir: &Path) -> Result<ImageSet, DataError> {
+    let raw = read_verified(dir, FILE)?;
+    let text = gunzip(dir, FILE, &raw)?;
+    let text = std::str::from_utf8(&text).map_err(|_| format_error(dir, FILE, "not UTF-8 text"))?;
+    let mut pixels = Vec::with_capacity(SIZE * HEIGHT * WIDTH);
+    let mut labels = Vec::with_capacity(SIZE);
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |what: &str| format_error(dir, FILE, format!("line {}: {what}", n + 1));
+        let mut fields = 0;
+        for (k, field) in line.split(',').enumerate() {
+            fields += 1;
+            // scikit-learn's file holds integers; accept "3.0" too.
+            let field = field.trim();
+            let field = field.strip_suffix(".0").unwrap_or(field);
+            let v: u8 =
+                field.parse().map_err(|_| bad(&format!("field {} is not an integer: {field:?}", k + 1)))?;
+            if k < HEIGHT * WIDTH {
+                if v > MAX_VALUE {
+                    return Err(bad(&format!("pixel {v} out of range 0..=16")));
+                }
+                pixels.push(v);
+            } else if k == HEIGHT * WIDTH {
+                if v as usize >= CLASSES {
+                    return Err(bad(&format!("label {v} out of range 0..=9")));
+                }
+                labels.push(v);
+            }
+        }
+        if fields != HEIGHT * WIDTH + 1 {
+            return Err(bad(&format!("expected 65 fields, found {fields}")));
+        }
+    }
+    if labels.len() != SIZE {
+        return Err(format_error(dir, FILE, format!("expected {SIZE} rows, found {}", labels.len())));
+    }
+    Ok(ImageSet {
+        name: "digits".into(),
+        channels: 1,
+        height: HEIGHT,
+        width: WIDTH,
+        max_value: MAX_VALUE,
+        pixels,
+        labels,
+        class_names: (0..CLASSES).map(|d| d.to_string()).collect(),
+    })
+}
+
+/// [`train_test`] from the data folder `dir`.
+///
+/// # Errors
+/// As [`load`].
+pub fn train_test_from(dir: &Path) -> Result<(ImageSet, ImageSet), DataError> {
+    let all = load_from(dir)?;
+    let mut train = all.subset(&(0..TRAIN_SIZE).collect::<Vec<_>>());
+    let mut test = all.subset(&(TRAIN_SIZE..SIZE).collect::<Vec<_>>());
+    train.name = "digits-train".into();
+    test.name = "digits-test".into();
+    Ok((train, test))
+}
