@@ -1,1 +1,9 @@
-//! exercises
+//! # Deep Learning for Computer Vision, in Rust: the exercises
+//!
+//! One module per chapter of the book. Every `todo!()` is one exercise: its message names
+//! the exercise and the book section that explains it. Run `cargo course` to see where you
+//! are, `cargo course check ch01` to test one chapter, `cargo course hint <exercise>` when
+//! stuck.
+
+pub mod ch01_vision_tasks;
+pub mod ch02_backprop;
