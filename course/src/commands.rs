@@ -211,12 +211,21 @@ pub fn diff(root: &Path, manifest: &Manifest, arg: &str) -> Result<i32, String> 
         return Ok(1);
     }
     let mine = format!("exercises/src/{module}.rs");
-    let theirs = format!("solutions/src/{module}.rs");
-    for f in [&mine, &theirs] {
+    let source = format!("solutions/src/{module}.rs");
+    for f in [&mine, &source] {
         if !root.join(f).is_file() {
             return Err(format!("{f} does not exist"));
         }
     }
+    // Compare with the solution as it would sit in exercises/src: no region markers.
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).map_err(|e| format!("cannot read {f}: {e}"));
+    let theirs = format!("target/course/reference/{module}.rs");
+    std::fs::create_dir_all(root.join("target/course/reference")).map_err(|e| e.to_string())?;
+    std::fs::write(root.join(&theirs), crate::sync::reference_text(&read(&source)?))
+        .map_err(|e| format!("cannot write {theirs}: {e}"))?;
+    println!(
+        "- lines: yours ({mine}); + lines: the reference solution ({source}, without its region markers)\n"
+    );
     if on_path("git").is_some() {
         let status = Command::new("git")
             .args(["diff", "--no-index", "--color=auto", "--", &mine, &theirs])
@@ -232,7 +241,6 @@ pub fn diff(root: &Path, manifest: &Manifest, arg: &str) -> Result<i32, String> 
             _ => Err("git diff failed".into()),
         };
     }
-    let read = |f: &str| std::fs::read_to_string(root.join(f)).map_err(|e| format!("cannot read {f}: {e}"));
     let (a, b) = (read(&mine)?, read(&theirs)?);
     match unified_diff(&a, &b, &mine, &theirs) {
         Some(d) if d.is_empty() => println!("{mine} and {theirs} are the same."),
@@ -477,6 +485,34 @@ pub fn grade(root: &Path, manifest: &Manifest, reference: bool, out_dir: &Path) 
     }
     let results = grade::results(&assigned.graded, summary.clone(), secs());
     println!("\n{summary}");
+    // Per exercise, for the console; hidden failures by name only.
+    println!("per exercise:");
+    let w = manifest.exercises.iter().map(|e| e.id.len()).max().unwrap_or(0);
+    for ex in &manifest.exercises {
+        let tests: Vec<&grade::Graded> = assigned.graded.iter().filter(|g| g.exercise.id == ex.id).collect();
+        if tests.is_empty() {
+            continue;
+        }
+        let ok = tests.iter().filter(|g| g.passed()).count();
+        let score: f64 = tests.iter().map(|g| g.score()).sum();
+        let failed: Vec<String> = tests
+            .iter()
+            .filter(|g| !g.passed())
+            .map(|g| {
+                let short = g.test.name.rsplit("::").next().unwrap_or(&g.test.name);
+                format!("{short} ({})", if g.hidden { "hidden" } else { "visible" })
+            })
+            .collect();
+        let failed =
+            if failed.is_empty() { String::new() } else { format!("  failed: {}", failed.join(", ")) };
+        println!(
+            "  {} {:<w$} {:>5} {:>9}{failed}",
+            ex.chapter,
+            ex.id,
+            format!("{ok}/{}", tests.len()),
+            format!("{}/{}", grade::fmt_points(score), grade::fmt_points(ex.points)),
+        );
+    }
     let max: f64 = assigned.graded.iter().map(|g| g.max_score).sum();
     println!("Score: {}/{}", grade::fmt_points(results.score), grade::fmt_points(max));
     write(&results)?;

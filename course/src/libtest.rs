@@ -35,7 +35,7 @@ pub struct TestResult {
     pub kind: Kind,
     /// The test's name; for doctests without libtest's ` - compile fail` style suffix.
     pub name: String,
-    /// The doctest suffix: `compile fail`, `compile` (no_run), `should panic`.
+    /// libtest's mode suffix: `should panic`; for doctests `compile fail`, `compile` (no_run).
     pub doc_mode: Option<String>,
     pub outcome: Outcome,
     /// The failure section (captured output and panic), cleaned; empty when passed.
@@ -66,12 +66,12 @@ fn binary_label(line: &str) -> Option<(String, Kind)> {
     }
 }
 
-/// Strips a doctest suffix: `src/lib.rs - f (line 4) - compile fail` -> (`... (line 4)`, mode).
+/// Strips libtest's mode suffix from a reported name (the `--list` names lack it):
+/// `ch01::x - should panic`, `src/lib.rs - f (line 4) - compile fail` -> (name, mode).
 fn split_doc_suffix(name: &str) -> (String, Option<String>) {
-    if let Some(close) = name.rfind(')') {
-        let (head, tail) = name.split_at(close + 1);
-        if let Some(mode) = tail.strip_prefix(" - ") {
-            if head.contains(" (line ") {
+    for mode in ["should panic", "compile fail", "compile"] {
+        if let Some(head) = name.strip_suffix(mode).and_then(|h| h.strip_suffix(" - ")) {
+            if mode == "should panic" || head.ends_with(')') {
                 return (head.to_string(), Some(mode.to_string()));
             }
         }
@@ -374,8 +374,9 @@ ch01::f::c: test
 ch01::f::d: test
 ch01::f::e: test
 ch01::f::crash: test
+ch01::f::sp: test
 
-6 tests, 0 benchmarks
+7 tests, 0 benchmarks
    Doc-tests lt
 src/lib.rs - f (line 1): test
 src/lib.rs - f (line 7): test
@@ -399,6 +400,7 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
 running 6 tests
 test ch01::f::d ... ignored
 test ch01::f::e ... ok
+test ch01::f::sp - should panic ... ok
 test ch01::f::a ... FAILED
 test ch01::f::b ... FAILED
 test ch01::f::c has been running for over 60 seconds
@@ -483,17 +485,19 @@ test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
     #[test]
     fn lists_every_test_with_its_binary() {
         let list = parse_list(LIST);
-        assert_eq!(list.len(), 9);
+        assert_eq!(list.len(), 10);
         assert_eq!(list[0].0, "tests/visible/main.rs (target/debug/deps/visible-ec2a)");
         assert_eq!(list[0].1, Kind::Integration);
         assert_eq!(list[0].2, "ch01::f::a");
-        assert_eq!(list[6], ("Doc-tests lt".into(), Kind::Doc, "src/lib.rs - f (line 1)".into()));
+        assert_eq!(list[7], ("Doc-tests lt".into(), Kind::Doc, "src/lib.rs - f (line 1)".into()));
     }
 
     #[test]
     fn reads_outcomes_and_messages() {
         let r = report();
-        assert_eq!(r.tests.len(), 9);
+        assert_eq!(r.tests.len(), 10);
+        let sp = find(&r, "ch01::f::sp");
+        assert_eq!((sp.outcome, sp.doc_mode.as_deref()), (Outcome::Passed, Some("should panic")));
         let a = find(&r, "ch01::f::a");
         assert_eq!(a.outcome, Outcome::Failed);
         assert_eq!(a.message(), "not yet implemented: ch01 f: do it; see book section 1.2");

@@ -102,6 +102,15 @@ fn todo_line(rest: &str, manifest: &Manifest, module: Option<&str>) -> Result<(S
     Ok((id.to_string(), format!("todo!(\"{}\")", escape(&message))))
 }
 
+/// The solution as the learner would write it: without region markers, naming `exercises`.
+pub fn reference_text(source: &str) -> String {
+    source
+        .split_inclusive('\n')
+        .filter(|l| !l.trim().starts_with(BEGIN) && l.trim() != END)
+        .map(|l| l.replace("solutions::", "exercises::"))
+        .collect()
+}
+
 /// Escapes a message for a string literal that is also a format string.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -136,6 +145,49 @@ pub fn is_synced_file(name: &str) -> bool {
     prefix && crate::manifest::is_ident(stem)
 }
 
+/// The workspace's edition (`[workspace.package] edition` of the root Cargo.toml).
+fn edition(root: &Path) -> String {
+    std::fs::read_to_string(root.join("Cargo.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("workspace")?.get("package")?.get("edition")?.as_str().map(String::from))
+        .unwrap_or_else(|| "2021".into())
+}
+
+/// Formats a generated stub with rustfmt (the repo's rustfmt.toml), as `cargo fmt` would:
+/// a `todo!("...")` longer than the line width is wrapped, a closure whose body became one
+/// expression loses its braces. Without rustfmt the text stays as generated.
+fn rustfmt(root: &Path, text: &str) -> Result<String, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let child = Command::new("rustfmt")
+        .args(["--edition", &edition(root)])
+        .current_dir(root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("warning: cannot run rustfmt ({e}): the stubs are not formatted");
+            return Ok(text.to_string());
+        }
+    };
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = text.to_string();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| format!("cannot be formatted: {e}"))?;
+    let _ = writer.join();
+    if !out.status.success() {
+        return Err(format!(
+            "is not valid Rust (rustfmt says):\n{}",
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| format!("cannot be formatted: {e}"))
+}
+
 pub struct Planned {
     /// File name inside `exercises/src`.
     pub name: String,
@@ -151,12 +203,15 @@ impl Planned {
     /// A learner has worked in it: it differs and has fewer `todo!(` than a fresh stub.
     pub fn looks_edited(&self) -> bool {
         match &self.existing {
-            Some(old) => {
-                self.differs() && old.matches("todo!(").count() < self.generated.matches("todo!(").count()
-            }
+            Some(old) => self.differs() && count_todos(old) < count_todos(&self.generated),
             None => false,
         }
     }
+}
+
+/// `todo!(` in code, not in comments (doc comments may mention `todo!()`).
+fn count_todos(text: &str) -> usize {
+    text.lines().filter(|l| !l.trim_start().starts_with("//")).map(|l| l.matches("todo!(").count()).sum()
 }
 
 pub struct Plan {
@@ -195,7 +250,9 @@ pub fn plan(root: &Path, manifest: &Manifest) -> Result<Plan, String> {
             std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let module = name.strip_suffix(".rs").filter(|s| *s != "lib");
         let label = format!("solutions/src/{name}");
-        match generate(&source, &label, module, manifest, &mut seen) {
+        match generate(&source, &label, module, manifest, &mut seen)
+            .and_then(|g| rustfmt(root, &g).map_err(|e| format!("{label}: the generated stub {e}")))
+        {
             Ok(generated) => {
                 let existing = std::fs::read_to_string(dst.join(name)).ok();
                 files.push(Planned { name: name.clone(), generated, existing });
@@ -391,6 +448,12 @@ pub fn top_k(x: &[f32]) -> f32 {
     }
 
     #[test]
+    fn reference_text_drops_markers() {
+        let src = "use solutions::x;\n  // BEGIN SOLUTION a: b\n  1\n  // END SOLUTION\n";
+        assert_eq!(reference_text(src), "use exercises::x;\n  1\n");
+    }
+
+    #[test]
     fn synced_file_names() {
         for ok in ["lib.rs", "ch01_vision_tasks.rs", "ch20_domain.rs", "appA_gpus.rs"] {
             assert!(is_synced_file(ok), "{ok}");
@@ -415,5 +478,8 @@ pub fn top_k(x: &[f32]) -> f32 {
         // the solutions changed but the stub still has all its todos: regenerate freely
         assert!(!p(Some("todo!() old"), "todo!() new").looks_edited());
         assert!(p(Some("todo!() old"), "todo!() todo!() new").looks_edited());
+        // todo!() in comments does not count
+        assert!(!p(Some("//! exercises"), "//! every `todo!()` is one exercise").looks_edited());
+        assert!(p(Some("//! todo!()\n1"), "//! todo!()\ntodo!()").looks_edited());
     }
 }
