@@ -30,13 +30,7 @@ where
     G: Copy + Into<f64>,
     W: Copy + Into<f64>,
 {
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "{context}: got {} values, expected {}",
-        got.len(),
-        want.len()
-    );
+    assert_eq!(got.len(), want.len(), "{context}: got {} values, expected {}", got.len(), want.len());
     let mut first_bad = None;
     let mut worst: Option<(usize, f64)> = None;
     let mut bad_count = 0;

@@ -41,10 +41,7 @@ where
 pub fn max_relative_error(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "gradients of different lengths");
     const FLOOR: f64 = 1e-8;
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs() / (x.abs() + y.abs()).max(FLOOR))
-        .fold(0.0, f64::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() / (x.abs() + y.abs()).max(FLOOR)).fold(0.0, f64::max)
 }
 // ANCHOR_END: relative_error
 

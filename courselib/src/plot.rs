@@ -49,7 +49,11 @@ pub const PALETTE: [RGBColor; 6] = [
 /// A tick label without a trailing ".0" and with no "-0".
 fn tick(value: f64) -> String {
     let text = if value.fract() == 0.0 { format!("{value:.0}") } else { format!("{value:.2}") };
-    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') { "0".into() } else { text }
+    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+        "0".into()
+    } else {
+        text
+    }
 }
 
 /// One named curve of a line chart.
@@ -170,9 +174,7 @@ pub fn scatter_against_diagonal(
         chart
             .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.4).stroke_width(1)))
             .map_err(err)?;
-        chart
-            .draw_series(points.iter().map(|&p| Circle::new(p, 3, PALETTE[0].filled())))
-            .map_err(err)?;
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, PALETTE[0].filled()))).map_err(err)?;
         root.present().map_err(err)?;
     }
     save(buffer, width, height, path)
@@ -186,14 +188,25 @@ pub struct Tile {
 
 /// Images in a grid of `columns`, each scaled (nearest neighbour, so pixels stay visible) to
 /// `tile_size` x `tile_size` with its caption underneath, and a title on top.
-pub fn image_grid(path: &Path, title: &str, tiles: &[Tile], columns: u32, tile_size: u32) -> Result<(), PlotError> {
+pub fn image_grid(
+    path: &Path,
+    title: &str,
+    tiles: &[Tile],
+    columns: u32,
+    tile_size: u32,
+) -> Result<(), PlotError> {
     register_bundled_font();
     let (gap, caption_height, title_height) = (8u32, 24u32, 40u32);
     let rows = (tiles.len() as u32).div_ceil(columns);
     let width = columns * (tile_size + gap) + gap;
     let height = title_height + rows * (tile_size + caption_height + gap) + gap;
     let mut canvas = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
-    let origin = |i: u32| (gap + (i % columns) * (tile_size + gap), title_height + (i / columns) * (tile_size + caption_height + gap));
+    let origin = |i: u32| {
+        (
+            gap + (i % columns) * (tile_size + gap),
+            title_height + (i / columns) * (tile_size + caption_height + gap),
+        )
+    };
     for (i, tile) in tiles.iter().enumerate() {
         let scaled = imageops::resize(&tile.image, tile_size, tile_size, imageops::FilterType::Nearest);
         let (x, y) = origin(i as u32);
@@ -202,15 +215,17 @@ pub fn image_grid(path: &Path, title: &str, tiles: &[Tile], columns: u32, tile_s
     let mut buffer = canvas.into_raw();
     {
         let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
-        let centred = |size| ("sans-serif", size).into_font().color(&BLACK).pos(Pos::new(
-            HPos::Center,
-            VPos::Top,
-        ));
+        let centred =
+            |size| ("sans-serif", size).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
         root.draw_text(title, &centred(24), ((width / 2) as i32, 8)).map_err(err)?;
         for (i, tile) in tiles.iter().enumerate() {
             let (x, y) = origin(i as u32);
-            root.draw_text(&tile.caption, &centred(17), ((x + tile_size / 2) as i32, (y + tile_size + 3) as i32))
-                .map_err(err)?;
+            root.draw_text(
+                &tile.caption,
+                &centred(17),
+                ((x + tile_size / 2) as i32, (y + tile_size + 3) as i32),
+            )
+            .map_err(err)?;
         }
         root.present().map_err(err)?;
     }

@@ -162,7 +162,14 @@ pub fn normalize<const N: usize, const C: usize, const H: usize, const W: usize,
 /// let rows: Tensor<Rank2<2, 63>, f32, Cpu> = flatten(digits);
 /// ```
 // ANCHOR_END: flatten_shape_error
-pub fn flatten<const B: usize, const C: usize, const H: usize, const W: usize, const N: usize, D: Device<f32>>(
+pub fn flatten<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const N: usize,
+    D: Device<f32>,
+>(
     batch: Tensor<Rank4<B, C, H, W>, f32, D>,
 ) -> Tensor<Rank2<B, N>, f32, D> {
     // BEGIN SOLUTION flatten: reshape to (B, N) and let dfdx check that N = C * H * W

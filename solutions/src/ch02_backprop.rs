@@ -74,7 +74,10 @@ pub fn relu_forward<S: Shape, E: Dtype, D: Device<E>>(x: &Tensor<S, E, D>) -> Te
 /// derivative at exactly 0 to be 0).
 ///
 /// - `dy`: `∂L/∂y`, the shape of `x`; `x`: the forward input.
-pub fn relu_backward<S: Shape, E: Dtype, D: Device<E>>(dy: &Tensor<S, E, D>, x: &Tensor<S, E, D>) -> Tensor<S, E, D> {
+pub fn relu_backward<S: Shape, E: Dtype, D: Device<E>>(
+    dy: &Tensor<S, E, D>,
+    x: &Tensor<S, E, D>,
+) -> Tensor<S, E, D> {
     // BEGIN SOLUTION relu_backward: pass dy through where the input was positive
     let zeros = x.device().zeros_like(x);
     x.clone().gt(&zeros).choose(dy.clone(), zeros)
@@ -264,7 +267,14 @@ impl<const I: usize, const H: usize, const O: usize, E: Dtype, D: Device<E>> Two
 /// (`matmul`, `broadcast`, `relu`), the loss with `log_softmax::<Axis<1>>()`, `select` and
 /// `mean`; then `loss.backward()` returns the gradients, and `grads.get(&mlp.w1)` reads one
 /// parameter's.
-pub fn tape_gradients<const B: usize, const I: usize, const H: usize, const O: usize, E: Dtype, D: Device<E>>(
+pub fn tape_gradients<
+    const B: usize,
+    const I: usize,
+    const H: usize,
+    const O: usize,
+    E: Dtype,
+    D: Device<E>,
+>(
     mlp: &TwoLayerMlp<I, H, O, E, D>,
     x: &Tensor<Rank2<B, I>, E, D>,
     labels: &[usize; B],
@@ -276,7 +286,12 @@ pub fn tape_gradients<const B: usize, const I: usize, const H: usize, const O: u
     let loss = log_probs.select(x.device().tensor(*labels)).mean().negate();
     let loss_value = loss.as_vec()[0];
     let grads = loss.backward();
-    let grads = MlpGrads { w1: grads.get(&mlp.w1), b1: grads.get(&mlp.b1), w2: grads.get(&mlp.w2), b2: grads.get(&mlp.b2) };
+    let grads = MlpGrads {
+        w1: grads.get(&mlp.w1),
+        b1: grads.get(&mlp.b1),
+        w2: grads.get(&mlp.w2),
+        b2: grads.get(&mlp.b2),
+    };
     (loss_value, grads)
     // END SOLUTION
 }

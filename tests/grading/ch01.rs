@@ -16,7 +16,9 @@ mod top_k_error {
                 let row = &scores[b * C..(b + 1) * C];
                 let mut order: Vec<usize> = (0..C).collect();
                 // Stable sort, best first, the label before equal scores (ties favour the sample).
-                order.sort_by(|&i, &j| row[j].total_cmp(&row[i]).then((j == labels[b]).cmp(&(i == labels[b]))));
+                order.sort_by(|&i, &j| {
+                    row[j].total_cmp(&row[i]).then((j == labels[b]).cmp(&(i == labels[b])))
+                });
                 !order[..k].contains(&labels[b])
             })
             .count();
@@ -35,7 +37,10 @@ mod top_k_error {
             assert!(got <= previous, "{context}: the error can only fall as k grows");
             previous = got;
         }
-        assert_eq!(previous, 0.0, "top_k_error (book section 1.2): with k = C every label is among the top k");
+        assert_eq!(
+            previous, 0.0,
+            "top_k_error (book section 1.2): with k = C every label is among the top k"
+        );
     }
 
     #[test]
@@ -52,8 +57,18 @@ mod top_k_error {
     fn ties_count_in_the_samples_favour() {
         let dev = device(0);
         let scores = dev.tensor([[0.5f32, 0.5, 0.5], [0.2, 0.7, 0.7]]);
-        assert_close("top_k_error (book section 1.2): all scores equal", ch01::top_k_error(&scores, &[2, 2], 1), 0.0, Tolerance::F32);
-        assert_close("top_k_error (book section 1.2): label tied for first", ch01::top_k_error(&scores, &[1, 1], 1), 0.0, Tolerance::F32);
+        assert_close(
+            "top_k_error (book section 1.2): all scores equal",
+            ch01::top_k_error(&scores, &[2, 2], 1),
+            0.0,
+            Tolerance::F32,
+        );
+        assert_close(
+            "top_k_error (book section 1.2): label tied for first",
+            ch01::top_k_error(&scores, &[1, 1], 1),
+            0.0,
+            Tolerance::F32,
+        );
     }
 }
 
@@ -67,7 +82,12 @@ mod one_hot {
         for (b, &l) in labels.iter().enumerate() {
             want[b * C + l] = 1.0;
         }
-        assert_all_close(format!("one_hot (book section 1.3): B = {B}, C = {C}, labels {labels:?}"), &encoded.as_vec(), &want, Tolerance::F32);
+        assert_all_close(
+            format!("one_hot (book section 1.3): B = {B}, C = {C}, labels {labels:?}"),
+            &encoded.as_vec(),
+            &want,
+            Tolerance::F32,
+        );
     }
 
     #[test]
@@ -95,14 +115,21 @@ mod image_to_tensor {
         let mut rng = courselib::device::rng(seed);
         let image = RgbImage::from_fn(W as u32, H as u32, |_, _| Rgb(rng.gen()));
         let tensor: Tensor<Rank3<3, H, W>, f32, Dev> = ch01::image_to_tensor(&device(seed), &image)
-            .unwrap_or_else(|e| panic!("image_to_tensor (book section 1.4): a {W}x{H} image must fit (3, {H}, {W}): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("image_to_tensor (book section 1.4): a {W}x{H} image must fit (3, {H}, {W}): {e}")
+            });
         let mut want = vec![0.0f64; 3 * H * W];
         for (x, y, p) in image.enumerate_pixels() {
             for c in 0..3 {
                 want[(c * H + y as usize) * W + x as usize] = f64::from(p[c]) / 255.0;
             }
         }
-        assert_all_close(format!("image_to_tensor (book section 1.4): random {W}x{H} image, seed {seed}"), &tensor.as_vec(), &want, Tolerance::F32);
+        assert_all_close(
+            format!("image_to_tensor (book section 1.4): random {W}x{H} image, seed {seed}"),
+            &tensor.as_vec(),
+            &want,
+            Tolerance::F32,
+        );
     }
 
     #[test]
@@ -118,7 +145,8 @@ mod image_to_tensor {
     fn a_wrong_size_is_an_error_not_a_panic() {
         let image = RgbImage::new(4, 3);
         let result: Result<Tensor<Rank3<3, 4, 3>, f32, Dev>, _> = ch01::image_to_tensor(&device(0), &image);
-        let error = result.expect_err("image_to_tensor (book section 1.4): a 4x3 image cannot fill (3, H = 4, W = 3)");
+        let error = result
+            .expect_err("image_to_tensor (book section 1.4): a 4x3 image cannot fill (3, H = 4, W = 3)");
         assert_eq!(
             error,
             ch01::ImageSizeError { expected: (3, 4), actual: (4, 3) },
@@ -128,14 +156,20 @@ mod image_to_tensor {
 
     #[test]
     fn the_astronaut_photo() {
-        let photo = datasets::photos::load_rgb(datasets::photos::Photo::Astronaut).expect("the astronaut photo loads");
-        let tensor: Tensor<Rank3<3, 512, 512>, f32, Dev> =
-            ch01::image_to_tensor(&device(0), &photo).expect("image_to_tensor (book section 1.4): the photo is 512x512");
+        let photo = datasets::photos::load_rgb(datasets::photos::Photo::Astronaut)
+            .expect("the astronaut photo loads");
+        let tensor: Tensor<Rank3<3, 512, 512>, f32, Dev> = ch01::image_to_tensor(&device(0), &photo)
+            .expect("image_to_tensor (book section 1.4): the photo is 512x512");
         let planes = tensor.as_vec();
         let p = photo.get_pixel(300, 100);
         let context = "image_to_tensor (book section 1.4): astronaut pixel (x 300, y 100)";
         for c in 0..3 {
-            assert_close(context, planes[(c * 512 + 100) * 512 + 300], f64::from(p[c]) / 255.0, Tolerance::F32);
+            assert_close(
+                context,
+                planes[(c * 512 + 100) * 512 + 300],
+                f64::from(p[c]) / 255.0,
+                Tolerance::F32,
+            );
         }
     }
 }
@@ -147,12 +181,19 @@ mod channel_statistics {
         let batch: Tensor<Rank4<N, C, H, W>, f32, Dev> = uniform(&device(seed), seed, 3.0);
         let values = batch.as_vec();
         let channel = |c: usize| (0..N).flat_map(move |n| (0..H * W).map(move |i| ((n * C + c) * H * W) + i));
-        let mean: Vec<f64> = (0..C).map(|c| channel(c).map(|i| f64::from(values[i])).sum::<f64>() / (N * H * W) as f64).collect();
+        let mean: Vec<f64> = (0..C)
+            .map(|c| channel(c).map(|i| f64::from(values[i])).sum::<f64>() / (N * H * W) as f64)
+            .collect();
         let std: Vec<f64> = (0..C)
-            .map(|c| (channel(c).map(|i| (f64::from(values[i]) - mean[c]).powi(2)).sum::<f64>() / (N * H * W) as f64).sqrt())
+            .map(|c| {
+                (channel(c).map(|i| (f64::from(values[i]) - mean[c]).powi(2)).sum::<f64>()
+                    / (N * H * W) as f64)
+                    .sqrt()
+            })
             .collect();
         let (got_mean, got_std) = ch01::channel_statistics(&batch);
-        let context = format!("channel_statistics (book section 1.5): shape ({N}, {C}, {H}, {W}), seed {seed}");
+        let context =
+            format!("channel_statistics (book section 1.5): shape ({N}, {C}, {H}, {W}), seed {seed}");
         assert_all_close(format!("{context}: mean"), &got_mean, &mean, Tolerance::F32);
         assert_all_close(format!("{context}: std (population)"), &got_std, &std, Tolerance::F32);
     }
@@ -169,9 +210,16 @@ mod channel_statistics {
     #[test]
     fn digits_dataset_statistics_snapshot() {
         let set = datasets::digits::load().expect("the digits dataset loads");
-        let (batch, _) = courselib::data::image_batch::<1024, 1, 8, 8, Dev>(&device(0), &set, &(0..1024).collect::<Vec<_>>());
+        let (batch, _) = courselib::data::image_batch::<1024, 1, 8, 8, Dev>(
+            &device(0),
+            &set,
+            &(0..1024).collect::<Vec<_>>(),
+        );
         let (mean, std) = ch01::channel_statistics(&batch);
-        insta::assert_snapshot!("ch01_digits_statistics", format!("first 1024 digits, pixels in [0, 1]: mean {:.4}, std {:.4}", mean[0], std[0]));
+        insta::assert_snapshot!(
+            "ch01_digits_statistics",
+            format!("first 1024 digits, pixels in [0, 1]: mean {:.4}, std {:.4}", mean[0], std[0])
+        );
     }
 }
 
@@ -195,7 +243,12 @@ mod normalize {
             })
             .collect();
         let got = ch01::normalize(batch, mean, std);
-        assert_all_close(format!("normalize (book section 1.5): shape ({N}, {C}, {H}, {W}), seed {seed}"), &got.as_vec(), &want, Tolerance::F32);
+        assert_all_close(
+            format!("normalize (book section 1.5): shape ({N}, {C}, {H}, {W}), seed {seed}"),
+            &got.as_vec(),
+            &want,
+            Tolerance::F32,
+        );
     }
 
     #[test]
@@ -226,20 +279,27 @@ mod normalize {
         let values = batch.as_vec();
         let stats: Vec<(f32, f32)> = (0..3)
             .map(|c| {
-                let xs: Vec<f64> = values.chunks(16).skip(c).step_by(3).flatten().map(|&v| f64::from(v)).collect();
+                let xs: Vec<f64> =
+                    values.chunks(16).skip(c).step_by(3).flatten().map(|&v| f64::from(v)).collect();
                 let m = xs.iter().sum::<f64>() / xs.len() as f64;
                 let s = (xs.iter().map(|v| (v - m).powi(2)).sum::<f64>() / xs.len() as f64).sqrt();
                 (m as f32, s as f32)
             })
             .collect();
-        let normalized = ch01::normalize(batch, std::array::from_fn(|c| stats[c].0), std::array::from_fn(|c| stats[c].1));
+        let normalized =
+            ch01::normalize(batch, std::array::from_fn(|c| stats[c].0), std::array::from_fn(|c| stats[c].1));
         let out = normalized.as_vec();
         for c in 0..3 {
             let xs: Vec<f64> = out.chunks(16).skip(c).step_by(3).flatten().map(|&v| f64::from(v)).collect();
             let m = xs.iter().sum::<f64>() / xs.len() as f64;
             let var = xs.iter().map(|v| (v - m).powi(2)).sum::<f64>() / xs.len() as f64;
             assert_close(format!("normalize (book section 1.5): channel {c} mean"), m, 0.0, Tolerance::F32);
-            assert_close(format!("normalize (book section 1.5): channel {c} variance"), var, 1.0, Tolerance::F32);
+            assert_close(
+                format!("normalize (book section 1.5): channel {c} variance"),
+                var,
+                1.0,
+                Tolerance::F32,
+            );
         }
     }
 }
@@ -247,7 +307,9 @@ mod normalize {
 mod flatten {
     use super::*;
 
-    fn random_case<const B: usize, const C: usize, const H: usize, const W: usize, const N: usize>(seed: u64) {
+    fn random_case<const B: usize, const C: usize, const H: usize, const W: usize, const N: usize>(
+        seed: u64,
+    ) {
         let batch: Tensor<Rank4<B, C, H, W>, f32, Dev> = uniform(&device(seed), seed, 1.0);
         let want: Vec<f64> = batch.as_vec().into_iter().map(f64::from).collect();
         let rows: Tensor<Rank2<B, N>, f32, Dev> = ch01::flatten(batch.clone());
@@ -255,7 +317,11 @@ mod flatten {
         assert_all_close(&context, &rows.as_vec(), &want, Tolerance::F32);
         let array = batch.array();
         let row_of_last = rows.array()[B - 1];
-        assert_eq!(row_of_last[N - 1], array[B - 1][C - 1][H - 1][W - 1], "{context}: the last row ends with the last pixel of the last channel");
+        assert_eq!(
+            row_of_last[N - 1],
+            array[B - 1][C - 1][H - 1][W - 1],
+            "{context}: the last row ends with the last pixel of the last channel"
+        );
     }
 
     #[test]
@@ -274,6 +340,11 @@ mod flatten {
         let (images, _) = courselib::data::image_batch::<4, 1, 8, 8, Dev>(&dev, &set, &[0, 1, 2, 3]);
         let (flat, _) = courselib::data::flat_batch::<4, 64, Dev>(&dev, &set, &[0, 1, 2, 3]);
         let rows: Tensor<Rank2<4, 64>, f32, Dev> = ch01::flatten(images);
-        assert_all_close("flatten (book section 1.6): digits 0..4", &rows.as_vec(), &flat.as_vec(), Tolerance::F32);
+        assert_all_close(
+            "flatten (book section 1.6): digits 0..4",
+            &rows.as_vec(),
+            &flat.as_vec(),
+            Tolerance::F32,
+        );
     }
 }

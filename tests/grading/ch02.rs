@@ -32,9 +32,16 @@ mod linear_forward {
         let (x, w, b): (F64<Rank2<B, I>>, F64<Rank2<I, O>>, F64<Rank1<O>>) =
             (uniform(&dev, seed, 2.0), uniform(&dev, seed + 100, 1.0), uniform(&dev, seed + 200, 1.0));
         let (xa, wa, ba) = (x.as_vec(), w.as_vec(), b.as_vec());
-        let want: Vec<f64> = (0..B * O).map(|k| ba[k % O] + (0..I).map(|i| xa[(k / O) * I + i] * wa[i * O + k % O]).sum::<f64>()).collect();
+        let want: Vec<f64> = (0..B * O)
+            .map(|k| ba[k % O] + (0..I).map(|i| xa[(k / O) * I + i] * wa[i * O + k % O]).sum::<f64>())
+            .collect();
         let y = ch02::linear_forward(&x, &w, &b);
-        assert_all_close(format!("linear_forward (book section 2.2): B = {B}, I = {I}, O = {O}, seed {seed}"), &y.as_vec(), &want, Tolerance::F64);
+        assert_all_close(
+            format!("linear_forward (book section 2.2): B = {B}, I = {I}, O = {O}, seed {seed}"),
+            &y.as_vec(),
+            &want,
+            Tolerance::F64,
+        );
     }
 
     #[test]
@@ -54,7 +61,12 @@ mod linear_forward {
         let b: Tensor<Rank1<10>, f32, Dev> = uniform(&dev, 11, 0.1);
         let want = x.clone().matmul(w.clone()) + b.clone().broadcast();
         let got = ch02::linear_forward(&x, &w, &b);
-        assert_all_close("linear_forward (book section 2.2): f32, (32, 64)·(64, 10)", &got.as_vec(), &want.as_vec(), Tolerance::F32);
+        assert_all_close(
+            "linear_forward (book section 2.2): f32, (32, 64)·(64, 10)",
+            &got.as_vec(),
+            &want.as_vec(),
+            Tolerance::F32,
+        );
     }
 }
 
@@ -104,7 +116,12 @@ mod linear_backward {
         let x: F64<Rank2<100, 3>> = uniform(&dev, 3, 1.0);
         let w: F64<Rank2<3, 2>> = uniform(&dev, 4, 1.0);
         let grads = ch02::linear_backward(&dy, &x, &w);
-        assert_all_close("linear_backward (book section 2.2): db sums dy over the batch", &grads.db.as_vec(), &[100.0, 100.0], Tolerance::F64);
+        assert_all_close(
+            "linear_backward (book section 2.2): db sums dy over the batch",
+            &grads.db.as_vec(),
+            &[100.0, 100.0],
+            Tolerance::F64,
+        );
     }
 }
 
@@ -116,7 +133,12 @@ mod relu_forward {
         for seed in SEEDS {
             let x: F64<Rank3<2, 3, 4>> = uniform(&device(seed), seed, 1.0);
             let want: Vec<f64> = x.as_vec().iter().map(|v| v.max(0.0)).collect();
-            assert_all_close(format!("relu_forward (book section 2.3): seed {seed}"), &ch02::relu_forward(&x).as_vec(), &want, Tolerance::F64);
+            assert_all_close(
+                format!("relu_forward (book section 2.3): seed {seed}"),
+                &ch02::relu_forward(&x).as_vec(),
+                &want,
+                Tolerance::F64,
+            );
         }
     }
 
@@ -124,7 +146,11 @@ mod relu_forward {
     fn keeps_the_shape_and_the_positive_part_of_large_values() {
         let x = device(0).tensor([[1e30f32, -1e30], [f32::MIN_POSITIVE, -f32::MIN_POSITIVE]]);
         let y = ch02::relu_forward(&x);
-        assert_eq!(y.array(), [[1e30, 0.0], [f32::MIN_POSITIVE, 0.0]], "relu_forward (book section 2.3): extreme values");
+        assert_eq!(
+            y.array(),
+            [[1e30, 0.0], [f32::MIN_POSITIVE, 0.0]],
+            "relu_forward (book section 2.3): extreme values"
+        );
     }
 }
 
@@ -139,7 +165,8 @@ mod relu_backward {
             let r: F64<Rank2<5, 6>> = uniform(&dev, seed + 1, 1.0);
             let hand = ch02::relu_backward(&r, &x);
             let tape = (x.leaky_trace().relu() * r.clone()).sum().backward();
-            let fd = numerical_gradient(|t| (t.clone().relu() * r.clone()).sum::<Rank0, _>().array(), &x, 1e-6);
+            let fd =
+                numerical_gradient(|t| (t.clone().relu() * r.clone()).sum::<Rank0, _>().array(), &x, 1e-6);
             let context = format!("relu_backward (book section 2.3): seed {seed}");
             assert_gradient(&context, "dx", &hand.as_vec(), &tape.get(&x).as_vec(), "dfdx's tape");
             assert_gradient(&context, "dx", &hand.as_vec(), &fd.as_vec(), "finite differences");
@@ -150,7 +177,11 @@ mod relu_backward {
     fn zero_input_passes_no_gradient() {
         let dev = device(0);
         let dx = ch02::relu_backward(&dev.tensor([1.0f64, 1.0, 1.0]), &dev.tensor([0.0f64, -0.0, 1e-300]));
-        assert_eq!(dx.array(), [0.0, 0.0, 1.0], "relu_backward (book section 2.3): derivative at 0 is taken as 0");
+        assert_eq!(
+            dx.array(),
+            [0.0, 0.0, 1.0],
+            "relu_backward (book section 2.3): derivative at 0 is taken as 0"
+        );
     }
 }
 
@@ -167,7 +198,12 @@ mod softmax {
                 row.iter().map(move |v| v.exp() / z)
             })
             .collect();
-        assert_all_close(format!("softmax (book section 2.4): B = {B}, C = {C}, seed {seed}"), &ch02::softmax(&logits).as_vec(), &want, Tolerance::F64);
+        assert_all_close(
+            format!("softmax (book section 2.4): B = {B}, C = {C}, seed {seed}"),
+            &ch02::softmax(&logits).as_vec(),
+            &want,
+            Tolerance::F64,
+        );
     }
 
     #[test]
@@ -208,7 +244,12 @@ mod softmax_nll_loss {
             );
             let want = cross_entropy_with_logits_loss(logits.clone(), targets).array();
             let got = ch02::softmax_nll_loss(&logits, &labels);
-            assert_close(format!("softmax_nll_loss (book section 2.4): seed {seed}, labels {labels:?}"), got, want, Tolerance::F64);
+            assert_close(
+                format!("softmax_nll_loss (book section 2.4): seed {seed}, labels {labels:?}"),
+                got,
+                want,
+                Tolerance::F64,
+            );
         }
     }
 
@@ -216,8 +257,16 @@ mod softmax_nll_loss {
     fn stable_for_logits_of_1e4() {
         let dev = device(0);
         let loss = ch02::softmax_nll_loss(&dev.tensor([[1e4f32, 0.0, -1e4], [0.0, 0.0, 0.0]]), &[1, 2]);
-        assert!(loss.is_finite(), "softmax_nll_loss (book section 2.4): logits of 1e4 gave {loss}; use the log-sum-exp trick");
-        assert_close("softmax_nll_loss (book section 2.4): logits of 1e4", loss, (1e4 + 3f64.ln()) / 2.0, Tolerance::F32);
+        assert!(
+            loss.is_finite(),
+            "softmax_nll_loss (book section 2.4): logits of 1e4 gave {loss}; use the log-sum-exp trick"
+        );
+        assert_close(
+            "softmax_nll_loss (book section 2.4): logits of 1e4",
+            loss,
+            (1e4 + 3f64.ln()) / 2.0,
+            Tolerance::F32,
+        );
     }
 }
 
@@ -273,7 +322,10 @@ fn reference_tape(mlp: &SmallMlp, x: &F64<Rank2<4, 5>>, labels: [usize; 4]) -> (
     let loss = logits.log_softmax::<Axis<1>>().select(x.device().tensor(labels)).mean().negate();
     let value = loss.array();
     let g = loss.backward();
-    (value, [g.get(&mlp.w1).as_vec(), g.get(&mlp.b1).as_vec(), g.get(&mlp.w2).as_vec(), g.get(&mlp.b2).as_vec()])
+    (
+        value,
+        [g.get(&mlp.w1).as_vec(), g.get(&mlp.b1).as_vec(), g.get(&mlp.w2).as_vec(), g.get(&mlp.b2).as_vec()],
+    )
 }
 
 /// Finite-difference gradients of the reference loss for every parameter.
@@ -314,9 +366,24 @@ mod mlp_forward {
             let logits = hidden.clone().matmul(mlp.w2.clone()) + mlp.b2.clone().broadcast();
             let cache = mlp.forward(&x);
             let context = format!("mlp_forward (book section 2.5): seed {seed}");
-            assert_all_close(format!("{context}: hidden_pre"), &cache.hidden_pre.as_vec(), &hidden_pre.as_vec(), Tolerance::F64);
-            assert_all_close(format!("{context}: hidden"), &cache.hidden.as_vec(), &hidden.as_vec(), Tolerance::F64);
-            assert_all_close(format!("{context}: logits"), &cache.logits.as_vec(), &logits.as_vec(), Tolerance::F64);
+            assert_all_close(
+                format!("{context}: hidden_pre"),
+                &cache.hidden_pre.as_vec(),
+                &hidden_pre.as_vec(),
+                Tolerance::F64,
+            );
+            assert_all_close(
+                format!("{context}: hidden"),
+                &cache.hidden.as_vec(),
+                &hidden.as_vec(),
+                Tolerance::F64,
+            );
+            assert_all_close(
+                format!("{context}: logits"),
+                &cache.logits.as_vec(),
+                &logits.as_vec(),
+                Tolerance::F64,
+            );
         }
     }
 
@@ -328,7 +395,10 @@ mod mlp_forward {
         let (x, _) = courselib::data::flat_batch::<32, 64, Dev>(&dev, &set, &(0..32).collect::<Vec<_>>());
         let logits = mlp.forward(&x).logits.as_vec();
         let rms = (logits.iter().map(|v| v * v).sum::<f32>() / logits.len() as f32).sqrt();
-        assert!((0.1..10.0).contains(&rms), "mlp_forward (book section 2.5): logits of a fresh network have rms {rms}");
+        assert!(
+            (0.1..10.0).contains(&rms),
+            "mlp_forward (book section 2.5): logits of a fresh network have rms {rms}"
+        );
     }
 }
 
@@ -395,7 +465,10 @@ mod tape_gradients {
         let logits = mlp.forward(&x).logits;
         let want = logits.log_softmax::<Axis<1>>().select(dev.tensor(labels)).mean().negate().array();
         assert_close("tape_gradients (book section 2.6): f32 loss on 8 digits", loss, want, Tolerance::F32);
-        assert!(grads.w1.as_vec().iter().any(|&g| g != 0.0), "tape_gradients (book section 2.6): dW1 is all zeros");
+        assert!(
+            grads.w1.as_vec().iter().any(|&g| g != 0.0),
+            "tape_gradients (book section 2.6): dW1 is all zeros"
+        );
     }
 }
 
@@ -405,10 +478,16 @@ mod train_mlp {
     #[test]
     fn reaches_95_percent_test_accuracy_on_digits() {
         let (train, test) = datasets::digits::train_test().expect("the digits dataset loads");
-        let (mlp, history) = ch02::train_mlp::<64, _>(&device(0), &train, &test, &ch02::TrainConfig::default());
+        let (mlp, history) =
+            ch02::train_mlp::<64, _>(&device(0), &train, &test, &ch02::TrainConfig::default());
         let accuracy = ch02::accuracy(&mlp, &test);
         let last = history.last().expect("train_mlp (book section 2.7): no epochs recorded");
-        assert_close("train_mlp (book section 2.7): the last EpochStats reports the final accuracy", last.test_accuracy, accuracy, Tolerance::F32);
+        assert_close(
+            "train_mlp (book section 2.7): the last EpochStats reports the final accuracy",
+            last.test_accuracy,
+            accuracy,
+            Tolerance::F32,
+        );
         assert!(
             accuracy >= 0.95,
             "train_mlp (book section 2.7): test accuracy {:.1} % is below the bar of 95 %; history: {history:?}",
@@ -423,8 +502,16 @@ mod train_mlp {
         let (a, history_a) = ch02::train_mlp::<16, _>(&device(0), &train, &test, &config);
         let (b, history_b) = ch02::train_mlp::<16, _>(&device(1), &train, &test, &config);
         assert_eq!(history_a, history_b, "train_mlp (book section 2.7): two runs with seed 99 differ");
-        assert_eq!(a.w2.as_vec(), b.w2.as_vec(), "train_mlp (book section 2.7): two runs with seed 99 give different weights");
-        let other = ch02::train_mlp::<16, _>(&device(0), &train, &test, &ch02::TrainConfig { seed: 100, ..config }).1;
-        assert_ne!(history_a, other, "train_mlp (book section 2.7): the seed must change the initialisation and the order");
+        assert_eq!(
+            a.w2.as_vec(),
+            b.w2.as_vec(),
+            "train_mlp (book section 2.7): two runs with seed 99 give different weights"
+        );
+        let other =
+            ch02::train_mlp::<16, _>(&device(0), &train, &test, &ch02::TrainConfig { seed: 100, ..config }).1;
+        assert_ne!(
+            history_a, other,
+            "train_mlp (book section 2.7): the seed must change the initialisation and the order"
+        );
     }
 }

@@ -27,7 +27,12 @@ pub fn labels<const B: usize, const C: usize>(seed: u64) -> [usize; B] {
 pub fn table(values: &[f64], columns: usize, digits: usize) -> String {
     values
         .chunks(columns)
-        .map(|row| row.iter().map(|v| format!("{:>w$.digits$}", v + 0.0, w = digits + 4)).collect::<Vec<_>>().join(" "))
+        .map(|row| {
+            row.iter()
+                .map(|v| format!("{:>w$.digits$}", v + 0.0, w = digits + 4))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -29,7 +29,12 @@ mod one_hot {
         let dev = device(0);
         let encoded: Tensor<Rank2<3, 4>, f32, Dev> = ch01::one_hot(&dev, &[1, 3, 0]);
         let want = [0., 1., 0., 0., 0., 0., 0., 1., 1., 0., 0., 0.];
-        assert_all_close("one_hot (book section 1.3) of labels [1, 3, 0]", &encoded.as_vec(), &want, Tolerance::F32);
+        assert_all_close(
+            "one_hot (book section 1.3) of labels [1, 3, 0]",
+            &encoded.as_vec(),
+            &want,
+            Tolerance::F32,
+        );
     }
 }
 
@@ -49,7 +54,12 @@ mod image_to_tensor {
             .iter()
             .map(|v| v / 255.0)
             .collect();
-        assert_all_close("image_to_tensor (book section 1.4): planes R, G, B", &tensor.as_vec(), &want, Tolerance::F32);
+        assert_all_close(
+            "image_to_tensor (book section 1.4): planes R, G, B",
+            &tensor.as_vec(),
+            &want,
+            Tolerance::F32,
+        );
     }
 }
 
@@ -60,7 +70,8 @@ mod channel_statistics {
     fn two_channels_of_a_batch_of_two() {
         let dev = device(0);
         // channel 0 holds 1..=8, channel 1 is constant 5.
-        let batch = dev.tensor([[[[1.0f32, 2.], [3., 4.]], [[5.; 2]; 2]], [[[5., 6.], [7., 8.]], [[5.; 2]; 2]]]);
+        let batch =
+            dev.tensor([[[[1.0f32, 2.], [3., 4.]], [[5.; 2]; 2]], [[[5., 6.], [7., 8.]], [[5.; 2]; 2]]]);
         let (mean, std) = ch01::channel_statistics(&batch);
         let context = "channel_statistics (book section 1.5)";
         assert_all_close(format!("{context}: mean"), &mean, &[4.5f64, 5.0], Tolerance::F32);

@@ -35,14 +35,24 @@ mod linear_backward {
         let dy = dev.tensor([[1.0f32, 0.0, 1.0], [0.0, 2.0, -1.0]]);
         let grads = ch02::linear_backward(&dy, &x, &w);
         let context = "linear_backward (book section 2.2)";
-        assert_all_close(format!("{context}: dx = dy·Wᵀ"), &grads.dx.as_vec(), &[0.0f64, 2.5, 1.0, 0.0], Tolerance::F32);
+        assert_all_close(
+            format!("{context}: dx = dy·Wᵀ"),
+            &grads.dx.as_vec(),
+            &[0.0f64, 2.5, 1.0, 0.0],
+            Tolerance::F32,
+        );
         assert_all_close(
             format!("{context}: dW = xᵀ·dy"),
             &grads.dw.as_vec(),
             &[1.0f64, 6.0, -2.0, 2.0, 8.0, -2.0],
             Tolerance::F32,
         );
-        assert_all_close(format!("{context}: db = column sums of dy"), &grads.db.as_vec(), &[1.0f64, 2.0, 0.0], Tolerance::F32);
+        assert_all_close(
+            format!("{context}: db = column sums of dy"),
+            &grads.db.as_vec(),
+            &[1.0f64, 2.0, 0.0],
+            Tolerance::F32,
+        );
     }
 }
 
@@ -53,7 +63,12 @@ mod relu_forward {
     fn negatives_become_zero() {
         let dev = device(0);
         let y = ch02::relu_forward(&dev.tensor([-2.0f32, -0.0, 0.5, 3.0]));
-        assert_all_close("relu_forward (book section 2.3)", &y.as_vec(), &[0.0f64, 0.0, 0.5, 3.0], Tolerance::F32);
+        assert_all_close(
+            "relu_forward (book section 2.3)",
+            &y.as_vec(),
+            &[0.0f64, 0.0, 0.5, 3.0],
+            Tolerance::F32,
+        );
     }
 }
 
@@ -114,8 +129,14 @@ mod softmax_nll_backward {
         let z: f64 = [1.0f64, 2.0, 3.0].iter().map(|v| v.exp()).sum();
         let p: Vec<f64> = [1.0f64, 2.0, 3.0].iter().map(|v| v.exp() / z).collect();
         let third = 1.0 / 3.0;
-        let want = [p[0] / 2.0, p[1] / 2.0, (p[2] - 1.0) / 2.0, (third - 1.0) / 2.0, third / 2.0, third / 2.0];
-        assert_all_close("softmax_nll_backward (book section 2.4), labels [2, 0]", &grad.as_vec(), &want, Tolerance::F32);
+        let want =
+            [p[0] / 2.0, p[1] / 2.0, (p[2] - 1.0) / 2.0, (third - 1.0) / 2.0, third / 2.0, third / 2.0];
+        assert_all_close(
+            "softmax_nll_backward (book section 2.4), labels [2, 0]",
+            &grad.as_vec(),
+            &want,
+            Tolerance::F32,
+        );
     }
 }
 
@@ -140,7 +161,12 @@ mod mlp_forward {
                 (0..4).map(|h| (b1[h] + (0..3).map(|i| row[i] * w1[i][h]).sum::<f64>()).max(0.0)).collect();
             want.extend((0..2).map(|o| b2[o] + (0..4).map(|h| hidden[h] * w2[h][o]).sum::<f64>()));
         }
-        assert_all_close("mlp_forward (book section 2.5): logits", &cache.logits.as_vec(), &want, Tolerance::F64);
+        assert_all_close(
+            "mlp_forward (book section 2.5): logits",
+            &cache.logits.as_vec(),
+            &want,
+            Tolerance::F64,
+        );
     }
 }
 

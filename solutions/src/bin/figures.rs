@@ -13,13 +13,14 @@ use image::{GrayImage, Luma, Rgb, RgbImage};
 use solutions::{ch01_vision_tasks as ch01, ch02_backprop as ch02};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+type Figure = fn(&Path) -> Result;
 
 fn main() -> Result {
     let root = std::env::args_os()
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../book/figures"));
-    let figures: [(&str, fn(&Path) -> Result); 4] = [
+    let figures: [(&str, Figure); 4] = [
         ("ch01/digits-grid.png", digits_grid),
         ("ch01/rgb-channels.png", rgb_channels),
         ("ch02/mlp-training.png", mlp_training),
@@ -60,7 +61,8 @@ fn rgb_channels(path: &Path) -> Result {
     let tensor: Tensor<Rank3<3, 512, 512>, f32, Dev> = ch01::image_to_tensor(&device(0), &photo)?;
     let planes = tensor.as_vec();
     let plane = |c: usize| {
-        let pixels = planes[c * 512 * 512..(c + 1) * 512 * 512].iter().map(|v| (v * 255.0).round() as u8).collect();
+        let pixels =
+            planes[c * 512 * 512..(c + 1) * 512 * 512].iter().map(|v| (v * 255.0).round() as u8).collect();
         grey_to_rgb(&GrayImage::from_raw(512, 512, pixels).expect("512x512 pixels"))
     };
     let tiles = vec![
@@ -78,7 +80,8 @@ fn mlp_training(path: &Path) -> Result {
     let (train, test) = datasets::digits::train_test()?;
     let config = ch02::TrainConfig::default();
     let (_, history) = ch02::train_mlp::<64, _>(&device(0), &train, &test, &config);
-    let points = |f: fn(&ch02::EpochStats) -> f32| history.iter().map(|s| (s.epoch as f64, f64::from(f(s)))).collect();
+    let points =
+        |f: fn(&ch02::EpochStats) -> f32| history.iter().map(|s| (s.epoch as f64, f64::from(f(s)))).collect();
     let panels = [
         Panel {
             title: "mean training loss (NLL)".into(),
@@ -112,13 +115,34 @@ fn gradient_check(path: &Path) -> Result {
     let loss = |m: &Mlp| ch02::softmax_nll_loss(&m.forward(&x).logits, &labels);
     let eps = 1e-6;
     let numeric = [
-        courselib::gradcheck::numerical_gradient(|t| loss(&Mlp { w1: t.clone(), ..mlp.clone() }), &mlp.w1, eps).as_vec(),
-        courselib::gradcheck::numerical_gradient(|t| loss(&Mlp { b1: t.clone(), ..mlp.clone() }), &mlp.b1, eps).as_vec(),
-        courselib::gradcheck::numerical_gradient(|t| loss(&Mlp { w2: t.clone(), ..mlp.clone() }), &mlp.w2, eps).as_vec(),
-        courselib::gradcheck::numerical_gradient(|t| loss(&Mlp { b2: t.clone(), ..mlp.clone() }), &mlp.b2, eps).as_vec(),
+        courselib::gradcheck::numerical_gradient(
+            |t| loss(&Mlp { w1: t.clone(), ..mlp.clone() }),
+            &mlp.w1,
+            eps,
+        )
+        .as_vec(),
+        courselib::gradcheck::numerical_gradient(
+            |t| loss(&Mlp { b1: t.clone(), ..mlp.clone() }),
+            &mlp.b1,
+            eps,
+        )
+        .as_vec(),
+        courselib::gradcheck::numerical_gradient(
+            |t| loss(&Mlp { w2: t.clone(), ..mlp.clone() }),
+            &mlp.w2,
+            eps,
+        )
+        .as_vec(),
+        courselib::gradcheck::numerical_gradient(
+            |t| loss(&Mlp { b2: t.clone(), ..mlp.clone() }),
+            &mlp.b2,
+            eps,
+        )
+        .as_vec(),
     ];
     let hand = [grads.w1.as_vec(), grads.b1.as_vec(), grads.w2.as_vec(), grads.b2.as_vec()];
-    let points: Vec<(f64, f64)> = numeric.iter().flatten().copied().zip(hand.iter().flatten().copied()).collect();
+    let points: Vec<(f64, f64)> =
+        numeric.iter().flatten().copied().zip(hand.iter().flatten().copied()).collect();
     let error = courselib::gradcheck::max_relative_error(&hand.concat(), &numeric.concat());
     plot::scatter_against_diagonal(
         path,
