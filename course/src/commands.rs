@@ -84,10 +84,18 @@ pub fn status(root: &Path, manifest: &Manifest) -> Result<i32, String> {
     Ok(0)
 }
 
-/// The first `max` lines of a message, indented.
+/// A line cut to `max` characters.
+pub fn clip(line: &str, max: usize) -> String {
+    match line.char_indices().nth(max) {
+        Some((i, _)) => format!("{} ...", &line[..i]),
+        None => line.to_string(),
+    }
+}
+
+/// The first `max` lines of a message, indented, long lines clipped.
 fn excerpt(msg: &str, max: usize, indent: &str) -> String {
     let lines: Vec<&str> = msg.lines().collect();
-    let mut out: Vec<String> = lines.iter().take(max).map(|l| format!("{indent}{l}")).collect();
+    let mut out: Vec<String> = lines.iter().take(max).map(|l| format!("{indent}{}", clip(l, 300))).collect();
     if lines.len() > max {
         out.push(format!("{indent}... ({} more lines)", lines.len() - max));
     }
@@ -540,5 +548,7 @@ mod tests {
     fn excerpt_trims_long_messages() {
         assert_eq!(excerpt("a\nb\nc", 2, "  "), "  a\n  b\n  ... (1 more lines)");
         assert_eq!(excerpt("a", 2, ""), "a");
+        assert_eq!(clip("abcdé", 4), "abcd ...");
+        assert_eq!(clip("abcdé", 5), "abcdé");
     }
 }

@@ -352,7 +352,8 @@ pub fn run_tests(root: &Path, args: &[&str], filter: Option<&str>) -> Result<Rep
         .map(|l| format!(" ({})", l.trim()))
         .unwrap_or_default();
     let results = parse_run(&ran.text);
-    if list.is_empty() && results.is_empty() && !ran.success {
+    if results.is_empty() && !ran.success && crash.is_empty() {
+        // nothing ran at all: a build or usage error, not a crash
         return Err(BuildFailed(compile_errors(&ran.text, 40)));
     }
     Ok(combine(&list, results, &crash))
