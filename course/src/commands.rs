@@ -436,12 +436,14 @@ pub fn grade(root: &Path, manifest: &Manifest, reference: bool, out_dir: &Path) 
     println!("Grading {krate}:");
     println!("  visible tests: cargo test {} --no-fail-fast", visible_args.join(" "));
     let visible = libtest::run_tests(root, &visible_args, None);
-    let hidden = if has_hidden {
+    let hidden = if !has_hidden {
+        println!("  hidden tests:  none here (tests/grading is not in this copy)");
+        None
+    } else if visible.is_ok() {
         println!("  hidden tests:  cargo test {} --no-fail-fast", hidden_args.join(" "));
         Some(libtest::run_tests(root, &hidden_args, None))
     } else {
-        println!("  hidden tests:  none here (tests/grading is not in this copy)");
-        None
+        None // the visible build failed: grading stops there
     };
     let write = |results: &grade::Results| -> Result<(), String> {
         std::fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;

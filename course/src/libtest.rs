@@ -245,7 +245,7 @@ pub fn combine(
     let mut tests = Vec::with_capacity(list.len());
     for (binary, kind, name) in list {
         let key = (binary.clone(), name.clone());
-        let r = run.remove(&key).unwrap_or_else(|| TestResult {
+        let mut r = run.remove(&key).unwrap_or_else(|| TestResult {
             binary: binary.clone(),
             kind: kind.clone(),
             name: name.clone(),
@@ -255,6 +255,10 @@ pub fn combine(
                 "this test never reported a result: its test process crashed or was killed{crash_note}"
             ),
         });
+        if r.outcome == Outcome::Failed && r.output.is_empty() {
+            // libtest prints failure details at the end, which a crash never reaches
+            r.output = format!("failed; its details were lost: the test process crashed later{crash_note}");
+        }
         tests.push(r);
     }
     // Results the listing did not show (should not happen): keep them, in a stable order.
@@ -519,6 +523,14 @@ test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
         let crash = find(&r, "ch01::f::crash");
         assert_eq!(crash.outcome, Outcome::Failed);
         assert!(crash.output.contains("never reported") && crash.output.ends_with("(crash)"));
+        // a failure whose section the crash swallowed
+        let list = parse_list("ch01::a::x: test\nch01::a::y: test\n");
+        let r = combine(&list, parse_run("test ch01::a::x ... FAILED\ntest ch01::a::y ... "), " (SIGABRT)");
+        assert_eq!(
+            r.tests[0].output,
+            "failed; its details were lost: the test process crashed later (SIGABRT)"
+        );
+        assert!(r.tests[1].output.starts_with("this test never reported"));
     }
 
     #[test]
