@@ -340,8 +340,11 @@ pub fn figures(root: &Path) -> Result<i32, String> {
 pub const MDBOOK: (&str, &str) = ("mdbook", "0.5.4");
 pub const MDBOOK_KATEX: (&str, &str) = ("mdbook-katex", "0.10.0");
 
+/// Where `cargo install` puts binaries: $CARGO_INSTALL_ROOT/bin, else $CARGO_HOME/bin (~/.cargo/bin).
 fn cargo_bin() -> PathBuf {
-    std::env::var_os("CARGO_HOME")
+    std::env::var_os("CARGO_INSTALL_ROOT")
+        .filter(|r| !r.is_empty())
+        .or_else(|| std::env::var_os("CARGO_HOME"))
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .unwrap_or_else(|| PathBuf::from(".cargo"))
@@ -416,7 +419,15 @@ pub fn book(root: &Path, _manifest: &Manifest, open: bool) -> Result<i32, String
     if open {
         match ["xdg-open", "open"].into_iter().find(|o| on_path(o).is_some()) {
             Some(opener) => {
-                Command::new(opener).arg(&index).spawn().map_err(|e| format!("cannot run {opener}: {e}"))?;
+                let opened = Command::new(opener)
+                    .arg(&index)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if !opened {
+                    println!("{opener} could not open a browser: open {} yourself.", index.display());
+                }
             }
             None => println!("No xdg-open or open here: open {} in a browser.", index.display()),
         }
