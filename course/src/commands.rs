@@ -53,7 +53,7 @@ pub fn status(root: &Path, manifest: &Manifest) -> Result<i32, String> {
     println!();
     if let Some(e) = build_error {
         println!("Your code does not compile yet; the compiler says:\n\n{e}\n");
-        println!("Fix that first (`cargo build -p exercises` shows everything).");
+        println!("Fix that first (`cargo test -p exercises --no-run` shows everything).");
         return Ok(1);
     }
     let report = report.expect("built");

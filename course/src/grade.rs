@@ -262,7 +262,7 @@ points = 1
             binary: "b".into(),
             kind: Kind::Integration,
             name: name.into(),
-            doc_mode: None,
+            mode: None,
             outcome,
             output: if outcome == Outcome::Failed {
                 "thread 'x' panicked at a.rs:1:1:\nboom".into()

@@ -36,7 +36,7 @@ pub struct TestResult {
     /// The test's name; for doctests without libtest's ` - compile fail` style suffix.
     pub name: String,
     /// libtest's mode suffix: `should panic`; for doctests `compile fail`, `compile` (no_run).
-    pub doc_mode: Option<String>,
+    pub mode: Option<String>,
     pub outcome: Outcome,
     /// The failure section (captured output and panic), cleaned; empty when passed.
     pub output: String,
@@ -68,7 +68,7 @@ fn binary_label(line: &str) -> Option<(String, Kind)> {
 
 /// Strips libtest's mode suffix from a reported name (the `--list` names lack it):
 /// `ch01::x - should panic`, `src/lib.rs - f (line 4) - compile fail` -> (name, mode).
-fn split_doc_suffix(name: &str) -> (String, Option<String>) {
+fn split_mode(name: &str) -> (String, Option<String>) {
     for mode in ["should panic", "compile fail", "compile"] {
         if let Some(head) = name.strip_suffix(mode).and_then(|h| h.strip_suffix(" - ")) {
             if mode == "should panic" || head.ends_with(')') {
@@ -87,7 +87,7 @@ pub fn parse_list(output: &str) -> Vec<(String, Kind, String)> {
         if let Some(b) = binary_label(line) {
             binary = b;
         } else if let Some(name) = line.strip_suffix(": test") {
-            out.push((binary.0.clone(), binary.1.clone(), split_doc_suffix(name).0));
+            out.push((binary.0.clone(), binary.1.clone(), split_mode(name).0));
         }
     }
     out
@@ -122,7 +122,7 @@ pub fn parse_run(output: &str) -> HashMap<(String, String), TestResult> {
                 continue;
             }
             if let Some(name) = section_header(line) {
-                let key = (binary.0.clone(), split_doc_suffix(name).0);
+                let key = (binary.0.clone(), split_mode(name).0);
                 if results.get(&key).is_some_and(|r| r.outcome == Outcome::Failed) {
                     finish(&mut results, &binary.0, section.take(), false);
                     section = Some((key.1, Vec::new()));
@@ -137,19 +137,19 @@ pub fn parse_run(output: &str) -> HashMap<(String, String), TestResult> {
         if let Some(b) = binary_label(line) {
             binary = b;
         } else if let Some(name) = section_header(line) {
-            let key = (binary.0.clone(), split_doc_suffix(name).0);
+            let key = (binary.0.clone(), split_mode(name).0);
             if results.get(&key).is_some_and(|r| r.outcome == Outcome::Failed) {
                 section = Some((key.1, Vec::new()));
             }
         } else if let Some((name, outcome)) = result_line(line) {
-            let (name, doc_mode) = split_doc_suffix(name);
+            let (name, mode) = split_mode(name);
             results.insert(
                 (binary.0.clone(), name.clone()),
                 TestResult {
                     binary: binary.0.clone(),
                     kind: binary.1.clone(),
                     name,
-                    doc_mode,
+                    mode,
                     outcome,
                     output: String::new(),
                 },
@@ -249,7 +249,7 @@ pub fn combine(
             binary: binary.clone(),
             kind: kind.clone(),
             name: name.clone(),
-            doc_mode: None,
+            mode: None,
             outcome: Outcome::Failed,
             output: format!(
                 "this test never reported a result: its test process crashed or was killed{crash_note}"
@@ -502,7 +502,7 @@ test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
         let r = report();
         assert_eq!(r.tests.len(), 10);
         let sp = find(&r, "ch01::f::sp");
-        assert_eq!((sp.outcome, sp.doc_mode.as_deref()), (Outcome::Passed, Some("should panic")));
+        assert_eq!((sp.outcome, sp.mode.as_deref()), (Outcome::Passed, Some("should panic")));
         let a = find(&r, "ch01::f::a");
         assert_eq!(a.outcome, Outcome::Failed);
         assert_eq!(a.message(), "not yet implemented: ch01 f: do it; see book section 1.2");
@@ -543,8 +543,8 @@ test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
         assert_eq!(d1.message(), "not yet implemented: ch01 f: do it; see book section 1.2");
         let d4 = find(&r, "src/lib.rs - f (line 4)");
         assert_eq!(d4.outcome, Outcome::Passed);
-        assert_eq!(d4.doc_mode.as_deref(), Some("compile fail"));
-        assert_eq!(find(&r, "src/lib.rs - f (line 7)").doc_mode.as_deref(), Some("compile"));
+        assert_eq!(d4.mode.as_deref(), Some("compile fail"));
+        assert_eq!(find(&r, "src/lib.rs - f (line 7)").mode.as_deref(), Some("compile"));
     }
 
     #[test]

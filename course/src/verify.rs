@@ -138,7 +138,7 @@ fn check_stubs(manifest: &Manifest, reports: &[&Report], f: &mut Findings) -> (u
     // on the stubs they must fail too.
     for r in reports {
         for t in r.tests.iter().filter(|t| t.kind == Kind::Doc && t.outcome == Outcome::Passed) {
-            let mode = t.doc_mode.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+            let mode = t.mode.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
             f.add(format!("doctest `{}`{mode} passes on the stubs, so it checks nothing", t.name));
         }
     }
@@ -518,7 +518,7 @@ mod tests {
             binary: "b".into(),
             kind,
             name: name.into(),
-            doc_mode: mode.map(String::from),
+            mode: mode.map(String::from),
             outcome,
             output: out.into(),
         }
