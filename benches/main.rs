@@ -1,0 +1,10 @@
+//! Benchmarks of the reference solutions: `cargo bench -p dlcv --features reference`.
+//!
+//! One binary, one module per chapter, as for the tests.
+
+use criterion::{criterion_group, criterion_main};
+
+mod ch02;
+
+criterion_group!(benches, ch02::backward_by_hand_vs_tape);
+criterion_main!(benches);
