@@ -330,7 +330,7 @@ pub fn figures(root: &Path) -> Result<i32, String> {
         return Ok(1);
     }
     let status = libtest::cargo()
-        .args(["run", "--release", "-p", "solutions", "--bin", "figures"])
+        .args(["run", "-p", "solutions", "--bin", "figures"])
         .current_dir(root)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;

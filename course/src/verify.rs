@@ -6,6 +6,7 @@ use crate::libtest::{self, BuildFailed, Echo, Kind, Outcome, Report, TestResult}
 use crate::manifest::Manifest;
 use crate::sync;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -256,9 +257,30 @@ pub fn network_loads(html: &str, css: bool) -> Vec<String> {
     found
 }
 
+/// The figures are drawn from the solutions and committed: redrawing them must change
+/// nothing, or the book shows what the solutions no longer compute.
+fn check_figures_committed(root: &Path, f: &mut Findings) {
+    let output = Command::new("git")
+        .current_dir(root)
+        .args(["status", "--porcelain", "--untracked-files=all", "--", "book/figures"])
+        .output();
+    match output {
+        Ok(o) if o.status.success() => {
+            let changed = String::from_utf8_lossy(&o.stdout).trim_end().to_string();
+            if !changed.is_empty() {
+                f.add(format!(
+                    "the figures drawn from the solutions differ from the committed ones; look at them and commit:\n{}",
+                    indent(&changed, "  ")
+                ));
+            }
+        }
+        // Not a git checkout (an unpacked handout): nothing to compare with.
+        _ => {}
+    }
+}
+
 fn check_book(root: &Path, manifest: &Manifest, f: &mut Findings) {
-    match libtest::run_cargo(root, &["run", "--release", "-p", "solutions", "--bin", "figures"], Echo::Quiet)
-    {
+    match libtest::run_cargo(root, &["run", "-p", "solutions", "--bin", "figures"], Echo::Quiet) {
         Err(e) => f.add(e),
         Ok(o) if !o.success => {
             f.add(format!(
@@ -269,6 +291,7 @@ fn check_book(root: &Path, manifest: &Manifest, f: &mut Findings) {
         }
         Ok(_) => {}
     }
+    check_figures_committed(root, f);
     match commands::build_book(root, Echo::Quiet) {
         Err(e) => return f.add(e),
         Ok(o) if !o.success => {
@@ -439,10 +462,18 @@ pub fn verify(root: &Path, manifest: &Manifest) -> Result<i32, String> {
         check_book(root, manifest, f);
         None
     });
-    run_step("CUDA path type-checks: cargo check --workspace --features cuda,ci-check", &mut |f| {
-        cargo_step(root, &["check", "--workspace", "--features", "cuda,ci-check"], f, "");
-        None
-    });
+    run_step(
+        "CUDA path type-checks: cargo check --workspace --all-targets --features cuda,ci-check",
+        &mut |f| {
+            cargo_step(
+                root,
+                &["check", "--workspace", "--all-targets", "--features", "cuda,ci-check"],
+                f,
+                "",
+            );
+            None
+        },
+    );
 
     println!("\nSummary");
     for (i, s) in steps.iter().enumerate() {
