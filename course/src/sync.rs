@@ -329,37 +329,7 @@ mod tests {
     use super::*;
 
     fn manifest() -> Manifest {
-        Manifest::parse(
-            r#"
-[course]
-title = "T"
-[[chapter]]
-id = "ch01"
-number = "1"
-title = "One"
-module = "ch01_one"
-book = "ch01-one.md"
-[[chapter]]
-id = "ch02"
-number = "2"
-title = "Two"
-module = "ch02_two"
-book = "ch02-two.md"
-[[exercise]]
-id = "top_k"
-chapter = "ch01"
-section = "1.2"
-title = "Top-k"
-points = 2
-[[exercise]]
-id = "relu"
-chapter = "ch02"
-section = "2.3"
-title = "ReLU"
-points = 1
-"#,
-        )
-        .unwrap()
+        crate::manifest::two_chapter_sample()
     }
 
     fn gen(src: &str) -> Result<String, String> {
