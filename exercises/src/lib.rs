@@ -5,5 +5,8 @@
 //! are, `cargo course check ch01` to test one chapter, `cargo course hint <exercise>` when
 //! stuck.
 
+// No unsafe code, and with it no code that runs before `main`: the grader relies on it.
+#![forbid(unsafe_code)]
+
 pub mod ch01_vision_tasks;
 pub mod ch02_backprop;

@@ -46,6 +46,7 @@ mod linear_forward {
 
     #[test]
     fn agrees_with_loops_on_random_shapes() {
+        course::graded!();
         for seed in SEEDS {
             random_case::<1, 1, 1>(seed);
             random_case::<3, 5, 2>(seed);
@@ -55,6 +56,7 @@ mod linear_forward {
 
     #[test]
     fn works_in_f32_on_digit_sized_batches() {
+        course::graded!();
         let dev = device(9);
         let x: Tensor<Rank2<32, 64>, f32, Dev> = uniform(&dev, 9, 1.0);
         let w: Tensor<Rank2<64, 10>, f32, Dev> = uniform(&dev, 10, 0.3);
@@ -102,6 +104,7 @@ mod linear_backward {
 
     #[test]
     fn hand_tape_and_finite_differences_agree_on_random_shapes() {
+        course::graded!();
         for seed in SEEDS {
             three_ways::<1, 1, 1>(seed);
             three_ways::<4, 3, 5>(seed);
@@ -111,6 +114,7 @@ mod linear_backward {
 
     #[test]
     fn bias_gradient_sums_over_a_large_batch() {
+        course::graded!();
         let dev = device(3);
         let dy: F64<Rank2<100, 2>> = dev.ones();
         let x: F64<Rank2<100, 3>> = uniform(&dev, 3, 1.0);
@@ -130,6 +134,7 @@ mod relu_forward {
 
     #[test]
     fn agrees_with_max_zero_on_random_shapes() {
+        course::graded!();
         for seed in SEEDS {
             let x: F64<Rank3<2, 3, 4>> = uniform(&device(seed), seed, 1.0);
             let want: Vec<f64> = x.as_vec().iter().map(|v| v.max(0.0)).collect();
@@ -144,6 +149,7 @@ mod relu_forward {
 
     #[test]
     fn keeps_the_shape_and_the_positive_part_of_large_values() {
+        course::graded!();
         let x = device(0).tensor([[1e30f32, -1e30], [f32::MIN_POSITIVE, -f32::MIN_POSITIVE]]);
         let y = ch02::relu_forward(&x);
         assert_eq!(
@@ -159,6 +165,7 @@ mod relu_backward {
 
     #[test]
     fn hand_tape_and_finite_differences_agree_on_random_inputs() {
+        course::graded!();
         for seed in SEEDS {
             let dev = device(seed);
             let x: F64<Rank2<5, 6>> = uniform(&dev, seed, 1.0);
@@ -175,6 +182,7 @@ mod relu_backward {
 
     #[test]
     fn zero_input_passes_no_gradient() {
+        course::graded!();
         let dev = device(0);
         let dx = ch02::relu_backward(&dev.tensor([1.0f64, 1.0, 1.0]), &dev.tensor([0.0f64, -0.0, 1e-300]));
         assert_eq!(
@@ -208,6 +216,7 @@ mod softmax {
 
     #[test]
     fn agrees_with_the_definition_on_random_shapes() {
+        course::graded!();
         for seed in SEEDS {
             random_case::<1, 1>(seed);
             random_case::<4, 3>(seed);
@@ -217,6 +226,7 @@ mod softmax {
 
     #[test]
     fn large_logits_do_not_overflow() {
+        course::graded!();
         let dev = device(0);
         let p = ch02::softmax(&dev.tensor([[1e4f32, 1e4 - 1.0, -1e4], [-1e4, -1e4, -1e4]]));
         let e = (-1.0f64).exp();
@@ -234,6 +244,7 @@ mod softmax_nll_loss {
 
     #[test]
     fn agrees_with_dfdx_cross_entropy_on_random_shapes() {
+        course::graded!();
         for seed in SEEDS {
             let dev = device(seed);
             let logits: F64<Rank2<6, 4>> = uniform(&dev, seed, 4.0);
@@ -255,6 +266,7 @@ mod softmax_nll_loss {
 
     #[test]
     fn stable_for_logits_of_1e4() {
+        course::graded!();
         let dev = device(0);
         let loss = ch02::softmax_nll_loss(&dev.tensor([[1e4f32, 0.0, -1e4], [0.0, 0.0, 0.0]]), &[1, 2]);
         assert!(
@@ -292,6 +304,7 @@ mod softmax_nll_backward {
 
     #[test]
     fn hand_tape_and_finite_differences_agree_on_random_shapes() {
+        course::graded!();
         for seed in SEEDS {
             three_ways::<1, 2>(seed);
             three_ways::<5, 3>(seed);
@@ -301,6 +314,7 @@ mod softmax_nll_backward {
 
     #[test]
     fn rows_sum_to_zero_even_for_huge_logits() {
+        course::graded!();
         let dev = device(0);
         let grad = ch02::softmax_nll_backward(&dev.tensor([[1e4f32, 0.0, -1e4], [5.0, 5.0, 5.0]]), &[0, 1]);
         assert_all_close(
@@ -359,6 +373,7 @@ mod mlp_forward {
 
     #[test]
     fn agrees_with_dfdx_ops_on_random_networks() {
+        course::graded!();
         for seed in SEEDS {
             let (mlp, x, _) = small_case(seed);
             let hidden_pre = x.clone().matmul(mlp.w1.clone()) + mlp.b1.clone().broadcast();
@@ -389,6 +404,7 @@ mod mlp_forward {
 
     #[test]
     fn he_initialised_digit_network_gives_moderate_logits() {
+        course::graded!();
         let dev = device(0);
         let mlp = ch02::DigitMlp::<64, Dev>::new(&dev, 3);
         let set = datasets::digits::load().expect("the digits dataset loads");
@@ -407,6 +423,7 @@ mod mlp_backward {
 
     #[test]
     fn hand_tape_and_finite_differences_agree_on_random_networks() {
+        course::graded!();
         for seed in SEEDS {
             let (mlp, x, labels) = small_case(seed);
             let hand = grad_vecs(&mlp.backward(&x, &labels, &mlp.forward(&x)));
@@ -422,6 +439,7 @@ mod mlp_backward {
 
     #[test]
     fn gradient_snapshot_of_a_fixed_network() {
+        course::graded!();
         let (mlp, x, labels) = small_case(42);
         let grads = mlp.backward(&x, &labels, &mlp.forward(&x));
         let text = PARAMETERS
@@ -440,6 +458,7 @@ mod tape_gradients {
 
     #[test]
     fn agrees_with_a_reference_tape_and_finite_differences() {
+        course::graded!();
         for seed in SEEDS {
             let (mlp, x, labels) = small_case(seed);
             let (loss, grads) = ch02::tape_gradients(&mlp, &x, &labels);
@@ -457,6 +476,7 @@ mod tape_gradients {
 
     #[test]
     fn works_in_f32_on_a_digit_batch() {
+        course::graded!();
         let dev = device(0);
         let mlp = ch02::DigitMlp::<16, Dev>::new(&dev, 5);
         let set = datasets::digits::load().expect("the digits dataset loads");
@@ -477,6 +497,7 @@ mod train_mlp {
 
     #[test]
     fn reaches_95_percent_test_accuracy_on_digits() {
+        course::graded!();
         let (train, test) = datasets::digits::train_test().expect("the digits dataset loads");
         let (mlp, history) =
             ch02::train_mlp::<64, _>(&device(0), &train, &test, &ch02::TrainConfig::default());
@@ -497,6 +518,7 @@ mod train_mlp {
 
     #[test]
     fn the_same_seed_trains_the_same_network() {
+        course::graded!();
         let (train, test) = datasets::digits::train_test().expect("the digits dataset loads");
         let config = ch02::TrainConfig { epochs: 2, seed: 99, ..Default::default() };
         let (a, history_a) = ch02::train_mlp::<16, _>(&device(0), &train, &test, &config);

@@ -10,6 +10,7 @@ mod top_k_error {
 
     #[test]
     fn worked_example_of_the_book() {
+        course::graded!();
         let dev = device(0);
         // Sample 0: label 2 has the 2nd highest score; sample 1: label 0 has the lowest.
         let scores = dev.tensor([[0.1f32, 0.5, 0.3, 0.1], [0.05, 0.4, 0.3, 0.25]]);
@@ -26,6 +27,7 @@ mod one_hot {
 
     #[test]
     fn three_labels_of_four_classes() {
+        course::graded!();
         let dev = device(0);
         let encoded: Tensor<Rank2<3, 4>, f32, Dev> = ch01::one_hot(&dev, &[1, 3, 0]);
         let want = [0., 1., 0., 0., 0., 0., 0., 1., 1., 0., 0., 0.];
@@ -44,6 +46,7 @@ mod image_to_tensor {
 
     #[test]
     fn a_two_by_three_image_becomes_three_planes() {
+        course::graded!();
         let dev = device(0);
         // 3 pixels wide, 2 high; pixel (x, y) = (10x + y, 100 + x, 255).
         let image = RgbImage::from_fn(3, 2, |x, y| Rgb([(10 * x + y) as u8, 100 + x as u8, 255]));
@@ -68,6 +71,7 @@ mod channel_statistics {
 
     #[test]
     fn two_channels_of_a_batch_of_two() {
+        course::graded!();
         let dev = device(0);
         // channel 0 holds 1..=8, channel 1 is constant 5.
         let batch =
@@ -84,6 +88,7 @@ mod normalize {
 
     #[test]
     fn each_channel_gets_its_own_mean_and_std() {
+        course::graded!();
         let dev = device(0);
         let batch = dev.tensor([[[[1.0f32, 3.0]], [[10.0, 30.0]]]]);
         let normalized = ch01::normalize(batch, [2.0, 20.0], [1.0, 10.0]);
@@ -101,6 +106,7 @@ mod flatten {
 
     #[test]
     fn channels_one_after_the_other() {
+        course::graded!();
         let dev = device(0);
         let batch = dev.tensor([[[[1.0f32, 2.], [3., 4.]], [[5., 6.], [7., 8.]]]]);
         let rows: Tensor<Rank2<1, 8>, f32, Dev> = ch01::flatten(batch);

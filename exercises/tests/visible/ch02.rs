@@ -10,6 +10,7 @@ mod linear_forward {
 
     #[test]
     fn worked_example_of_the_book() {
+        course::graded!();
         let dev = device(0);
         let x = dev.tensor([[1.0f32, 2.0], [3.0, 4.0]]);
         let w = dev.tensor([[1.0f32, 0.0, -1.0], [0.5, 1.0, 2.0]]);
@@ -29,6 +30,7 @@ mod linear_backward {
 
     #[test]
     fn worked_example_of_the_book() {
+        course::graded!();
         let dev = device(0);
         let x = dev.tensor([[1.0f32, 2.0], [3.0, 4.0]]);
         let w = dev.tensor([[1.0f32, 0.0, -1.0], [0.5, 1.0, 2.0]]);
@@ -61,6 +63,7 @@ mod relu_forward {
 
     #[test]
     fn negatives_become_zero() {
+        course::graded!();
         let dev = device(0);
         let y = ch02::relu_forward(&dev.tensor([-2.0f32, -0.0, 0.5, 3.0]));
         assert_all_close(
@@ -77,6 +80,7 @@ mod relu_backward {
 
     #[test]
     fn gradient_flows_only_where_the_input_was_positive() {
+        course::graded!();
         let dev = device(0);
         let x = dev.tensor([-2.0f32, 0.0, 0.5, 3.0]);
         let dy = dev.tensor([10.0f32, 20.0, 30.0, 40.0]);
@@ -95,6 +99,7 @@ mod softmax {
 
     #[test]
     fn worked_example_of_the_book() {
+        course::graded!();
         let dev = device(0);
         let p = ch02::softmax(&dev.tensor([[1.0f32, 2.0, 3.0]]));
         let z: f64 = [1.0f64, 2.0, 3.0].iter().map(|v| v.exp()).sum();
@@ -108,6 +113,7 @@ mod softmax_nll_loss {
 
     #[test]
     fn worked_example_of_the_book() {
+        course::graded!();
         let dev = device(0);
         let logits = dev.tensor([[1.0f32, 2.0, 3.0], [1.0, 2.0, 3.0]]);
         let loss = ch02::softmax_nll_loss(&logits, &[2, 0]);
@@ -123,6 +129,7 @@ mod softmax_nll_backward {
 
     #[test]
     fn softmax_minus_one_hot_over_batch_size() {
+        course::graded!();
         let dev = device(0);
         let logits = dev.tensor([[1.0f32, 2.0, 3.0], [0.0, 0.0, 0.0]]);
         let grad = ch02::softmax_nll_backward(&logits, &[2, 0]);
@@ -150,6 +157,7 @@ mod mlp_forward {
 
     #[test]
     fn logits_are_the_two_layers_composed() {
+        course::graded!();
         let mlp = small_mlp();
         let x = device(0).tensor([[0.5f64, -1.0, 2.0], [1.0, 1.0, -1.0]]);
         let cache = mlp.forward(&x);
@@ -176,6 +184,7 @@ mod mlp_backward {
 
     #[test]
     fn matches_finite_differences_for_w1() {
+        course::graded!();
         let mlp = small_mlp();
         let x = device(0).tensor([[0.5f64, -1.0, 2.0], [1.0, 1.0, -1.0]]);
         let labels = [1, 0];
@@ -204,6 +213,7 @@ mod tape_gradients {
 
     #[test]
     fn loss_matches_the_hand_written_forward_pass() {
+        course::graded!();
         let mlp = small_mlp();
         let x = device(0).tensor([[0.5f64, -1.0, 2.0], [1.0, 1.0, -1.0]]);
         let (tape_loss, _) = ch02::tape_gradients(&mlp, &x, &[1, 0]);
@@ -217,6 +227,7 @@ mod train_mlp {
 
     #[test]
     fn loss_falls_in_the_first_epochs() {
+        course::graded!();
         let (train, test) = datasets::digits::train_test().expect("the digits dataset loads");
         let config = ch02::TrainConfig { epochs: 3, ..Default::default() };
         let (_, history) = ch02::train_mlp::<32, _>(&device(0), &train, &test, &config);
