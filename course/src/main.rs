@@ -3,6 +3,8 @@
 
 mod commands;
 mod grade;
+mod gradescope;
+mod handout;
 mod libtest;
 mod manifest;
 mod sync;
@@ -30,6 +32,11 @@ Course development:
   grade [--reference] [--out DIR] visible + hidden tests -> points, DIR/results.json (Gradescope)
   verify                          the project's full check (format, lints, stubs, tests, book)
 
+Handing out (instructors):
+  handout --out DIR [--with-solutions]  the learners' repository (no hidden tests, no solutions)
+  classroom --out DIR                   GitHub Classroom autograding config for DIR (a handout)
+  gradescope --out DIR                  a Gradescope autograder bundle (DIR/autograder.zip)
+
 Run `cargo course <command> --help` for details.
 ";
 
@@ -44,6 +51,9 @@ fn command_help(cmd: &str) -> Option<&'static str> {
         "sync" => "Usage: cargo course sync [--check] [--force]\n\nRegenerates exercises/src/{lib.rs,chNN_*.rs} from solutions/src: every region\n`// BEGIN SOLUTION <id>: <task>` .. `// END SOLUTION` becomes one todo!() line.\n--check   write nothing; exit 1 listing the files that differ\n--force   overwrite files that look edited by a learner (fewer todo!() than a stub)\n",
         "grade" => "Usage: cargo course grade [--reference] [--out DIR]\n\nRuns the visible tests and the hidden tests (tests/grading), splits each exercise's\npoints over its tests, prints a table per chapter and writes DIR/results.json\n(Gradescope format; DIR defaults to grading-out/ at the repo root).\n--reference  grade the solutions crate instead of exercises\nExit status 0 whatever the score; non-zero only if the grader could not run.\n",
         "verify" => "Usage: cargo course verify\n\nThe project's test command: fmt, clippy, sync --check, the solutions pass every test,\nthe stubs fail every graded test with a todo!, test counts and snapshots per exercise,\nthe book builds offline with KaTeX, and the CUDA path type-checks.\nExit status 1 if any step fails.\n",
+        "handout" => "Usage: cargo course handout --out DIR [--with-solutions]\n\nWrites the learners' repository into DIR: the book, the exercise stubs with their\nvisible tests, courselib, datasets, the course tool and a learner README; no hidden tests,\nsnapshots, benches, CI or solutions, and a root Cargo.toml without them. DIR must be\nempty or a previous handout (its .git is kept).\n--with-solutions  include solutions/ (for tutors; `cargo course diff` then works)\n",
+        "classroom" => "Usage: cargo course classroom --out DIR\n\nWrites DIR/.github/classroom/autograding.json and DIR/.github/workflows/classroom.yml\nfor GitHub Classroom: one test per exercise (its visible tests), with its points from\ncourse.toml. DIR is the learners' template repository (a handout).\n",
+        "gradescope" => "Usage: cargo course gradescope --out DIR\n\nWrites a Gradescope autograder into DIR/autograder (setup.sh, run_autograder, README.md\nand a copy of this repository, hidden tests included) and zips it to DIR/autograder.zip\nwhen `zip` is installed. Keep it private.\n",
         _ => return None,
     })
 }
@@ -122,6 +132,11 @@ fn run(args: &[String]) -> Result<i32, String> {
     }
     let root = find_root()?;
     let manifest = Manifest::load(&root.join("course.toml"))?;
+    if matches!(cmd, "grade" | "verify" | "handout" | "gradescope") && !root.join("tests/grading").is_dir() {
+        // a learner handout: no hidden tests, no solutions
+        println!("`cargo course {cmd}` is for instructors: this copy of the course is a learner handout, without\nthe hidden tests. It runs in the instructor repository the handout was made from. Here,\n`cargo course` shows your progress and `cargo course check <chapter>` runs a chapter's tests.");
+        return Ok(1);
+    }
     let one = |a: &Args, what: &str| -> Result<String, String> {
         match a.positional.as_slice() {
             [x] => Ok(x.to_string()),
@@ -185,8 +200,37 @@ fn run(args: &[String]) -> Result<i32, String> {
             parse_none(cmd, rest, help)?;
             verify::verify(&root, &manifest)
         }
+        "handout" => {
+            let a = parse_args(cmd, rest, &["--with-solutions"], true)?;
+            let out = a
+                .out
+                .filter(|_| a.positional.is_empty())
+                .ok_or_else(|| format!("expected --out DIR\n\n{help}"))?;
+            handout::handout(&root, &manifest, &cwd_join(out)?, !a.flags.is_empty())
+        }
+        "classroom" => {
+            let a = parse_args(cmd, rest, &[], true)?;
+            let out = a
+                .out
+                .filter(|_| a.positional.is_empty())
+                .ok_or_else(|| format!("expected --out DIR\n\n{help}"))?;
+            handout::classroom(&root, &manifest, &cwd_join(out)?)
+        }
+        "gradescope" => {
+            let a = parse_args(cmd, rest, &[], true)?;
+            let out = a
+                .out
+                .filter(|_| a.positional.is_empty())
+                .ok_or_else(|| format!("expected --out DIR\n\n{help}"))?;
+            gradescope::gradescope(&root, &manifest, &cwd_join(out)?)
+        }
         _ => unreachable!("command_help knows every command"),
     }
+}
+
+/// A path given on the command line, relative to the current directory.
+fn cwd_join(p: &str) -> Result<PathBuf, String> {
+    Ok(std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?.join(p))
 }
 
 fn parse_none(cmd: &str, rest: &[String], help: &str) -> Result<(), String> {
