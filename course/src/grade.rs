@@ -92,12 +92,21 @@ pub fn assign<'a>(
     if !errors.is_empty() {
         return Err(format!("error in the course (not in your code): {}", errors.join("\n  ")));
     }
+    // Sorted by name (visible before hidden): reports list tests in a stable order.
+    graded.sort_by(|a, b| (&a.test.name, a.hidden).cmp(&(&b.test.name, b.hidden)));
     for i in 0..graded.len() {
-        let id = &graded[i].exercise.id;
-        let n = graded.iter().filter(|g| &g.exercise.id == id).count();
-        graded[i].max_score = graded[i].exercise.points / n as f64;
+        let ex = graded[i].exercise;
+        let total: f64 =
+            graded.iter().filter(|g| g.exercise.id == ex.id).map(|g| weight(ex, &g.test.name)).sum();
+        graded[i].max_score = ex.points * weight(ex, &graded[i].test.name) / total;
     }
     Ok(Assigned { graded, ungraded })
+}
+
+/// The weight of a test in its exercise's points: `[exercise.weights]` by test fn name, else 1.
+pub fn weight(ex: &Exercise, test_name: &str) -> f64 {
+    let short = test_name.rsplit("::").next().unwrap_or(test_name);
+    ex.weights.get(short).copied().unwrap_or(1.0)
 }
 
 pub fn round(x: f64) -> f64 {
@@ -216,6 +225,92 @@ pub fn results(graded: &[Graded], output: String, execution_time: u64) -> Result
 /// The grader could not run (a build failed, the course is broken): score 0.
 pub fn failed_results(output: String, execution_time: u64) -> Results {
     Results { score: 0.0, execution_time, output, visibility: "after_published", tests: Vec::new() }
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' | '\t' => out.push(c),
+            c if (c as u32) < 0x20 => {} // not allowed in XML 1.0
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML: one testsuite per chapter; hidden failures without their output.
+pub fn junit(manifest: &Manifest, graded: &[Graded]) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let failures = graded.iter().filter(|g| !g.passed()).count();
+    out.push_str(&format!(
+        "<testsuites name=\"cargo course grade\" tests=\"{}\" failures=\"{failures}\">\n",
+        graded.len()
+    ));
+    for ch in &manifest.chapters {
+        let tests: Vec<&Graded> = graded.iter().filter(|g| g.exercise.chapter == ch.id).collect();
+        if tests.is_empty() {
+            continue;
+        }
+        let failed = tests.iter().filter(|g| !g.passed()).count();
+        out.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\">\n",
+            xml_escape(&format!("{} {}", ch.id, ch.title)),
+            tests.len()
+        ));
+        for g in tests {
+            let class = if g.hidden { "hidden" } else { "visible" };
+            let name =
+                format!("{} ({}/{} points)", g.test.name, fmt_points(g.score()), fmt_points(g.max_score));
+            out.push_str(&format!("    <testcase classname=\"{class}\" name=\"{}\">", xml_escape(&name)));
+            if g.passed() {
+                out.push_str("</testcase>\n");
+            } else {
+                let text = if g.hidden { "failed (hidden test)".to_string() } else { g.test.output.clone() };
+                out.push_str(&format!(
+                    "\n      <failure message=\"failed\">{}</failure>\n    </testcase>\n",
+                    xml_escape(&text)
+                ));
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// `summary.md`: the per-chapter table in Markdown (for a GitHub job summary), then notes.
+pub fn summary_md(rows: &[ChapterRow], notes: &str) -> String {
+    let mut out = String::from("## Grade\n\n| chapter | title | tests | points |\n|---|---|---:|---:|\n");
+    let (mut passed, mut total, mut score, mut max) = (0, 0, 0.0, 0.0);
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {}/{} | {}/{} |\n",
+            r.chapter,
+            r.title,
+            r.passed,
+            r.total,
+            fmt_points(r.score),
+            fmt_points(r.max)
+        ));
+        passed += r.passed;
+        total += r.total;
+        score += r.score;
+        max += r.max;
+    }
+    out.push_str(&format!(
+        "| **total** | | {passed}/{total} | **{}/{}** |\n",
+        fmt_points(score),
+        fmt_points(max)
+    ));
+    if !notes.trim().is_empty() {
+        out.push_str(&format!("\n```text\n{}\n```\n", notes.trim_end().replace("```", "'''")));
+    }
+    out
 }
 
 #[cfg(test)]

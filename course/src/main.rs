@@ -5,6 +5,7 @@ mod commands;
 mod grade;
 mod gradescope;
 mod handout;
+mod isolate;
 mod libtest;
 mod manifest;
 mod sync;
@@ -29,7 +30,8 @@ Learning:
 
 Course development:
   sync [--check] [--force]        regenerate exercises/src from the solution regions
-  grade [--reference] [--out DIR] visible + hidden tests -> points, DIR/results.json (Gradescope)
+  grade [--submission DIR | --reference] [--out DIR]
+                                  grade in isolation -> points, DIR/results.json (Gradescope)
   verify                          the project's full check (format, lints, stubs, tests, book)
 
 Handing out (instructors):
@@ -49,7 +51,24 @@ fn command_help(cmd: &str) -> Option<&'static str> {
         "figures" => "Usage: cargo course figures\n\nRuns `cargo run -p solutions --bin figures` (writes book/figures/chNN/*.png).\n",
         "book" => "Usage: cargo course book [--open]\n\nDraws the figures, installs mdbook 0.5.4 and mdbook-katex 0.10.0 with\n`cargo install --locked` when they are missing, and builds the book into target/book.\n--open opens target/book/index.html in your browser.\n",
         "sync" => "Usage: cargo course sync [--check] [--force]\n\nRegenerates exercises/src/{lib.rs,chNN_*.rs} from solutions/src: every region\n`// BEGIN SOLUTION <id>: <task>` .. `// END SOLUTION` becomes one todo!() line.\n--check   write nothing; exit 1 listing the files that differ\n--force   overwrite files that look edited by a learner (fewer todo!() than a stub)\n",
-        "grade" => "Usage: cargo course grade [--reference] [--out DIR]\n\nRuns the visible tests and the hidden tests (tests/grading), splits each exercise's\npoints over its tests, prints a table per chapter and writes DIR/results.json\n(Gradescope format; DIR defaults to grading-out/ at the repo root).\n--reference  grade the solutions crate instead of exercises\nExit status 0 whatever the score; non-zero only if the grader could not run.\n",
+        "grade" => "Usage: cargo course grade [--submission DIR | --reference] [--out DIR] [--timeout SECS] [--in-place]
+
+Grades the exercises with the visible tests and the hidden tests (tests/grading) of THIS
+checkout. Only the chapter files exercises/src/chNN_*.rs come from what is graded; the
+tool, the tests, the snapshots and course.toml are this checkout's. Every test runs in
+its own process, with a time limit, a memory limit and (as root on Linux) as an
+unprivileged user that cannot read the hidden tests; it passes only if it prints the
+proof derived from a fresh secret token. Points per exercise come from course.toml
+(split over its tests, by [exercise.weights] where given).
+--submission DIR  grade DIR/exercises/src (a learner's checkout or an unpacked zip)
+--reference       grade the reference solutions (full marks expected)
+--out DIR         where results.json (Gradescope), junit.xml and summary.md go
+                  (default: grading-out/ at the repo root)
+--timeout SECS    the wall-clock limit per test (default: [grading] timeout_s, 60)
+--in-place        the old quick mode: plain cargo test in this checkout, no isolation
+Chapters that do not compile (or use include_str!, #[path], env!) score 0; the others
+are graded. Exit status 0 whatever the score; 2 when nothing could be graded.
+",
         "verify" => "Usage: cargo course verify\n\nThe project's test command: fmt, clippy, sync --check, the solutions pass every test,\nthe stubs fail every graded test with a todo!, test counts and snapshots per exercise,\nthe book builds offline with KaTeX, and the CUDA path type-checks.\nExit status 1 if any step fails.\n",
         "handout" => "Usage: cargo course handout --out DIR [--with-solutions]\n\nWrites the learners' repository into DIR: the book, the exercise stubs with their\nvisible tests, courselib, datasets, the course tool and a learner README; no hidden tests,\nsnapshots, benches, CI or solutions, and a root Cargo.toml without them. DIR must be\nempty or a previous handout (its .git is kept).\n--with-solutions  include solutions/ (for tutors; `cargo course diff` then works)\n",
         "classroom" => "Usage: cargo course classroom --out DIR\n\nWrites DIR/.github/classroom/autograding.json and DIR/.github/workflows/classroom.yml\nfor GitHub Classroom: one test per exercise (its visible tests), with its points from\ncourse.toml. DIR is the learners' template repository (a handout).\n",
@@ -186,15 +205,25 @@ fn run(args: &[String]) -> Result<i32, String> {
             sync::run(&root, &manifest, a.flags.contains(&"--check"), a.flags.contains(&"--force"))
         }
         "grade" => {
-            let a = parse_args(cmd, rest, &["--reference"], true)?;
+            let (submission, timeout_s, rest) = grade_options(rest)?;
+            let a = parse_args(cmd, &rest, &["--reference", "--in-place"], true)?;
             if !a.positional.is_empty() {
                 return Err(format!("unexpected argument\n\n{help}"));
             }
+            let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
             let out = match a.out {
-                Some(o) => std::env::current_dir().map_err(|e| e.to_string())?.join(o),
+                Some(o) => cwd.join(o),
                 None => root.join("grading-out"),
             };
-            commands::grade(&root, &manifest, !a.flags.is_empty(), &out)
+            let reference = a.flags.contains(&"--reference");
+            if reference && submission.is_some() {
+                return Err(format!("--reference and --submission exclude each other\n\n{help}"));
+            }
+            if a.flags.contains(&"--in-place") {
+                return commands::grade(&root, &manifest, reference, &out);
+            }
+            let submission = submission.map(|s| cwd.join(s));
+            isolate::grade(&root, &manifest, &isolate::Options { reference, submission, out, timeout_s })
         }
         "verify" => {
             parse_none(cmd, rest, help)?;
@@ -231,6 +260,36 @@ fn run(args: &[String]) -> Result<i32, String> {
 /// A path given on the command line, relative to the current directory.
 fn cwd_join(p: &str) -> Result<PathBuf, String> {
     Ok(std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?.join(p))
+}
+
+/// `grade`'s `--submission` and `--timeout` values and the other arguments.
+type GradeOptions = (Option<String>, Option<u64>, Vec<String>);
+
+/// Takes `--submission DIR` and `--timeout SECS` out of `grade`'s arguments.
+fn grade_options(args: &[String]) -> Result<GradeOptions, String> {
+    let (mut submission, mut timeout, mut rest) = (None, None, Vec::new());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(v) = a.strip_prefix("--submission=") {
+            submission = Some(v.to_string());
+        } else if a == "--submission" {
+            submission = Some(it.next().ok_or("--submission needs a directory")?.clone());
+        } else if a == "--timeout" || a.starts_with("--timeout=") {
+            let v = match a.strip_prefix("--timeout=") {
+                Some(v) => v.to_string(),
+                None => it.next().ok_or("--timeout needs seconds")?.clone(),
+            };
+            timeout = Some(
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|&t| t > 0)
+                    .ok_or(format!("--timeout `{v}` is not a positive number"))?,
+            );
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    Ok((submission, timeout, rest))
 }
 
 fn parse_none(cmd: &str, rest: &[String], help: &str) -> Result<(), String> {

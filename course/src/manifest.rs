@@ -12,6 +12,34 @@ pub struct Manifest {
     pub chapters: Vec<Chapter>,
     #[serde(default, rename = "exercise")]
     pub exercises: Vec<Exercise>,
+    /// `[grading]`: limits of `cargo course grade`.
+    #[serde(default)]
+    pub grading: Grading,
+}
+
+/// `[grading]`: the limits every graded test process runs under.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grading {
+    /// Wall-clock seconds per test (default 60).
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: u64,
+    /// Address-space limit per test process in MiB (default 8192).
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u64,
+}
+
+fn default_timeout_s() -> u64 {
+    60
+}
+fn default_memory_mb() -> u64 {
+    8192
+}
+
+impl Default for Grading {
+    fn default() -> Self {
+        Grading { timeout_s: default_timeout_s(), memory_mb: default_memory_mb() }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +70,9 @@ pub struct Exercise {
     pub points: f64,
     #[serde(default)]
     pub hints: Vec<String>,
+    /// `[exercise.weights]`: relative weight of a test fn (default 1) in the exercise's points.
+    #[serde(default)]
+    pub weights: std::collections::BTreeMap<String, f64>,
 }
 
 impl Chapter {
@@ -109,6 +140,11 @@ impl Manifest {
             if !(ex.points.is_finite() && ex.points > 0.0) {
                 errors.push(format!("exercise {}: points must be positive, not {}", ex.id, ex.points));
             }
+            for (test, w) in &ex.weights {
+                if !(w.is_finite() && *w > 0.0) {
+                    errors.push(format!("exercise {}: weight of `{test}` must be positive, not {w}", ex.id));
+                }
+            }
             match self.chapters.iter().find(|c| c.id == ex.chapter) {
                 None => errors.push(format!(
                     "exercise {}: chapter `{}` is not a [[chapter]] of the manifest",
@@ -133,6 +169,9 @@ impl Manifest {
                     }
                 }
             }
+        }
+        if self.grading.timeout_s == 0 || self.grading.memory_mb < 64 {
+            errors.push("[grading]: timeout_s must be positive and memory_mb at least 64".into());
         }
         if errors.is_empty() {
             Ok(())

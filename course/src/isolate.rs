@@ -1,0 +1,1123 @@
+//! `cargo course grade`: grading a submission in isolation.
+//!
+//! 1. A grading workspace (`target/course/grading/ws`) is this checkout's files (never the
+//!    submission's) with only the chapter files `exercises/src/chNN_*.rs` taken from the
+//!    submission. Chapter files that could read files at compile time (`include_str!`,
+//!    `#[path]`, `env!`, ...) are refused; missing or refused chapters get the stub.
+//! 2. `cargo test --no-run` builds the visible and hidden test binaries (the target dir is
+//!    shared, so only the exercises crate and the two test crates are rebuilt). When the
+//!    build fails, each learner chapter is tried alone (the others stubbed); chapters that
+//!    do not compile score 0 with the compiler's errors, the others are graded.
+//! 3. Every test runs in its own process: `<bin> --exact <name>`, a fresh random token on
+//!    stdin, a wall-clock limit (the whole process group is killed), an address-space limit,
+//!    and, when the grader runs as root on Linux, as an unprivileged user in a private mount
+//!    namespace where this checkout's hidden tests, solutions and git objects are hidden.
+//!    A test passes only when it exits with status 0 *and* printed the proof derived from
+//!    its token ([`course::proof`]).
+//! 4. The grading workspace's tests, snapshots and test binaries are hashed before and after
+//!    the run: any change zeroes the grade.
+
+use crate::grade;
+use crate::libtest::{self, Kind, Outcome, Report, TestResult};
+use crate::manifest::Manifest;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What `cargo course grade` grades and how.
+pub struct Options {
+    /// Grade the reference solutions (`solutions/src`).
+    pub reference: bool,
+    /// Another checkout (or unpacked zip) with `exercises/src/`.
+    pub submission: Option<PathBuf>,
+    pub out: PathBuf,
+    /// Overrides `[grading] timeout_s`.
+    pub timeout_s: Option<u64>,
+}
+
+/// The longest output kept per test (the rest is dropped).
+const MAX_OUTPUT: usize = 256 * 1024;
+/// The longest output shown per failed visible test.
+const SHOWN_OUTPUT: usize = 4000;
+
+/// Why a chapter file was not compiled: the constructs that read files or the environment
+/// at compile time (they could embed the hidden tests).
+pub fn refused_constructs(text: &str) -> Vec<String> {
+    let code = strip_comments_and_strings(text);
+    let mut found = BTreeSet::new();
+    let words = ["include", "include_str", "include_bytes", "env", "option_env"];
+    let bytes = code.as_bytes();
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut i = 0;
+    while i < bytes.len() {
+        if is_ident(bytes[i]) && (i == 0 || !is_ident(bytes[i - 1])) {
+            let start = i;
+            while i < bytes.len() && is_ident(bytes[i]) {
+                i += 1;
+            }
+            let word = &code[start..i];
+            let word = word.strip_prefix("r#").unwrap_or(word);
+            let mut j = i;
+            while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            let bang = j < bytes.len() && bytes[j] == b'!';
+            if ["include_str", "include_bytes", "option_env"].contains(&word)
+                || (words.contains(&word) && bang)
+            {
+                found.insert(format!("`{word}!`"));
+            }
+        } else {
+            i += 1;
+        }
+    }
+    // `#[path = ..]`, also inside `cfg_attr`: any `path =` within an attribute.
+    let mut rest = code.as_str();
+    while let Some(pos) = rest.find('#') {
+        let after = rest[pos + 1..].trim_start();
+        let after = after.strip_prefix('!').map(str::trim_start).unwrap_or(after);
+        if let Some(body) = after.strip_prefix('[') {
+            let mut depth = 1;
+            let end = body
+                .char_indices()
+                .find(|&(_, c)| {
+                    match c {
+                        '[' => depth += 1,
+                        ']' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(body.len(), |(k, _)| k);
+            let attr: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
+            let has_path = attr.match_indices("path=").any(|(k, _)| {
+                k == 0 || !attr.as_bytes()[k - 1].is_ascii_alphanumeric() && attr.as_bytes()[k - 1] != b'_'
+            });
+            if has_path {
+                found.insert("`#[path = ..]`".to_string());
+            }
+        }
+        rest = &rest[pos + 1..];
+    }
+    found.into_iter().collect()
+}
+
+/// The code with comments removed and string/char literal contents blanked (so that a
+/// string mentioning `include_str!` is no reason to refuse a file).
+fn strip_comments_and_strings(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 0;
+            while i < chars.len() {
+                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    i += 2;
+                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            out.push(' ');
+        } else if c == '"' {
+            // a plain string; raw strings r#"..."# are handled below
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+            out.push_str("\"\"");
+        } else if c == 'r'
+            && (next == Some('#') || next == Some('"'))
+            && (i == 0 || !is_ident_char(chars[i - 1]))
+        {
+            let mut j = i + 1;
+            let mut hashes = 0;
+            while chars.get(j) == Some(&'#') {
+                hashes += 1;
+                j += 1;
+            }
+            if chars.get(j) == Some(&'"') {
+                // raw string: ends at '"' followed by `hashes` '#'
+                j += 1;
+                loop {
+                    if j >= chars.len() {
+                        break;
+                    }
+                    if chars[j] == '"' && (0..hashes).all(|h| chars.get(j + 1 + h) == Some(&'#')) {
+                        j += 1 + hashes;
+                        break;
+                    }
+                    j += 1;
+                }
+                out.push_str("\"\"");
+                i = j;
+            } else {
+                // a raw identifier r#name: keep it
+                out.push(c);
+                i += 1;
+            }
+        } else if c == '\'' && chars.get(i + 2) == Some(&'\'') {
+            out.push_str("' '");
+            i += 3;
+        } else if c == '\'' && next == Some('\\') {
+            let mut j = i + 2;
+            while j < chars.len() && chars[j] != '\'' {
+                j += 1;
+            }
+            out.push_str("' '");
+            i = j + 1;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Where each chapter's code comes from.
+#[derive(Debug, Clone, PartialEq)]
+enum Origin {
+    Learner,
+    /// The stub: the file is missing or was refused.
+    Stub(String),
+    /// The learner's file did not compile (the compiler's errors).
+    Broken(String),
+}
+
+struct Chapter {
+    id: String,
+    module: String,
+    learner: Option<String>,
+    stub: String,
+    origin: Origin,
+}
+
+/// The workspace's target dir: shared with this checkout's builds.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(t) => {
+            let t = PathBuf::from(t);
+            if t.is_absolute() {
+                t
+            } else {
+                root.join(t)
+            }
+        }
+        None => root.join("target"),
+    }
+}
+
+/// Copies `src` into `dst` file by file, writing only files whose content differs (so that
+/// cargo's fingerprints stay fresh), and deletes files of `dst` that `src` lacks.
+fn mirror(src: &Path, dst: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<(), String> {
+    let mut keep = BTreeSet::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = src.join(&rel);
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let rel = rel.join(entry.file_name());
+            if skip(&rel) {
+                continue;
+            }
+            let ty = entry.file_type().map_err(|e| e.to_string())?;
+            if ty.is_dir() {
+                std::fs::create_dir_all(dst.join(&rel)).map_err(|e| e.to_string())?;
+                keep.insert(rel.clone());
+                stack.push(rel);
+            } else if ty.is_file() {
+                let data =
+                    std::fs::read(entry.path()).map_err(|e| format!("cannot read {}: {e}", rel.display()))?;
+                write_if_changed(&dst.join(&rel), &data)?;
+                keep.insert(rel);
+            }
+        }
+    }
+    // Remove what the source no longer has (deepest first).
+    let mut stale = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(dst.join(&rel)) else { continue };
+        for entry in entries.flatten() {
+            let rel = rel.join(entry.file_name());
+            if skip(&rel) {
+                continue;
+            }
+            if !keep.contains(&rel) {
+                stale.push(rel);
+            } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(rel);
+            }
+        }
+    }
+    for rel in stale {
+        let p = dst.join(rel);
+        let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+    }
+    Ok(())
+}
+
+fn write_if_changed(path: &Path, data: &[u8]) -> Result<(), String> {
+    if std::fs::read(path).is_ok_and(|old| old == data) {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    let _ = std::fs::remove_file(path); // it may be read-only
+    std::fs::write(path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// A built test binary.
+struct Binary {
+    /// The test crate's name: `visible` or `grading` (the first segment of a test's module path).
+    krate: String,
+    exe: PathBuf,
+    /// The package directory: the test's working directory.
+    dir: PathBuf,
+    hidden: bool,
+}
+
+enum Build {
+    Ok(Vec<Binary>),
+    Failed(String),
+}
+
+fn build(ws: &Path, target: &Path, hidden: bool) -> Result<Build, String> {
+    let mut cmd = libtest::cargo();
+    cmd.args([
+        "test",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+        "-p",
+        "exercises",
+        "--test",
+        "visible",
+    ]);
+    if hidden {
+        cmd.args(["-p", "dlcv", "--test", "grading"]);
+    }
+    cmd.current_dir(ws)
+        .env("CARGO_TARGET_DIR", target)
+        .env("CARGO_TERM_COLOR", "never")
+        .env_remove("RUSTFLAGS")
+        .stdin(Stdio::null());
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Ok(Build::Failed(libtest::compile_errors(&stderr, 40)));
+    }
+    let mut bins = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if v["reason"] != "compiler-artifact" || v["profile"]["test"] != true {
+            continue;
+        }
+        let (Some(exe), Some(name), Some(manifest)) =
+            (v["executable"].as_str(), v["target"]["name"].as_str(), v["manifest_path"].as_str())
+        else {
+            continue;
+        };
+        if name != "visible" && name != "grading" {
+            continue;
+        }
+        bins.push(Binary {
+            krate: name.to_string(),
+            exe: PathBuf::from(exe),
+            dir: Path::new(manifest).parent().unwrap_or(ws).to_path_buf(),
+            hidden: name == "grading",
+        });
+    }
+    bins.sort_by(|a, b| a.krate.cmp(&b.krate));
+    bins.dedup_by(|a, b| a.krate == b.krate);
+    Ok(Build::Ok(bins))
+}
+
+/// `cargo check -p exercises --lib`: the compiler's errors when the library does not compile.
+fn check_lib(ws: &Path, target: &Path) -> Result<Result<(), String>, String> {
+    let out = libtest::cargo()
+        .args(["check", "-p", "exercises", "--lib"])
+        .current_dir(ws)
+        .env("CARGO_TARGET_DIR", target)
+        .env("CARGO_TERM_COLOR", "never")
+        .env_remove("RUSTFLAGS")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    Ok(if out.status.success() {
+        Ok(())
+    } else {
+        Err(libtest::compile_errors(&String::from_utf8_lossy(&out.stderr), 40))
+    })
+}
+
+/// Writes the chapter files of the grading workspace: the learner's where `use_learner`.
+fn write_chapters(
+    ws: &Path,
+    chapters: &[Chapter],
+    use_learner: &dyn Fn(&Chapter) -> bool,
+) -> Result<(), String> {
+    for ch in chapters {
+        let text = match (&ch.learner, use_learner(ch)) {
+            (Some(t), true) => t,
+            _ => &ch.stub,
+        };
+        write_if_changed(&ws.join("exercises/src").join(format!("{}.rs", ch.module)), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// A hash of every file under `paths` (name and content).
+fn tree_hash(paths: &[PathBuf]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in paths {
+        let mut files = Vec::new();
+        let mut stack = vec![p.clone()];
+        while let Some(d) = stack.pop() {
+            if d.is_file() {
+                files.push(d);
+                continue;
+            }
+            if let Ok(entries) = std::fs::read_dir(&d) {
+                for e in entries.flatten() {
+                    stack.push(e.path());
+                }
+            }
+        }
+        files.sort();
+        for f in files {
+            f.hash(&mut h);
+            std::fs::read(&f).unwrap_or_default().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// A fresh random token (128 bits from the OS).
+fn fresh_token() -> String {
+    let mut buf = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_ok();
+    if !ok {
+        use std::hash::BuildHasher;
+        let s = std::collections::hash_map::RandomState::new();
+        let a = s.hash_one(Instant::now());
+        let b = s.hash_one(std::process::id());
+        buf[..8].copy_from_slice(&a.to_le_bytes());
+        buf[8..].copy_from_slice(&b.to_le_bytes());
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How the test processes are confined.
+#[derive(Clone)]
+struct Sandbox {
+    timeout: Duration,
+    memory_bytes: u64,
+    /// Linux as root: run as uid/gid `base_uid + slot`, with `hide` covered by empty tmpfs.
+    privileged: bool,
+    hide: Vec<PathBuf>,
+}
+
+const BASE_UID: u32 = 64000;
+
+struct Run {
+    /// Exit status 0.
+    success: bool,
+    timed_out: bool,
+    signal: Option<i32>,
+    output: String,
+}
+
+#[cfg(unix)]
+fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    let mem = sandbox.memory_bytes as libc::rlim_t;
+    let privileged = sandbox.privileged;
+    let uid = BASE_UID + slot as u32;
+    let hide: Vec<CString> =
+        sandbox.hide.iter().filter_map(|p| CString::new(p.as_os_str().as_bytes()).ok()).collect();
+    let tmpfs = CString::new("tmpfs").unwrap();
+    let root = CString::new("/").unwrap();
+    let opts = CString::new("size=16k,mode=000").unwrap();
+    // SAFETY: between fork and exec only async-signal-safe system calls run, on memory that
+    // was allocated before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let check = |r: libc::c_int| if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
+            if privileged {
+                #[cfg(target_os = "linux")]
+                {
+                    check(libc::unshare(libc::CLONE_NEWNS))?;
+                    check(libc::mount(
+                        std::ptr::null(),
+                        root.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ))?;
+                    for p in &hide {
+                        check(libc::mount(
+                            tmpfs.as_ptr(),
+                            p.as_ptr(),
+                            tmpfs.as_ptr(),
+                            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                            opts.as_ptr() as *const libc::c_void,
+                        ))?;
+                    }
+                }
+            }
+            let limit = |res, v: libc::rlim_t| {
+                let r = libc::rlimit { rlim_cur: v, rlim_max: v };
+                check(libc::setrlimit(res, &r))
+            };
+            limit(libc::RLIMIT_AS, mem)?;
+            limit(libc::RLIMIT_CORE, 0)?;
+            if privileged {
+                limit(libc::RLIMIT_NPROC, 1024)?;
+                check(libc::setgroups(0, std::ptr::null()))?;
+                check(libc::setgid(uid as libc::gid_t))?;
+                check(libc::setuid(uid as libc::uid_t))?;
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(unix))]
+fn confine(_cmd: &mut Command, _sandbox: &Sandbox, _slot: usize) {}
+
+/// Kills the test's process group and, when it ran under its own uid, every process of it.
+fn kill_all(child: &mut std::process::Child, sandbox: &Sandbox, slot: usize) {
+    #[cfg(unix)]
+    // SAFETY: plain system calls on process ids.
+    unsafe {
+        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+    }
+    let _ = child.kill();
+    if sandbox.privileged {
+        let uid = (BASE_UID + slot as u32).to_string();
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            for p in procs.flatten() {
+                let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+                let status = std::fs::read_to_string(p.path().join("status")).unwrap_or_default();
+                let owner = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|l| l.split_whitespace().next());
+                if owner == Some(uid.as_str()) {
+                    #[cfg(unix)]
+                    // SAFETY: a plain system call.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn run_one(bin: &Binary, name: &str, token: &str, sandbox: &Sandbox, slot: usize) -> Result<Run, String> {
+    let mut cmd = Command::new(&bin.exe);
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .current_dir(&bin.dir)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", "/nonexistent")
+        .env(course::proof::TOKEN_ON_STDIN_ENV, "1")
+        .env("INSTA_UPDATE", "no")
+        .env("CI", "true")
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_TEST_THREADS", "1")
+        .env("CARGO_MANIFEST_DIR", &bin.dir);
+    let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
+    cmd.stdin(Stdio::piped()).stdout(writer.try_clone().map_err(|e| e.to_string())?).stderr(writer);
+    confine(&mut cmd, sandbox, slot);
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.exe.display()))?;
+    drop(cmd);
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(format!("{token}\n").as_bytes());
+    }
+    let buf = Arc::new(Mutex::new((Vec::<u8>::new(), false)));
+    let reader_buf = Arc::clone(&buf);
+    std::thread::spawn(move || {
+        let mut reader = reader;
+        let mut chunk = [0u8; 8192];
+        loop {
+            match reader.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut b = reader_buf.lock().unwrap();
+                    let room = MAX_OUTPUT.saturating_sub(b.0.len());
+                    b.0.extend_from_slice(&chunk[..n.min(room)]);
+                }
+            }
+        }
+        reader_buf.lock().unwrap().1 = true;
+    });
+    let deadline = Instant::now() + sandbox.timeout;
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(s) => break s,
+            None if Instant::now() >= deadline => {
+                timed_out = true;
+                kill_all(&mut child, sandbox, slot);
+                break child.wait().map_err(|e| e.to_string())?;
+            }
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    // Children it left behind die with it.
+    kill_all(&mut child, sandbox, slot);
+    let until = Instant::now() + Duration::from_secs(2);
+    while !buf.lock().unwrap().1 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let output = String::from_utf8_lossy(&buf.lock().unwrap().0).into_owned();
+    #[cfg(unix)]
+    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    #[cfg(not(unix))]
+    let signal = None;
+    Ok(Run { success: status.success() && !timed_out, timed_out, signal, output })
+}
+
+/// The output worth showing: libtest's own lines, proofs and forged result lines removed.
+fn clean(output: &str, name: &str) -> String {
+    let lines: Vec<&str> = output
+        .lines()
+        .filter(|l| {
+            !(l.contains(course::proof::PROOF_PREFIX)
+                || matches!(l.trim(), "ok" | "FAILED" | "ignored")
+                || l.starts_with("running ")
+                || l.starts_with("test result:")
+                || (l.starts_with("test ") && l.contains(" ... "))
+                || l.starts_with("note: run with `RUST_BACKTRACE=1`")
+                || l.trim() == "successes:"
+                || l.trim() == "failures:"
+                || l.trim() == name
+                || l.starts_with("---- "))
+        })
+        .collect();
+    let mut s = lines.join("\n").trim().to_string();
+    if s.len() > SHOWN_OUTPUT {
+        let mut cut = SHOWN_OUTPUT;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("\n[output clipped]");
+    }
+    s
+}
+
+/// The verdict on one finished test process.
+fn judge(bin: &Binary, name: &str, token: &str, run: &Run, timeout: Duration) -> (Outcome, String) {
+    let module = match name.rsplit_once("::") {
+        Some((m, _)) => format!("{}::{m}", bin.krate),
+        None => bin.krate.clone(),
+    };
+    let proof = course::proof::proof_line(token, &module);
+    // libtest prints `test <name> ... ` before the test's own output: the proof may follow it
+    // on the same line. A proof is 16 hex digits: one followed by more digits is not it.
+    let proved = run
+        .output
+        .match_indices(&proof)
+        .any(|(k, _)| !run.output[k + proof.len()..].starts_with(|c: char| c.is_ascii_hexdigit()));
+    let shown = clean(&run.output, name);
+    if run.timed_out {
+        return (Outcome::Failed, format!("timed out: the test ran longer than {} s", timeout.as_secs()));
+    }
+    if run.success && proved {
+        return (Outcome::Passed, String::new());
+    }
+    let why = if let Some(sig) = run.signal {
+        let what = match sig {
+            6 => "aborted (SIGABRT: a stack overflow, a failed allocation or an abort)",
+            9 => "killed (SIGKILL)",
+            11 => "crashed (SIGSEGV)",
+            _ => "killed by a signal",
+        };
+        format!("the test process {what}, signal {sig}")
+    } else if run.success {
+        "the test process exited before the test finished (no proof of completion)".to_string()
+    } else {
+        String::new()
+    };
+    let text = match (why.is_empty(), shown.is_empty()) {
+        (true, _) => shown,
+        (false, true) => why,
+        (false, false) => format!("{shown}\n{why}"),
+    };
+    (Outcome::Failed, text)
+}
+
+/// The tests a binary lists (`--list`), without the ignored ones.
+fn list(bin: &Binary) -> Result<Vec<String>, String> {
+    let names = |extra: &[&str]| -> Result<Vec<String>, String> {
+        let out = Command::new(&bin.exe)
+            .arg("--list")
+            .args(extra)
+            .current_dir(&bin.dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot list the tests of {}: {e}", bin.exe.display()))?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_suffix(": test"))
+            .map(str::to_string)
+            .collect())
+    };
+    let ignored = names(&["--ignored"])?;
+    let mut all = names(&[])?;
+    all.retain(|n| !ignored.contains(n));
+    all.sort();
+    Ok(all)
+}
+
+/// Can this process run tests as another user in a private mount namespace?
+fn probe_privileged(sandbox: &Sandbox) -> bool {
+    if !cfg!(target_os = "linux") || std::env::var_os("DLCV_GRADING_NO_SANDBOX").is_some() {
+        return false;
+    }
+    let mut trial = sandbox.clone();
+    trial.privileged = true;
+    let mut cmd = Command::new("/bin/true");
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    confine(&mut cmd, &trial, 0);
+    cmd.status().is_ok_and(|s| s.success())
+}
+
+struct Prepared {
+    chapters: Vec<Chapter>,
+    notes: Vec<String>,
+}
+
+fn prepare_chapters(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Prepared, String> {
+    let src = if opts.reference {
+        root.join("solutions/src")
+    } else if let Some(sub) = &opts.submission {
+        let s = sub.join("exercises/src");
+        if !s.is_dir() {
+            return Err(format!("{} has no exercises/src/: not a submission of this course", sub.display()));
+        }
+        s
+    } else {
+        root.join("exercises/src")
+    };
+    // The stubs: generated from the solutions when they are here, else this checkout's files.
+    let mut stubs: BTreeMap<String, String> = BTreeMap::new();
+    if root.join("solutions/src").is_dir() {
+        for f in crate::sync::plan(root, manifest)?.files {
+            stubs.insert(f.name, f.generated);
+        }
+    }
+    let mut chapters = Vec::new();
+    let mut notes = Vec::new();
+    for ch in &manifest.chapters {
+        let Some(module) = &ch.module else { continue };
+        let file = format!("{module}.rs");
+        let stub = match stubs.get(&file) {
+            Some(s) => s.clone(),
+            None => std::fs::read_to_string(root.join("exercises/src").join(&file))
+                .map_err(|e| format!("no stub for {file}: {e}"))?,
+        };
+        let learner = std::fs::read_to_string(src.join(&file)).ok();
+        let origin = match &learner {
+            None => Origin::Stub(format!(
+                "{}: exercises/src/{file} is missing: graded as the stub (0 points)",
+                ch.id
+            )),
+            Some(text) => {
+                let refused = refused_constructs(text);
+                if refused.is_empty() {
+                    Origin::Learner
+                } else {
+                    Origin::Stub(format!(
+                        "{}: exercises/src/{file} uses {}, which the grader refuses (it could read the hidden tests at compile time): 0 points for {}",
+                        ch.id,
+                        refused.join(", "),
+                        ch.id
+                    ))
+                }
+            }
+        };
+        if let Origin::Stub(n) = &origin {
+            notes.push(n.clone());
+        }
+        chapters.push(Chapter { id: ch.id.clone(), module: module.clone(), learner, stub, origin });
+    }
+    Ok(Prepared { chapters, notes })
+}
+
+/// `cargo course grade [--reference | --submission DIR] [--out DIR]`.
+pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, String> {
+    let start = Instant::now();
+    let what = if opts.reference {
+        "the reference solutions".to_string()
+    } else if let Some(s) = &opts.submission {
+        format!("the submission in {}", s.display())
+    } else {
+        "this checkout's exercises".to_string()
+    };
+    println!("Grading {what}:");
+    let Prepared { mut chapters, mut notes } = prepare_chapters(root, manifest, opts)?;
+    let target = target_dir(root);
+    let ws = target.join("course/grading/ws");
+    let has_hidden = root.join("tests/grading/main.rs").is_file();
+    let modules: BTreeSet<PathBuf> =
+        chapters.iter().map(|c| PathBuf::from(format!("exercises/src/{}.rs", c.module))).collect();
+    let target_rel = target.strip_prefix(root).ok().map(Path::to_path_buf);
+    let skip = |rel: &Path| -> bool {
+        let first =
+            rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+        first == ".git"
+            || first == "target"
+            || first == "grading-out"
+            || target_rel.as_deref() == Some(rel)
+            || modules.contains(rel)
+            || rel.file_name().is_some_and(|n| n == "target")
+    };
+    println!("  workspace: {}", ws.display());
+    mirror(root, &ws, &skip)?;
+    // The hidden test sources: unreadable for the test processes (they run as another user).
+    #[cfg(unix)]
+    if let Ok(entries) = std::fs::read_dir(ws.join("tests/grading")) {
+        use std::os::unix::fs::PermissionsExt;
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "rs") {
+                let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o600));
+            }
+        }
+    }
+
+    // Build; on failure find the chapters that break it.
+    println!("  building the test binaries (cargo test --no-run)");
+    write_chapters(&ws, &chapters, &|c| c.origin == Origin::Learner)?;
+    let mut bins = match build(&ws, &target, has_hidden)? {
+        Build::Ok(b) => b,
+        Build::Failed(all_errors) => {
+            let learner: Vec<usize> =
+                (0..chapters.len()).filter(|&i| chapters[i].origin == Origin::Learner).collect();
+            // First the cheap check: does each chapter's library code compile alone?
+            for &i in &learner {
+                println!("  the build failed: checking {} alone (cargo check)", chapters[i].id);
+                let id = chapters[i].id.clone();
+                write_chapters(&ws, &chapters, &|c| c.id == id)?;
+                if let Err(e) = check_lib(&ws, &target)? {
+                    chapters[i].origin = Origin::Broken(e);
+                }
+            }
+            write_chapters(&ws, &chapters, &|c| c.origin == Origin::Learner)?;
+            let mut result = build(&ws, &target, has_hidden)?;
+            if matches!(result, Build::Failed(_)) {
+                // The library compiles but the tests do not (a changed signature): full builds.
+                for &i in &learner {
+                    if chapters[i].origin != Origin::Learner {
+                        continue;
+                    }
+                    println!("  the tests do not build: trying {} alone", chapters[i].id);
+                    let id = chapters[i].id.clone();
+                    write_chapters(&ws, &chapters, &|c| c.id == id)?;
+                    if let Build::Failed(e) = build(&ws, &target, has_hidden)? {
+                        chapters[i].origin = Origin::Broken(e);
+                    }
+                }
+                write_chapters(&ws, &chapters, &|c| c.origin == Origin::Learner)?;
+                result = build(&ws, &target, has_hidden)?;
+            }
+            match result {
+                Build::Ok(b) => b,
+                Build::Failed(e) => {
+                    let msg = if learner.is_empty() {
+                        format!("error in the course (not in your code): the stubs do not build:\n\n{e}")
+                    } else {
+                        format!("The code does not compile; score 0. The compiler says:\n\n{all_errors}")
+                    };
+                    return write_failed(&opts.out, msg, start);
+                }
+            }
+        }
+    };
+    for ch in &chapters {
+        if let Origin::Broken(e) = &ch.origin {
+            notes.push(format!(
+                "{}: exercises/src/{}.rs does not compile: 0 points for {}. The compiler says:\n\n{e}",
+                ch.id, ch.module, ch.id
+            ));
+        }
+    }
+    if bins.is_empty() {
+        return Err("the build produced no test binaries".into());
+    }
+    bins.retain(|b| has_hidden || !b.hidden);
+
+    // List every test; those of chapters that are not the learner's are not run.
+    let mut jobs: Vec<(usize, String)> = Vec::new();
+    let mut reports: Vec<Vec<TestResult>> = bins.iter().map(|_| Vec::new()).collect();
+    for (b, bin) in bins.iter().enumerate() {
+        for name in list(bin)? {
+            let chapter = name.split("::").next().unwrap_or_default();
+            match chapters.iter().find(|c| c.id == chapter).map(|c| &c.origin) {
+                Some(Origin::Broken(_)) | Some(Origin::Stub(_)) => reports[b].push(TestResult {
+                    binary: bin.krate.clone(),
+                    kind: Kind::Integration,
+                    name: name.clone(),
+                    mode: None,
+                    outcome: Outcome::Failed,
+                    output: format!("not run: {chapter} was not graded (see the report's notes)"),
+                }),
+                _ => jobs.push((b, name)),
+            }
+        }
+    }
+
+    let sandbox0 = Sandbox {
+        timeout: Duration::from_secs(opts.timeout_s.unwrap_or(manifest.grading.timeout_s)),
+        memory_bytes: manifest.grading.memory_mb * 1024 * 1024,
+        privileged: false,
+        hide: [".git", "tests", "solutions", "course/redteam"]
+            .iter()
+            .map(|p| root.join(p))
+            .chain([ws.join("solutions/src"), ws.join("course/redteam")])
+            .filter(|p| p.is_dir())
+            .collect(),
+    };
+    let privileged = probe_privileged(&sandbox0);
+    let sandbox = Sandbox { privileged, ..sandbox0 };
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(jobs.len().max(1));
+    println!(
+        "  running {} tests, each in its own process ({} at a time; limits: {} s, {} MiB{})",
+        jobs.len(),
+        workers,
+        sandbox.timeout.as_secs(),
+        manifest.grading.memory_mb,
+        if privileged {
+            "; as an unprivileged user, hidden files masked"
+        } else {
+            "; not root: no user switch"
+        }
+    );
+    let guarded: Vec<PathBuf> = [ws.join("tests"), ws.join("exercises/tests"), ws.join("course.toml")]
+        .into_iter()
+        .chain(bins.iter().map(|b| b.exe.clone()))
+        .collect();
+    let before = tree_hash(&guarded);
+
+    let queue = Mutex::new(jobs.into_iter().collect::<VecDeque<_>>());
+    let results: Mutex<Vec<(usize, TestResult)>> = Mutex::new(Vec::new());
+    let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for slot in 0..workers {
+            let (queue, results, errors, bins, sandbox) = (&queue, &results, &errors, &bins, &sandbox);
+            s.spawn(move || loop {
+                let Some((b, name)) = queue.lock().unwrap().pop_front() else { break };
+                let bin = &bins[b];
+                let token = fresh_token();
+                match run_one(bin, &name, &token, sandbox, slot) {
+                    Ok(run) => {
+                        let (outcome, output) = judge(bin, &name, &token, &run, sandbox.timeout);
+                        let r = TestResult {
+                            binary: bin.krate.clone(),
+                            kind: Kind::Integration,
+                            name,
+                            mode: None,
+                            outcome,
+                            output,
+                        };
+                        results.lock().unwrap().push((b, r));
+                    }
+                    Err(e) => errors.lock().unwrap().push(e),
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().unwrap();
+    if !errors.is_empty() {
+        return Err(format!("the grader could not run the tests: {}", errors.join("; ")));
+    }
+    for (b, r) in results.into_inner().unwrap() {
+        reports[b].push(r);
+    }
+    for r in &mut reports {
+        r.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    if tree_hash(&guarded) != before {
+        return write_failed(
+            &opts.out,
+            "The hidden tests, their snapshots or the test binaries changed while the tests ran: \
+             the code under test wrote to them. Score 0."
+                .into(),
+            start,
+        );
+    }
+
+    let mut visible = Report::default();
+    let mut hidden = Report::default();
+    for (bin, tests) in bins.iter().zip(reports) {
+        if bin.hidden { &mut hidden } else { &mut visible }.tests.extend(tests);
+    }
+    let assigned = match grade::assign(manifest, &visible, has_hidden.then_some(&hidden)) {
+        Ok(a) => a,
+        Err(e) => return write_failed(&opts.out, format!("{e}\nscore 0"), start),
+    };
+    let rows = grade::chapter_rows(manifest, &assigned.graded);
+    let table = grade::table(&rows);
+    let untested: Vec<&str> = manifest
+        .exercises
+        .iter()
+        .filter(|ex| !assigned.graded.iter().any(|g| g.exercise.id == ex.id))
+        .map(|ex| ex.id.as_str())
+        .collect();
+    if !untested.is_empty() {
+        notes.push(format!("Exercises without tests (not counted): {}", untested.join(", ")));
+    }
+    if !assigned.ungraded.is_empty() {
+        notes.push(format!("Not graded: {}", assigned.ungraded.join(", ")));
+    }
+    let notes = notes.join("\n\n");
+    let summary = if notes.is_empty() { table.clone() } else { format!("{table}\n{notes}\n") };
+    let results = grade::results(&assigned.graded, summary.clone(), start.elapsed().as_secs());
+    println!("\n{summary}");
+    println!("per exercise:");
+    let w = manifest.exercises.iter().map(|e| e.id.len()).max().unwrap_or(0);
+    for ex in &manifest.exercises {
+        let tests: Vec<&grade::Graded> = assigned.graded.iter().filter(|g| g.exercise.id == ex.id).collect();
+        if tests.is_empty() {
+            continue;
+        }
+        let ok = tests.iter().filter(|g| g.passed()).count();
+        let score: f64 = tests.iter().map(|g| g.score()).sum();
+        let failed: Vec<String> = tests
+            .iter()
+            .filter(|g| !g.passed())
+            .map(|g| {
+                let short = g.test.name.rsplit("::").next().unwrap_or(&g.test.name);
+                format!("{short} ({})", if g.hidden { "hidden" } else { "visible" })
+            })
+            .collect();
+        let failed =
+            if failed.is_empty() { String::new() } else { format!("  failed: {}", failed.join(", ")) };
+        println!(
+            "  {} {:<w$} {:>5} {:>9}{failed}",
+            ex.chapter,
+            ex.id,
+            format!("{ok}/{}", tests.len()),
+            format!("{}/{}", grade::fmt_points(score), grade::fmt_points(ex.points)),
+        );
+    }
+    let max: f64 = assigned.graded.iter().map(|g| g.max_score).sum();
+    println!("Score: {}/{}", grade::fmt_points(results.score), grade::fmt_points(max));
+    write_reports(
+        &opts.out,
+        &results,
+        &grade::junit(manifest, &assigned.graded),
+        &grade::summary_md(&rows, &notes),
+    )?;
+    println!("Graded in {:.0} s", start.elapsed().as_secs_f64());
+    Ok(0)
+}
+
+fn write_reports(out: &Path, results: &grade::Results, junit: &str, summary: &str) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let json = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
+    for (name, text) in
+        [("results.json", json + "\n"), ("junit.xml", junit.to_string()), ("summary.md", summary.to_string())]
+    {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    println!("Wrote {}/{{results.json,junit.xml,summary.md}}", out.display());
+    Ok(())
+}
+
+/// The grader could not grade (nothing compiles, the course is broken, tampering): score 0.
+fn write_failed(out: &Path, msg: String, start: Instant) -> Result<i32, String> {
+    println!("\n{msg}");
+    let results = grade::failed_results(msg.clone(), start.elapsed().as_secs());
+    let junit = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"cargo course grade\" tests=\"0\" failures=\"0\">\n</testsuites>\n";
+    write_reports(
+        out,
+        &results,
+        junit,
+        &format!("## Grade\n\nScore 0.\n\n```text\n{}\n```\n", msg.trim_end()),
+    )?;
+    Ok(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_compile_time_file_access() {
+        assert!(refused_constructs("pub fn f() -> u8 { 1 }\n// include_str!(\"x\") in a comment\nconst S: &str = \"include_str!(x)\";").is_empty());
+        assert_eq!(
+            refused_constructs("const T: &str = include_str!(\"../../tests/grading/ch01.rs\");"),
+            ["`include_str!`"]
+        );
+        assert_eq!(
+            refused_constructs("const T: &[u8] = core::include_bytes /* */ !(\"x\");"),
+            ["`include_bytes!`"]
+        );
+        assert_eq!(refused_constructs("include!(\"x.rs\");"), ["`include!`"]);
+        assert_eq!(refused_constructs("const D: &str = env!(\"CARGO_MANIFEST_DIR\");"), ["`env!`"]);
+        assert_eq!(refused_constructs("const D: Option<&str> = option_env!(\"X\");"), ["`option_env!`"]);
+        assert_eq!(
+            refused_constructs("#[path = \"../../tests/grading/ch01.rs\"]\nmod t;"),
+            ["`#[path = ..]`"]
+        );
+        assert_eq!(refused_constructs("#[cfg_attr(all(), path = \"x.rs\")]\nmod t;"), ["`#[path = ..]`"]);
+        assert!(refused_constructs("let path = 3; let env = 2; #[allow(dead_code)] fn g() {}").is_empty());
+        assert!(refused_constructs("let s = r#\"include_str!(\"x\")\"#; let c = '\"';").is_empty());
+    }
+
+    #[test]
+    fn proofs_and_forged_lines_are_not_shown() {
+        let out = "running 1 test\ndlcv-grading-proof:0123\ntest ch01::a::b ... ok\nhello\n\ntest result: ok. 1 passed";
+        assert_eq!(clean(out, "ch01::a::b"), "hello");
+    }
+
+    #[test]
+    fn a_test_passes_only_with_its_proof() {
+        let bin = Binary { krate: "grading".into(), exe: PathBuf::new(), dir: PathBuf::new(), hidden: true };
+        let proof = course::proof::proof_line("tok", "grading::ch01::top_k_error");
+        let run = |success, output: String| Run { success, timed_out: false, signal: None, output };
+        let t = Duration::from_secs(1);
+        let name = "ch01::top_k_error::ties";
+        assert_eq!(judge(&bin, name, "tok", &run(true, format!("x\n{proof}\n")), t).0, Outcome::Passed);
+        assert_eq!(judge(&bin, name, "other", &run(true, format!("{proof}\n")), t).0, Outcome::Failed);
+        assert_eq!(judge(&bin, name, "tok", &run(false, format!("{proof}\n")), t).0, Outcome::Failed);
+        let (o, why) =
+            judge(&bin, name, "tok", &run(true, "test ch01::top_k_error::ties ... ok\n".into()), t);
+        assert_eq!(o, Outcome::Failed);
+        assert!(why.contains("no proof"), "{why}");
+    }
+}
