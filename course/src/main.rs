@@ -8,6 +8,7 @@ mod handout;
 mod isolate;
 mod libtest;
 mod manifest;
+mod mutants;
 mod sync;
 mod verify;
 
@@ -33,6 +34,7 @@ Course development:
   grade [--submission DIR | --reference] [--out DIR]
                                   grade in isolation -> points, DIR/results.json (Gradescope)
   verify                          the project's full check (format, lints, stubs, tests, book)
+  mutants [chapter]               kill rate of the graded tests on mutated solutions (cargo-mutants)
 
 Handing out (instructors):
   handout --out DIR [--with-solutions]  the learners' repository (no hidden tests, no solutions)
@@ -69,6 +71,7 @@ proof derived from a fresh secret token. Points per exercise come from course.to
 Chapters that do not compile (or use include_str!, #[path], env!) score 0; the others
 are graded. Exit status 0 whatever the score; 2 when nothing could be graded.
 ",
+        "mutants" => "Usage: cargo course mutants [chapter]\n\nMutation testing: cargo-mutants (installed with `cargo install --locked` when missing)\nmakes small changes to solutions/src/<module>.rs and runs the graded tests (visible\nand hidden) on each. Prints per chapter the kill rate, caught / (caught + missed),\nwithout unviable mutants and the equivalent ones listed in course/mutants-equivalent.toml,\nlists the missed mutants, and writes target/course/mutants-summary.md. Works in a copy\n(target/course/mutants/tree), never in your tree; the first run builds it (minutes).\nWithout a chapter: every written chapter. Exit status 1 if a chapter is below 90 %.\n",
         "verify" => "Usage: cargo course verify\n\nThe project's test command: fmt, clippy, sync --check, the solutions pass every test,\nthe stubs fail every graded test with a todo!, test counts and snapshots per exercise,\nthe book builds offline with KaTeX, and the CUDA path type-checks.\nExit status 1 if any step fails.\n",
         "handout" => "Usage: cargo course handout --out DIR [--with-solutions]\n\nWrites the learners' repository into DIR: the book, the exercise stubs with their\nvisible tests, courselib, datasets, the course tool and a learner README; no hidden tests,\nsnapshots, benches, CI or solutions, and a root Cargo.toml without them. DIR must be\nempty or a previous handout (its .git is kept).\n--with-solutions  include solutions/ (for tutors; `cargo course diff` then works)\n",
         "classroom" => "Usage: cargo course classroom --out DIR\n\nWrites DIR/.github/classroom/autograding.json and DIR/.github/workflows/classroom.yml\nfor GitHub Classroom: one test per exercise (its visible tests), with its points from\ncourse.toml. DIR is the learners' template repository (a handout).\n",
@@ -228,6 +231,13 @@ fn run(args: &[String]) -> Result<i32, String> {
         "verify" => {
             parse_none(cmd, rest, help)?;
             verify::verify(&root, &manifest)
+        }
+        "mutants" => {
+            let a = parse_args(cmd, rest, &[], false)?;
+            if a.positional.len() > 1 {
+                return Err(format!("expected at most one chapter\n\n{help}"));
+            }
+            mutants::run(&root, &manifest, a.positional.first().copied())
         }
         "handout" => {
             let a = parse_args(cmd, rest, &["--with-solutions"], true)?;

@@ -1,0 +1,498 @@
+//! `cargo course mutants [chapter]`: mutation testing of the reference solutions.
+//!
+//! cargo-mutants changes the solutions one small edit at a time (an operator, a returned
+//! value) and runs the graded tests on each change: the visible tests
+//! (`solutions/tests/visible.rs`) and the hidden ones (`tests/grading`, with
+//! `--features reference`). A mutant that no test notices ("missed") is a hole in the
+//! grading, unless it is equivalent to the solution; the equivalent ones are listed with
+//! their reason in `course/mutants-equivalent.toml` and do not count.
+//!
+//! The run never touches the working tree: it copies the sources to
+//! `target/course/mutants/tree` (only files that changed, so that its own `target/` stays
+//! warm between runs) and runs cargo-mutants `--in-place` there.
+
+use crate::libtest;
+use crate::manifest::{Chapter, Manifest};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// The cargo-mutants release the course is checked with.
+pub const CARGO_MUTANTS: (&str, &str) = ("cargo-mutants", "27.1.0");
+
+/// The kill rate every finished chapter must reach.
+pub const BAR: f64 = 0.90;
+
+/// Where the equivalent mutants are listed, relative to the repo root.
+pub const EQUIVALENT_FILE: &str = "course/mutants-equivalent.toml";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EquivalentFile {
+    #[serde(default)]
+    equivalent: Vec<Equivalent>,
+}
+
+/// A mutant that behaves like the solution: `file` and `mutant` (cargo-mutants' name
+/// without the `file:line:col: ` prefix, e.g. `replace / with % in normalize`), and why.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Equivalent {
+    pub file: String,
+    pub mutant: String,
+    pub reason: String,
+}
+
+pub fn load_equivalents(root: &Path) -> Result<Vec<Equivalent>, String> {
+    let path = root.join(EQUIVALENT_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let file: EquivalentFile = toml::from_str(&text).map_err(|e| format!("{EQUIVALENT_FILE}: {e}"))?;
+    for e in &file.equivalent {
+        if e.reason.trim().is_empty() {
+            return Err(format!("{EQUIVALENT_FILE}: `{}` in {} has no reason", e.mutant, e.file));
+        }
+    }
+    Ok(file.equivalent)
+}
+
+/// What happened to one mutant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Caught,
+    Missed,
+    /// The tests ran past the time limit: a hang the tests did notice.
+    Timeout,
+    /// The mutant does not build: not a test of the tests.
+    Unviable,
+}
+
+#[derive(Clone, Debug)]
+pub struct MutantResult {
+    /// cargo-mutants' full name, `file:line:col: description`.
+    pub name: String,
+    pub file: String,
+    pub verdict: Verdict,
+}
+
+impl MutantResult {
+    /// The name without `file:line:col: `, stable when lines move.
+    pub fn description(&self) -> &str {
+        let rest = self.name.strip_prefix(self.file.as_str()).unwrap_or(&self.name);
+        // ":line:col: description"
+        rest.splitn(4, ':').nth(3).map(str::trim).unwrap_or(rest)
+    }
+}
+
+/// The mutants of cargo-mutants' `outcomes.json` (the baseline, if any, left out).
+pub fn parse_outcomes(json: &str) -> Result<Vec<MutantResult>, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("outcomes.json: {e}"))?;
+    let outcomes = v["outcomes"].as_array().ok_or("outcomes.json: no `outcomes` array")?;
+    let mut out = Vec::new();
+    for o in outcomes {
+        let Some(m) = o["scenario"].get("Mutant") else { continue };
+        let verdict = match o["summary"].as_str().unwrap_or("") {
+            "CaughtMutant" => Verdict::Caught,
+            "MissedMutant" => Verdict::Missed,
+            "Timeout" => Verdict::Timeout,
+            "Unviable" => Verdict::Unviable,
+            other => return Err(format!("outcomes.json: unknown summary `{other}`")),
+        };
+        out.push(MutantResult {
+            name: m["name"].as_str().unwrap_or("?").to_string(),
+            file: m["file"].as_str().unwrap_or("?").to_string(),
+            verdict,
+        });
+    }
+    Ok(out)
+}
+
+/// One chapter's tally.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub total: usize,
+    pub caught: usize,
+    pub timeout: usize,
+    pub missed: Vec<String>,
+    pub unviable: usize,
+    /// Listed equivalent and missed: (name, reason).
+    pub equivalent: Vec<(String, String)>,
+    /// Listed equivalent but caught: the list is out of date.
+    pub stale_equivalent: Vec<String>,
+}
+
+impl Tally {
+    pub fn new(results: &[MutantResult], equivalents: &[Equivalent]) -> Tally {
+        let mut t = Tally { total: results.len(), ..Tally::default() };
+        for r in results {
+            let eq = equivalents.iter().find(|e| e.file == r.file && e.mutant == r.description());
+            match (r.verdict, eq) {
+                (Verdict::Unviable, _) => t.unviable += 1,
+                (Verdict::Missed, Some(e)) => t.equivalent.push((r.name.clone(), e.reason.clone())),
+                (Verdict::Missed, None) => t.missed.push(r.name.clone()),
+                (v, Some(_)) => {
+                    t.stale_equivalent.push(r.name.clone());
+                    if v == Verdict::Timeout {
+                        t.timeout += 1
+                    } else {
+                        t.caught += 1
+                    }
+                }
+                (Verdict::Caught, None) => t.caught += 1,
+                (Verdict::Timeout, None) => t.timeout += 1,
+            }
+        }
+        t
+    }
+
+    /// caught / (caught + missed), timeouts counted as caught; `None` with nothing to kill.
+    pub fn kill_rate(&self) -> Option<f64> {
+        let killed = self.caught + self.timeout;
+        let counted = killed + self.missed.len();
+        (counted > 0).then(|| killed as f64 / counted as f64)
+    }
+}
+
+/// Where `cargo install` puts binaries: $CARGO_INSTALL_ROOT/bin, else $CARGO_HOME/bin.
+fn cargo_bin_dir() -> PathBuf {
+    std::env::var_os("CARGO_INSTALL_ROOT")
+        .filter(|r| !r.is_empty())
+        .or_else(|| std::env::var_os("CARGO_HOME"))
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"))
+        .join("bin")
+}
+
+/// cargo-mutants on PATH or in ~/.cargo/bin; installed with `cargo install --locked` if missing.
+fn ensure_cargo_mutants() -> Result<PathBuf, String> {
+    let (name, version) = CARGO_MUTANTS;
+    let on_path = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()));
+    if let Some(path) = on_path.or_else(|| Some(cargo_bin_dir().join(name)).filter(|p| p.is_file())) {
+        // Run directly, cargo-mutants wants the subcommand name first.
+        let v = Command::new(&path)
+            .args(["mutants", "--version"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        if !v.contains(version) {
+            eprintln!(
+                "note: {} says `{v}`; the course is checked with {name} {version} (`cargo install --locked {name} --version {version} --force`)",
+                path.display()
+            );
+        }
+        return Ok(path);
+    }
+    println!("installing {name} {version} with cargo install --locked (about 2 to 4 min)...");
+    let status = libtest::cargo()
+        .args(["install", "--locked", name, "--version", version])
+        .status()
+        .map_err(|e| format!("cannot run cargo install: {e}"))?;
+    let path = cargo_bin_dir().join(name);
+    if !status.success() || !path.is_file() {
+        return Err(format!(
+            "installing {name} {version} failed; try `cargo install --locked {name} --version {version}` yourself"
+        ));
+    }
+    Ok(path)
+}
+
+/// The files to copy: git's tracked and untracked-but-not-ignored files, or (without git)
+/// everything but `target/` and `.git/`.
+fn source_files(root: &Path) -> Result<Vec<PathBuf>, String> {
+    let git = Command::new("git")
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .current_dir(root)
+        .stderr(Stdio::null())
+        .output();
+    if let Ok(o) = git {
+        if o.status.success() {
+            return Ok(o
+                .stdout
+                .split(|&b| b == 0)
+                .filter(|p| !p.is_empty())
+                .map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned()))
+                .filter(|p| root.join(p).is_file())
+                .collect());
+        }
+    }
+    fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(root.join(rel)) else { return };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if rel.as_os_str().is_empty() && (name == "target" || name == ".git") {
+                continue;
+            }
+            let p = rel.join(&name);
+            if e.path().is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, Path::new(""), &mut out);
+    Ok(out)
+}
+
+/// Mirrors the sources into `tree`: writes only changed files (their mtimes, and with them
+/// cargo's caches, stay), removes files that are gone. `tree/target` is kept.
+fn sync_tree(root: &Path, tree: &Path) -> Result<(), String> {
+    let files = source_files(root)?;
+    let wanted: BTreeSet<PathBuf> = files.iter().cloned().collect();
+    for rel in &files {
+        let src = root.join(rel);
+        let dst = tree.join(rel);
+        let data = std::fs::read(&src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+        if std::fs::read(&dst).ok().as_deref() == Some(&data[..]) {
+            continue;
+        }
+        if let Some(dir) = dst.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        std::fs::write(&dst, &data).map_err(|e| format!("cannot write {}: {e}", dst.display()))?;
+    }
+    // Remove what the working tree no longer has (outside the copy's target/ and mutants.out).
+    fn stale(tree: &Path, rel: &Path, wanted: &BTreeSet<PathBuf>, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(tree.join(rel)) else { return };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if rel.as_os_str().is_empty()
+                && (name == "target" || name.to_string_lossy().starts_with("mutants.out"))
+            {
+                continue;
+            }
+            let p = rel.join(&name);
+            if e.path().is_dir() {
+                stale(tree, &p, wanted, out);
+            } else if !wanted.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    let mut gone = Vec::new();
+    stale(tree, Path::new(""), &wanted, &mut gone);
+    for p in gone {
+        let _ = std::fs::remove_file(tree.join(p));
+    }
+    Ok(())
+}
+
+/// The graded tests of one chapter, as cargo test arguments (before the name filter).
+const TEST_ARGS: [&str; 11] = [
+    "test",
+    "--package",
+    "solutions",
+    "--package",
+    "dlcv",
+    "--features",
+    "dlcv/reference",
+    "--test",
+    "visible",
+    "--test",
+    "grading",
+];
+
+struct ChapterRun<'a> {
+    chapter: &'a Chapter,
+    tally: Tally,
+    secs: f64,
+}
+
+pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i32, String> {
+    let chapters: Vec<&Chapter> = match chapter {
+        Some(arg) => {
+            let ch = manifest.chapter(arg).ok_or_else(|| {
+                let ids: Vec<&str> = manifest.chapters.iter().map(|c| c.id.as_str()).collect();
+                format!("unknown chapter `{arg}`; chapters: {}", ids.join(", "))
+            })?;
+            if ch.module.is_none() {
+                return Err(format!("chapter {} is not written yet: nothing to mutate", ch.id));
+            }
+            vec![ch]
+        }
+        None => manifest.chapters.iter().filter(|c| c.module.is_some()).collect(),
+    };
+    let equivalents = load_equivalents(root)?;
+    let tool = ensure_cargo_mutants()?;
+    let work = root.join("target/course/mutants");
+    let tree = work.join("tree");
+    println!("copying the sources to {} ...", tree.display());
+    sync_tree(root, &tree)?;
+
+    let mut runs = Vec::new();
+    for ch in chapters {
+        let module = ch.module.as_deref().unwrap_or_default();
+        let file = format!("solutions/src/{module}.rs");
+        if !tree.join(&file).is_file() {
+            return Err(format!("{file} does not exist"));
+        }
+        let filter = format!("{}::", ch.id);
+        let started = Instant::now();
+
+        // Our own baseline: cargo-mutants' would test only the mutated package, without the
+        // hidden tests (and `dlcv/reference` is not a feature of `solutions`).
+        println!(
+            "\n{}: baseline (the graded tests on the unmutated solutions; the first build takes minutes)",
+            ch.id
+        );
+        let t = Instant::now();
+        let status = libtest::cargo()
+            .args(TEST_ARGS)
+            .arg(&filter)
+            .current_dir(&tree)
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run cargo test: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "{}: the graded tests fail on the unmutated solutions (`cargo {} {filter}` in {})",
+                ch.id,
+                TEST_ARGS.join(" "),
+                tree.display()
+            ));
+        }
+        let baseline = t.elapsed().as_secs_f64();
+        let timeout = (baseline * 5.0).max(60.0).ceil() as u64;
+
+        let out = work.join(&ch.id);
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        println!("{}: mutating {file} (test timeout {timeout} s)", ch.id);
+        let status = Command::new(&tool)
+            .args(["mutants", "--no-config", "--in-place", "--baseline", "skip", "--colors", "never"])
+            .args(["--package", "solutions", "--test-package", "solutions", "--test-package", "dlcv"])
+            .args(["--features", "dlcv/reference"])
+            .args(["--cargo-test-arg=--test=visible", "--cargo-test-arg=--test=grading"])
+            .args(["--file", &file, "--exclude", "solutions/src/bin/**"])
+            .arg(format!("--timeout={timeout}"))
+            .arg("--build-timeout=600")
+            .arg("--output")
+            .arg(&out)
+            .args(["--", &filter])
+            .current_dir(&tree)
+            .env("CARGO", std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+        // Exit status 2 means "some mutants missed", 3 "some timed out": both are results.
+        let outcomes = out.join("mutants.out/outcomes.json");
+        let json = std::fs::read_to_string(&outcomes)
+            .map_err(|e| format!("cargo-mutants ({status}) left no {}: {e}", outcomes.display()))?;
+        let results = parse_outcomes(&json)?;
+        runs.push(ChapterRun {
+            chapter: ch,
+            tally: Tally::new(&results, &equivalents),
+            secs: started.elapsed().as_secs_f64(),
+        });
+    }
+
+    let summary = summary(&runs);
+    println!("\n{summary}");
+    let path = root.join("target/course/mutants-summary.md");
+    std::fs::write(&path, &summary).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("written to {}", path.display());
+    let below = runs.iter().any(|r| r.tally.kill_rate().is_some_and(|k| k < BAR));
+    Ok(i32::from(below))
+}
+
+fn percent(rate: Option<f64>) -> String {
+    rate.map_or("-".into(), |k| format!("{:.1} %", 100.0 * k))
+}
+
+/// The Markdown summary: the table, then each chapter's missed and equivalent mutants.
+fn summary(runs: &[ChapterRun]) -> String {
+    let mut s = String::from("# Mutation testing of the solutions (cargo course mutants)\n\n");
+    s.push_str(&format!(
+        "Kill rate = caught / (caught + missed); timeouts count as caught, unviable mutants (that do not build) and the equivalent ones listed in `{EQUIVALENT_FILE}` are left out. Bar: {:.0} %.\n\n",
+        100.0 * BAR
+    ));
+    s.push_str(
+        "| chapter | mutants | caught | timeout | missed | unviable | equivalent | kill rate | time |\n",
+    );
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in runs {
+        let t = &r.tally;
+        let mark = if t.kill_rate().is_some_and(|k| k < BAR) { " (below the bar)" } else { "" };
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {}{mark} | {:.0} s |\n",
+            r.chapter.id,
+            t.total,
+            t.caught,
+            t.timeout,
+            t.missed.len(),
+            t.unviable,
+            t.equivalent.len(),
+            percent(t.kill_rate()),
+            r.secs
+        ));
+    }
+    for r in runs {
+        let t = &r.tally;
+        if t.missed.is_empty() && t.equivalent.is_empty() && t.stale_equivalent.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("\n## {}\n", r.chapter.id));
+        if !t.missed.is_empty() {
+            s.push_str("\nMissed (add a graded test that fails on it, or list it as equivalent):\n\n");
+            for m in &t.missed {
+                s.push_str(&format!("- `{m}`\n"));
+            }
+        }
+        if !t.equivalent.is_empty() {
+            s.push_str("\nEquivalent (not counted):\n\n");
+            for (m, why) in &t.equivalent {
+                s.push_str(&format!("- `{m}`: {why}\n"));
+            }
+        }
+        if !t.stale_equivalent.is_empty() {
+            s.push_str(&format!("\nListed in `{EQUIVALENT_FILE}` but caught (remove them there):\n\n"));
+            for m in &t.stale_equivalent {
+                s.push_str(&format!("- `{m}`\n"));
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUTCOMES: &str = r#"{"outcomes": [
+        {"scenario": "Baseline", "summary": "Success"},
+        {"scenario": {"Mutant": {"name": "solutions/src/a.rs:3:5: replace f -> f32 with 0.0", "file": "solutions/src/a.rs"}}, "summary": "CaughtMutant"},
+        {"scenario": {"Mutant": {"name": "solutions/src/a.rs:7:9: replace / with % in g", "file": "solutions/src/a.rs"}}, "summary": "MissedMutant"},
+        {"scenario": {"Mutant": {"name": "solutions/src/a.rs:8:9: replace + with - in g", "file": "solutions/src/a.rs"}}, "summary": "MissedMutant"},
+        {"scenario": {"Mutant": {"name": "solutions/src/a.rs:9:9: replace g with ()", "file": "solutions/src/a.rs"}}, "summary": "Unviable"},
+        {"scenario": {"Mutant": {"name": "solutions/src/a.rs:9:9: replace h with ()", "file": "solutions/src/a.rs"}}, "summary": "Timeout"}
+    ]}"#;
+
+    #[test]
+    fn tally_leaves_out_unviable_and_equivalent_mutants() {
+        let results = parse_outcomes(OUTCOMES).unwrap();
+        assert_eq!(results.len(), 5);
+        assert_eq!(results[1].description(), "replace / with % in g");
+        let eq = vec![Equivalent {
+            file: "solutions/src/a.rs".into(),
+            mutant: "replace / with % in g".into(),
+            reason: "x < y".into(),
+        }];
+        let t = Tally::new(&results, &eq);
+        assert_eq!((t.caught, t.timeout, t.missed.len(), t.unviable, t.equivalent.len()), (1, 1, 1, 1, 1));
+        assert_eq!(t.kill_rate(), Some(2.0 / 3.0));
+        assert_eq!(Tally::new(&results[3..4], &[]).kill_rate(), None);
+    }
+
+    #[test]
+    fn the_equivalent_list_parses_and_every_entry_has_a_reason() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        load_equivalents(root).unwrap();
+    }
+}
