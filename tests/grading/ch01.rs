@@ -168,6 +168,20 @@ mod image_to_tensor {
     }
 
     #[test]
+    fn the_size_error_message_gives_both_sizes() {
+        course::graded!();
+        let image = RgbImage::new(5, 2);
+        let result: Result<Tensor<Rank3<3, 4, 3>, f32, Dev>, _> = ch01::image_to_tensor(&device(0), &image);
+        let error = result
+            .expect_err("image_to_tensor (book section 1.4): a 5x2 image cannot fill (3, H = 4, W = 3)");
+        let message = error.to_string();
+        assert!(
+            message.contains("5x2") && message.contains("3x4"),
+            "image_to_tensor (book section 1.4): the error message should give the image's 5x2 and the tensor's 3x4 (width x height), got {message:?}"
+        );
+    }
+
+    #[test]
     fn the_astronaut_photo() {
         course::graded!();
         let photo = datasets::photos::load_rgb(datasets::photos::Photo::Astronaut)
