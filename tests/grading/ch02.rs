@@ -516,6 +516,109 @@ mod train_mlp {
         );
     }
 
+    type Digits = ch02::DigitMlp<16, Dev>;
+
+    /// The logits of `mlp` by dfdx's own ops.
+    fn logits_by_dfdx<const B: usize>(mlp: &Digits, x: &Tensor<Rank2<B, 64>, f32, Dev>) -> Vec<f32> {
+        let hidden = (x.clone().matmul(mlp.w1.clone()) + mlp.b1.clone().broadcast()).relu();
+        (hidden.matmul(mlp.w2.clone()) + mlp.b2.clone().broadcast()).as_vec()
+    }
+
+    /// The fraction of `set` whose largest logit (by dfdx's ops, one image at a time) is the label.
+    fn accuracy_by_dfdx(mlp: &Digits, set: &datasets::ImageSet) -> f64 {
+        let dev = mlp.w1.device();
+        let correct = (0..set.len())
+            .filter(|&i| {
+                let (x, labels) = courselib::data::flat_batch::<1, 64, Dev>(dev, set, &[i]);
+                let logits = logits_by_dfdx(mlp, &x);
+                let best =
+                    (0..logits.len()).fold(0, |best, k| if logits[k] > logits[best] { k } else { best });
+                best == labels[0]
+            })
+            .count();
+        correct as f64 / set.len() as f64
+    }
+
+    /// Mini-batch SGD written out with dfdx's tape gradients: the network after each epoch's
+    /// steps, the mean batch loss of each epoch.
+    fn sgd_by_dfdx(train: &datasets::ImageSet, config: &ch02::TrainConfig) -> (Digits, Vec<f64>) {
+        let dev = device(0);
+        let mut mlp = Digits::new(&dev, config.seed);
+        let mut losses = Vec::new();
+        for epoch in 1..=config.epochs {
+            let batches =
+                courselib::data::shuffled_batches(train.len(), ch02::BATCH, config.seed + epoch as u64);
+            let mut sum = 0.0f64;
+            for batch in &batches {
+                let (x, labels) = courselib::data::flat_batch::<32, 64, Dev>(&dev, train, batch);
+                let hidden = (x.leaky_trace().matmul(mlp.w1.clone()) + mlp.b1.clone().broadcast()).relu();
+                let logits = hidden.matmul(mlp.w2.clone()) + mlp.b2.clone().broadcast();
+                let loss = logits.log_softmax::<Axis<1>>().select(dev.tensor(labels)).mean().negate();
+                sum += f64::from(loss.array());
+                let g = loss.backward();
+                let lr = config.learning_rate;
+                mlp = Digits {
+                    w1: mlp.w1.clone() - g.get(&mlp.w1) * lr,
+                    b1: mlp.b1.clone() - g.get(&mlp.b1) * lr,
+                    w2: mlp.w2.clone() - g.get(&mlp.w2) * lr,
+                    b2: mlp.b2.clone() - g.get(&mlp.b2) * lr,
+                };
+            }
+            losses.push(sum / batches.len() as f64);
+        }
+        (mlp, losses)
+    }
+
+    #[test]
+    fn agrees_with_sgd_on_dfdx_tape_gradients() {
+        course::graded!();
+        let (train, test) = datasets::digits::train_test().expect("the digits dataset loads");
+        let config = ch02::TrainConfig { epochs: 2, learning_rate: 0.1, seed: 5 };
+        let (mlp, history) = ch02::train_mlp::<16, _>(&device(0), &train, &test, &config);
+        let (want, want_losses) = sgd_by_dfdx(&train, &config);
+        let context = "train_mlp (book section 2.7): 2 epochs, seed 5, against SGD on dfdx's tape gradients";
+        // Hand-written and taped f32 gradients differ in rounding only.
+        let close = Tolerance { abs: 1e-4, rel: 1e-3 };
+        for (name, got, want) in [
+            ("W1", mlp.w1.as_vec(), want.w1.as_vec()),
+            ("b1", mlp.b1.as_vec(), want.b1.as_vec()),
+            ("W2", mlp.w2.as_vec(), want.w2.as_vec()),
+            ("b2", mlp.b2.as_vec(), want.b2.as_vec()),
+        ] {
+            assert_all_close(
+                format!("{context}: {name} (one SGD step per shuffled batch of epoch seed + epoch)"),
+                &got,
+                &want,
+                close,
+            );
+        }
+        assert_eq!(history.len(), 2, "{context}: one EpochStats per epoch");
+        for (stats, (epoch, want_loss)) in history.iter().zip(want_losses.into_iter().enumerate()) {
+            assert_eq!(stats.epoch, epoch + 1, "{context}: epochs count from 1");
+            assert_close(
+                format!("{context}: train_loss of epoch {} (the mean of the batch losses)", epoch + 1),
+                stats.train_loss,
+                want_loss,
+                close,
+            );
+        }
+        // One test image more or less, should a logit differ in the last bit.
+        let slack = Tolerance { abs: 1.5 / test.len() as f64, rel: 0.0 };
+        let want_accuracy = accuracy_by_dfdx(&mlp, &test);
+        assert_close(
+            format!("{context}: test_accuracy of the last epoch (fraction of the test set classified right)"),
+            history[1].test_accuracy,
+            want_accuracy,
+            slack,
+        );
+        assert_close(
+            "train_mlp (book section 2.7): ch02::accuracy of the trained network",
+            ch02::accuracy(&mlp, &test),
+            want_accuracy,
+            slack,
+        );
+    }
+
     #[test]
     fn the_same_seed_trains_the_same_network() {
         course::graded!();
