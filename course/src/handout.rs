@@ -233,19 +233,23 @@ pub fn write_handout(
     Ok(n + 2)
 }
 
-/// `cargo course handout --out DIR [--with-solutions]`.
-pub fn handout(root: &Path, manifest: &Manifest, out: &Path, with_solutions: bool) -> Result<i32, String> {
-    let start = Instant::now();
-    let n = write_handout(root, manifest, out, with_solutions)?;
-    // Cargo.lock still lists the instructor-only packages; cargo drops them the first time it
-    // resolves, offline, so do it now and the learner's first build leaves it unchanged.
-    let pruned = crate::libtest::cargo()
+/// Cargo.lock still lists the instructor-only packages; cargo drops them the first time it
+/// resolves, offline, so do it now and the learner's first build leaves it unchanged.
+pub fn prune_lock(out: &Path) -> bool {
+    crate::libtest::cargo()
         .args(["metadata", "--format-version", "1", "--offline"])
         .current_dir(out)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
+        .is_ok_and(|s| s.success())
+}
+
+/// `cargo course handout --out DIR [--with-solutions]`.
+pub fn handout(root: &Path, manifest: &Manifest, out: &Path, with_solutions: bool) -> Result<i32, String> {
+    let start = Instant::now();
+    let n = write_handout(root, manifest, out, with_solutions)?;
+    let pruned = prune_lock(out);
     println!(
         "Wrote the learner handout to {} ({n} files, {}solutions; {:.1} s).",
         out.display(),
@@ -418,17 +422,20 @@ pub fn verify_handout(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
         f.push(format!("cargo course handout failed: {e}"));
         return;
     }
+    if !prune_lock(&out) {
+        f.push("`cargo metadata --offline` fails in the handout (its Cargo.toml or Cargo.lock)".to_string());
+    }
     println!("      handout written to target/course/handout ({:.1} s)", start.elapsed().as_secs_f64());
     for gone in ["tests", "solutions", "benches", ".ci", "CONTRIBUTING.md", "course/redteam"] {
         if out.join(gone).exists() {
             f.push(format!("the handout contains {gone}"));
         }
     }
-    // Build in this repository's target folder: the registry crates are already built there,
-    // only the handout's own crates compile (they live at another path, so nothing here is
-    // overwritten). No `cargo run` there: that would replace target/debug/course.
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    // Build in a target folder of its own: the handout's crates have the same names and
+    // workspace-relative paths as this repository's, so cargo would give them the same
+    // artifact names and each build would overwrite the other's (with the other's
+    // CARGO_MANIFEST_DIR baked in). The first run builds the dependencies once (minutes).
+    let target = root.join("target/handout-target");
     let start = Instant::now();
     let mut cmd = crate::libtest::cargo();
     cmd.args(["test", "--package", "exercises", "--no-fail-fast"])
@@ -474,7 +481,8 @@ pub fn verify_handout(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
             Err(e) => f.push(format!("cannot run cargo: {e}")),
         }
     }
-    // `cargo course status` there: this very tool, run in the handout (same sources).
+    // `cargo course status` there: this very tool, run in the handout (same sources; a
+    // `cargo run` there would rebuild it).
     let start = Instant::now();
     match std::env::current_exe() {
         Err(e) => f.push(format!("cannot find the course tool's binary: {e}")),
