@@ -626,6 +626,7 @@ fn clean(output: &str, name: &str) -> String {
                 || l.starts_with("---- "))
         })
         .collect();
+    let lines: Vec<String> = lines.into_iter().map(without_thread_id).collect();
     let mut s = lines.join("\n").trim().to_string();
     if s.len() > SHOWN_OUTPUT {
         let mut cut = SHOWN_OUTPUT;
@@ -636,6 +637,21 @@ fn clean(output: &str, name: &str) -> String {
         s.push_str("\n[output clipped]");
     }
     s
+}
+
+/// `thread 'x' (12345) panicked at ..` without the thread id, which changes between runs.
+fn without_thread_id(line: &str) -> String {
+    if let Some(rest) = line.strip_prefix("thread '") {
+        if let Some(q) = rest.find("' (") {
+            let after = &rest[q + 3..];
+            if let Some(close) = after.find(')') {
+                if close > 0 && after[..close].bytes().all(|b| b.is_ascii_digit()) {
+                    return format!("thread '{}'{}", &rest[..q], &after[close + 1..]);
+                }
+            }
+        }
+    }
+    line.to_string()
 }
 
 /// The verdict on one finished test process.
@@ -805,6 +821,15 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
             || modules.contains(rel)
             || rel.file_name().is_some_and(|n| n == "target")
     };
+    // One grading at a time uses the workspace: another one waits here.
+    std::fs::create_dir_all(&ws).map_err(|e| format!("cannot create {}: {e}", ws.display()))?;
+    let lock_path = target.join("course/grading/lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        println!("  waiting for another grading to finish (it holds {})", lock_path.display());
+        lock.lock().map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    }
     println!("  workspace: {}", ws.display());
     mirror(root, &ws, &skip)?;
     // The hidden test sources: unreadable for the test processes (they run as another user).
@@ -1072,6 +1097,193 @@ fn write_failed(out: &Path, msg: String, start: Instant) -> Result<i32, String> 
     Ok(2)
 }
 
+/// `expected.toml` of a red-team case.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    /// Exercises that must score 0.
+    #[serde(default)]
+    zero: Vec<String>,
+    /// Exercises that must score their full points.
+    #[serde(default)]
+    full: Vec<String>,
+    /// Texts the report's output must contain.
+    #[serde(default)]
+    output_contains: Vec<String>,
+}
+
+/// Runs `cargo course grade <args>` (this binary) and reads the results.json it wrote.
+fn grade_child(args: &[&str], out: &Path) -> Result<serde_json::Value, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(out);
+    let output = Command::new(exe)
+        .arg("grade")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run the grader: {e}"))?;
+    let text =
+        String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        let tail: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+        return Err(format!(
+            "`cargo course grade {}` exited with {}:\n{}",
+            args.join(" "),
+            output.status,
+            tail.join("\n")
+        ));
+    }
+    let json =
+        std::fs::read_to_string(out.join("results.json")).map_err(|e| format!("no results.json: {e}"))?;
+    serde_json::from_str(&json).map_err(|e| format!("results.json: {e}"))
+}
+
+/// Points per exercise of a results.json: (score, max).
+fn per_exercise(results: &serde_json::Value) -> BTreeMap<String, (f64, f64)> {
+    let mut out: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for t in results["tests"].as_array().into_iter().flatten() {
+        let name = t["name"].as_str().unwrap_or_default();
+        let Some(ex) = name.split("::").nth(1) else { continue };
+        let e = out.entry(ex.to_string()).or_default();
+        e.0 += t["score"].as_f64().unwrap_or(0.0);
+        e.1 += t["max_score"].as_f64().unwrap_or(0.0);
+    }
+    out
+}
+
+/// results.json without its timing field: what must be identical between gradings.
+fn without_time(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("execution_time");
+    }
+    v
+}
+
+/// `cargo course verify`'s red-team step: the reference gets full marks, the stubs 0, every
+/// case of `course/redteam` the points its `expected.toml` says, and a grading repeated
+/// gives the same results. Problems go to `f`.
+pub fn red_team(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
+    let out_root = target_dir(root).join("course/redteam-out");
+    let total: f64 = manifest.exercises.iter().map(|e| e.points).sum();
+    let score = |v: &serde_json::Value| v["score"].as_f64().unwrap_or(-1.0);
+    match grade_child(&["--reference"], &out_root.join("reference")) {
+        Err(e) => f.push(format!("grade --reference: {e}")),
+        Ok(v) if (score(&v) - total).abs() > 1e-6 => f.push(format!(
+            "grade --reference scored {} of {total}: every graded test must pass and print its proof",
+            score(&v)
+        )),
+        Ok(_) => println!("      reference: {total}/{total}"),
+    }
+    // This checkout's exercises are the stubs (`sync --check` makes sure): they earn nothing.
+    match grade_child(&[], &out_root.join("stubs")) {
+        Err(e) => f.push(format!("grade (the stubs): {e}")),
+        Ok(v) if score(&v) != 0.0 => f.push(format!("grading the stubs scored {}, not 0", score(&v))),
+        Ok(_) => println!("      stubs: 0/{total}"),
+    }
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(root.join("course/redteam"))
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.join("expected.toml").is_file()).collect())
+        .unwrap_or_default();
+    cases.sort();
+    if cases.is_empty() {
+        f.push("course/redteam has no cases (directories with expected.toml)".into());
+    }
+    for case in &cases {
+        let name = case.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let expected: Expected = match std::fs::read_to_string(case.join("expected.toml"))
+            .map_err(|e| e.to_string())
+            .and_then(|t| toml::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(e) => e,
+            Err(e) => {
+                f.push(format!("{name}/expected.toml: {e}"));
+                continue;
+            }
+        };
+        let case_arg = case.to_string_lossy().into_owned();
+        let v = match grade_child(&["--submission", &case_arg, "--timeout", "10"], &out_root.join(&name)) {
+            Ok(v) => v,
+            Err(e) => {
+                f.push(format!("red team {name}: the grader failed: {e}"));
+                continue;
+            }
+        };
+        let got = per_exercise(&v);
+        let mut problems = Vec::new();
+        for ex in &expected.zero {
+            match got.get(ex) {
+                Some((s, _)) if *s == 0.0 => {}
+                Some((s, m)) => problems.push(format!(
+                    "{ex} earned {}/{} (the cheat must earn 0)",
+                    grade::fmt_points(*s),
+                    grade::fmt_points(*m)
+                )),
+                None => problems.push(format!("{ex}: no tests in the report")),
+            }
+        }
+        for ex in &expected.full {
+            match got.get(ex) {
+                Some((s, m)) if (s - m).abs() < 1e-6 && *m > 0.0 => {}
+                Some((s, m)) => problems.push(format!(
+                    "{ex} earned {}/{} (honest code must earn full points)",
+                    grade::fmt_points(*s),
+                    grade::fmt_points(*m)
+                )),
+                None => problems.push(format!("{ex}: no tests in the report")),
+            }
+        }
+        let output = v["output"].as_str().unwrap_or_default();
+        for want in &expected.output_contains {
+            if !output.contains(want.as_str()) {
+                problems.push(format!("the report does not mention `{want}`"));
+            }
+        }
+        if problems.is_empty() {
+            println!(
+                "      red team {name:<10} {:>5}/{total}: {} exercises at 0, {} at full points, as expected",
+                grade::fmt_points(score(&v)),
+                expected.zero.len(),
+                expected.full.len()
+            );
+        } else {
+            f.push(format!("red team {name}:\n  {}", problems.join("\n  ")));
+        }
+        // Reproducible: grading the same submission again (no rebuild) gives the same
+        // reports but for the timing.
+        if name == "forgery" {
+            let files = |dir: &Path| {
+                ["junit.xml", "summary.md"].map(|n| std::fs::read_to_string(dir.join(n)).unwrap_or_default())
+            };
+            let first_dir = out_root.join(&name);
+            let same = (2..=3).all(|i| {
+                let dir = out_root.join(format!("{name}-{i}"));
+                match grade_child(&["--submission", &case_arg, "--timeout", "10"], &dir) {
+                    Err(e) => {
+                        f.push(format!("grading red team {name} again: {e}"));
+                        false
+                    }
+                    Ok(again)
+                        if without_time(again.clone()) != without_time(v.clone())
+                            || files(&dir) != files(&first_dir) =>
+                    {
+                        f.push(format!(
+                            "grading red team {name} again gave different reports: compare {} and {}",
+                            first_dir.display(),
+                            dir.display()
+                        ));
+                        false
+                    }
+                    Ok(_) => true,
+                }
+            });
+            if same {
+                println!("      red team {name} graded 3 times: identical results.json (but execution_time), junit.xml, summary.md");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1103,6 +1315,8 @@ mod tests {
     fn proofs_and_forged_lines_are_not_shown() {
         let out = "running 1 test\ndlcv-grading-proof:0123\ntest ch01::a::b ... ok\nhello\n\ntest result: ok. 1 passed";
         assert_eq!(clean(out, "ch01::a::b"), "hello");
+        let panic = "thread 'ch01::a::b' (23241) panicked at x.rs:1:5:\nboom";
+        assert_eq!(clean(panic, "ch01::a::b"), "thread 'ch01::a::b' panicked at x.rs:1:5:\nboom");
     }
 
     #[test]

@@ -339,7 +339,7 @@ fn check_book(root: &Path, manifest: &Manifest, f: &mut Findings) {
 pub fn verify(root: &Path, manifest: &Manifest) -> Result<i32, String> {
     let total_start = Instant::now();
     let mut steps: Vec<Step> = Vec::new();
-    let n_steps = 8;
+    let n_steps = 9;
     let mut run_step = |title: &'static str, body: &mut dyn FnMut(&mut Findings) -> Option<Status>| {
         let n = steps.len() + 1;
         println!("[{n}/{n_steps}] {title}");
@@ -479,6 +479,13 @@ pub fn verify(root: &Path, manifest: &Manifest) -> Result<i32, String> {
         "handout builds and fails on the stubs: cargo course handout; cargo test -p exercises and cargo course status there; gradescope bundle",
         &mut |f| {
             crate::handout::verify_handout(root, manifest, &mut f.0);
+            None
+        },
+    );
+    run_step(
+        "grader red team: grade --reference full, stubs 0, course/redteam cheats earn nothing, repeat gradings identical",
+        &mut |f| {
+            crate::isolate::red_team(root, manifest, &mut f.0);
             None
         },
     );
