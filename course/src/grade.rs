@@ -431,6 +431,39 @@ mod tests {
     }
 
     #[test]
+    fn weights_split_an_exercises_points_unequally() {
+        let mut m = manifest();
+        m.exercises[0].weights.insert("a".into(), 2.0);
+        let (v, h) = reports();
+        let a = assign(&m, &v, Some(&h)).unwrap();
+        let max = |n: &str| a.graded.iter().find(|g| g.test.name == n).unwrap().max_score;
+        // top_k (2 points): tests small (1), a (2), b (1)
+        assert!((max("ch01::top_k::a") - 1.0).abs() < 1e-12);
+        assert!((max("ch01::top_k::b") - 0.5).abs() < 1e-12);
+        assert!((max("ch01::top_k::small") - 0.5).abs() < 1e-12);
+        let names: Vec<&str> = a.graded.iter().map(|g| g.test.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "graded tests are sorted by name");
+    }
+
+    #[test]
+    fn junit_and_summary_hide_hidden_output() {
+        let m = manifest();
+        let (v, h) = reports();
+        let a = assign(&m, &v, Some(&h)).unwrap();
+        let x = junit(&m, &a.graded);
+        assert!(x.starts_with("<?xml"), "{x}");
+        assert!(x.contains("<testsuite name=\"ch01 One\" tests=\"3\" failures=\"1\">"), "{x}");
+        assert!(x.contains("failed (hidden test)"), "{x}");
+        assert!(x.contains("thread &apos;x&apos;") || x.contains("thread 'x' panicked"), "{x}");
+        let md = summary_md(&chapter_rows(&m, &a.graded), "note");
+        assert!(md.contains("| ch01 | One | 2/3 | 1.33/2 |"), "{md}");
+        assert!(md.contains("| **total** | | 4/6 | **2/3** |"), "{md}");
+        assert!(md.ends_with("```text\nnote\n```\n"), "{md}");
+    }
+
+    #[test]
     fn formats_points() {
         assert_eq!(fmt_points(2.0), "2");
         assert_eq!(fmt_points(2.5), "2.5");

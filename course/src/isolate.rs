@@ -438,8 +438,10 @@ fn fresh_token() -> String {
 struct Sandbox {
     timeout: Duration,
     memory_bytes: u64,
-    /// Linux as root: run as uid/gid `base_uid + slot`, with `hide` covered by empty tmpfs.
-    privileged: bool,
+    /// Linux as root: run as uid/gid `BASE_UID + slot` (no groups).
+    switch_user: bool,
+    /// Linux as root: a private mount namespace with `hide` covered by empty tmpfs.
+    mask: bool,
     hide: Vec<PathBuf>,
 }
 
@@ -460,7 +462,7 @@ fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
     let mem = sandbox.memory_bytes as libc::rlim_t;
-    let privileged = sandbox.privileged;
+    let (switch_user, mask) = (sandbox.switch_user, sandbox.mask);
     let uid = BASE_UID + slot as u32;
     let hide: Vec<CString> =
         sandbox.hide.iter().filter_map(|p| CString::new(p.as_os_str().as_bytes()).ok()).collect();
@@ -472,7 +474,7 @@ fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
     unsafe {
         cmd.pre_exec(move || {
             let check = |r: libc::c_int| if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
-            if privileged {
+            if mask {
                 #[cfg(target_os = "linux")]
                 {
                     check(libc::unshare(libc::CLONE_NEWNS))?;
@@ -500,7 +502,7 @@ fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
             };
             limit(libc::RLIMIT_AS, mem)?;
             limit(libc::RLIMIT_CORE, 0)?;
-            if privileged {
+            if switch_user {
                 limit(libc::RLIMIT_NPROC, 1024)?;
                 check(libc::setgroups(0, std::ptr::null()))?;
                 check(libc::setgid(uid as libc::gid_t))?;
@@ -522,7 +524,7 @@ fn kill_all(child: &mut std::process::Child, sandbox: &Sandbox, slot: usize) {
         libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
     }
     let _ = child.kill();
-    if sandbox.privileged {
+    if sandbox.switch_user {
         let uid = (BASE_UID + slot as u32).to_string();
         if let Ok(procs) = std::fs::read_dir("/proc") {
             for p in procs.flatten() {
@@ -718,17 +720,22 @@ fn list(bin: &Binary) -> Result<Vec<String>, String> {
     Ok(all)
 }
 
-/// Can this process run tests as another user in a private mount namespace?
-fn probe_privileged(sandbox: &Sandbox) -> bool {
+/// The strongest confinement that works here: (switch_user, mask). Both need root on Linux;
+/// a container may allow the user switch but not mount namespaces.
+fn probe_privileges(sandbox: &Sandbox) -> (bool, bool) {
     if !cfg!(target_os = "linux") || std::env::var_os("DLCV_GRADING_NO_SANDBOX").is_some() {
-        return false;
+        return (false, false);
     }
-    let mut trial = sandbox.clone();
-    trial.privileged = true;
-    let mut cmd = Command::new("/bin/true");
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    confine(&mut cmd, &trial, 0);
-    cmd.status().is_ok_and(|s| s.success())
+    for (switch_user, mask) in [(true, true), (true, false)] {
+        let trial = Sandbox { switch_user, mask, ..sandbox.clone() };
+        let mut cmd = Command::new("/bin/true");
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        confine(&mut cmd, &trial, 0);
+        if cmd.status().is_ok_and(|s| s.success()) {
+            return (switch_user, mask);
+        }
+    }
+    (false, false)
 }
 
 struct Prepared {
@@ -927,7 +934,8 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
     let sandbox0 = Sandbox {
         timeout: Duration::from_secs(opts.timeout_s.unwrap_or(manifest.grading.timeout_s)),
         memory_bytes: manifest.grading.memory_mb * 1024 * 1024,
-        privileged: false,
+        switch_user: false,
+        mask: false,
         hide: [".git", "tests", "solutions", "course/redteam"]
             .iter()
             .map(|p| root.join(p))
@@ -935,8 +943,8 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
             .filter(|p| p.is_dir())
             .collect(),
     };
-    let privileged = probe_privileged(&sandbox0);
-    let sandbox = Sandbox { privileged, ..sandbox0 };
+    let (switch_user, mask) = probe_privileges(&sandbox0);
+    let sandbox = Sandbox { switch_user, mask, ..sandbox0 };
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(jobs.len().max(1));
     println!(
         "  running {} tests, each in its own process ({} at a time; limits: {} s, {} MiB{})",
@@ -944,10 +952,10 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
         workers,
         sandbox.timeout.as_secs(),
         manifest.grading.memory_mb,
-        if privileged {
-            "; as an unprivileged user, hidden files masked"
-        } else {
-            "; not root: no user switch"
+        match (switch_user, mask) {
+            (true, true) => "; as an unprivileged user, hidden files masked",
+            (true, false) => "; as an unprivileged user (no mount namespace here: hidden files not masked)",
+            _ => "; not root: no user switch, hidden files not masked",
         }
     );
     let guarded: Vec<PathBuf> = [ws.join("tests"), ws.join("exercises/tests"), ws.join("course.toml")]
@@ -1165,7 +1173,8 @@ fn without_time(mut v: serde_json::Value) -> serde_json::Value {
 /// case of `course/redteam` the points its `expected.toml` says, and a grading repeated
 /// gives the same results. Problems go to `f`.
 pub fn red_team(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
-    let out_root = target_dir(root).join("course/redteam-out");
+    // Per process: two verify runs at once must not read each other's reports.
+    let out_root = target_dir(root).join(format!("course/redteam-out/{}", std::process::id()));
     let total: f64 = manifest.exercises.iter().map(|e| e.points).sum();
     let score = |v: &serde_json::Value| v["score"].as_f64().unwrap_or(-1.0);
     match grade_child(&["--reference"], &out_root.join("reference")) {
@@ -1281,6 +1290,9 @@ pub fn red_team(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
                 println!("      red team {name} graded 3 times: identical results.json (but execution_time), junit.xml, summary.md");
             }
         }
+    }
+    if f.is_empty() {
+        let _ = std::fs::remove_dir_all(&out_root); // kept when something failed, for a look
     }
 }
 

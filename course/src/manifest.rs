@@ -354,4 +354,35 @@ points = 1.5
         let err = error_of(&text);
         assert_eq!(err.lines().count(), 3, "{err}");
     }
+
+    #[test]
+    fn grading_limits_and_test_weights() {
+        let m = two_chapter_sample();
+        assert_eq!((m.grading.timeout_s, m.grading.memory_mb), (60, 8192));
+        let text = r#"
+[course]
+title = "T"
+[grading]
+timeout_s = 5
+[[chapter]]
+id = "ch01"
+number = "1"
+title = "One"
+module = "ch01_one"
+book = "ch01-one.md"
+[[exercise]]
+id = "top_k"
+chapter = "ch01"
+section = "1.2"
+title = "Top-k"
+points = 2
+[exercise.weights]
+"ties" = 3
+"#;
+        let m = Manifest::parse(text).unwrap();
+        assert_eq!((m.grading.timeout_s, m.grading.memory_mb), (5, 8192));
+        assert_eq!(m.exercises[0].weights.get("ties"), Some(&3.0));
+        let bad = text.replace("\"ties\" = 3", "\"ties\" = 0");
+        assert!(Manifest::parse(&bad).unwrap_err().contains("weight of `ties` must be positive"));
+    }
 }
