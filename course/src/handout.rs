@@ -27,9 +27,9 @@ pub const COPIED: &[&str] = &[
     "Cargo.lock",
 ];
 
-/// Never copied, wherever they sit (relative to the root): the grader's red-team submissions
-/// are instructor material.
-const NEVER: &[&str] = &["course/redteam"];
+/// Never copied (relative to the root): instructor material of the course tool, the grader's
+/// red-team submissions and the mutation tests' list of equivalent mutants.
+const NEVER: &[&str] = &["course/redteam", "course/mutants-equivalent.toml"];
 
 /// Files and folders skipped anywhere: build output, version control, unreviewed snapshots.
 fn skipped(name: &str) -> bool {
@@ -426,7 +426,7 @@ pub fn verify_handout(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
         f.push("`cargo metadata --offline` fails in the handout (its Cargo.toml or Cargo.lock)".to_string());
     }
     println!("      handout written to target/course/handout ({:.1} s)", start.elapsed().as_secs_f64());
-    for gone in ["tests", "solutions", "benches", ".ci", "CONTRIBUTING.md", "course/redteam"] {
+    for gone in ["tests", "solutions", "benches", ".ci", "CONTRIBUTING.md"].iter().chain(NEVER) {
         if out.join(gone).exists() {
             f.push(format!("the handout contains {gone}"));
         }

@@ -154,7 +154,9 @@ fn run(args: &[String]) -> Result<i32, String> {
     }
     let root = find_root()?;
     let manifest = Manifest::load(&root.join("course.toml"))?;
-    if matches!(cmd, "grade" | "verify" | "handout" | "gradescope") && !root.join("tests/grading").is_dir() {
+    if matches!(cmd, "grade" | "verify" | "mutants" | "handout" | "gradescope")
+        && !root.join("tests/grading").is_dir()
+    {
         // a learner handout: no hidden tests, no solutions
         println!("`cargo course {cmd}` is for instructors: this copy of the course is a learner handout, without\nthe hidden tests. It runs in the instructor repository the handout was made from. Here,\n`cargo course` shows your progress and `cargo course check <chapter>` runs a chapter's tests.");
         return Ok(1);
