@@ -4,8 +4,9 @@
 //!    submission's) with only the chapter files `exercises/src/chNN_*.rs` taken from the
 //!    submission. Chapter files that could read files at compile time (`include_str!`,
 //!    `#[path]`, `env!`, ...) are refused; missing or refused chapters get the stub.
-//! 2. `cargo test --no-run` builds the visible and hidden test binaries (the target dir is
-//!    shared, so only the exercises crate and the two test crates are rebuilt). When the
+//! 2. `cargo test --no-run` builds the visible and hidden test binaries (in
+//!    `target/course/grading/target`, kept between gradings, so only the exercises crate and
+//!    the two test crates are rebuilt per submission). When the
 //!    build fails, each learner chapter is tried alone (the others stubbed); chapters that
 //!    do not compile score 0 with the compiler's errors, the others are graded.
 //! 3. Every test runs in its own process: `<bin> --exact <name>`, a fresh random token on
@@ -814,6 +815,9 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
     let Prepared { mut chapters, mut notes } = prepare_chapters(root, manifest, opts)?;
     let target = target_dir(root);
     let ws = target.join("course/grading/ws");
+    // Its own target dir: cargo names the artifacts of path crates by their path relative to
+    // the workspace root, so the grading workspace's would overwrite this checkout's.
+    let build_target = target.join("course/grading/target");
     let has_hidden = root.join("tests/grading/main.rs").is_file();
     let modules: BTreeSet<PathBuf> =
         chapters.iter().map(|c| PathBuf::from(format!("exercises/src/{}.rs", c.module))).collect();
@@ -853,7 +857,7 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
     // Build; on failure find the chapters that break it.
     println!("  building the test binaries (cargo test --no-run)");
     write_chapters(&ws, &chapters, &|c| c.origin == Origin::Learner)?;
-    let mut bins = match build(&ws, &target, has_hidden)? {
+    let mut bins = match build(&ws, &build_target, has_hidden)? {
         Build::Ok(b) => b,
         Build::Failed(all_errors) => {
             let learner: Vec<usize> =
@@ -863,12 +867,12 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
                 println!("  the build failed: checking {} alone (cargo check)", chapters[i].id);
                 let id = chapters[i].id.clone();
                 write_chapters(&ws, &chapters, &|c| c.id == id)?;
-                if let Err(e) = check_lib(&ws, &target)? {
+                if let Err(e) = check_lib(&ws, &build_target)? {
                     chapters[i].origin = Origin::Broken(e);
                 }
             }
             write_chapters(&ws, &chapters, &|c| c.origin == Origin::Learner)?;
-            let mut result = build(&ws, &target, has_hidden)?;
+            let mut result = build(&ws, &build_target, has_hidden)?;
             if matches!(result, Build::Failed(_)) {
                 // The library compiles but the tests do not (a changed signature): full builds.
                 for &i in &learner {
@@ -878,12 +882,12 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
                     println!("  the tests do not build: trying {} alone", chapters[i].id);
                     let id = chapters[i].id.clone();
                     write_chapters(&ws, &chapters, &|c| c.id == id)?;
-                    if let Build::Failed(e) = build(&ws, &target, has_hidden)? {
+                    if let Build::Failed(e) = build(&ws, &build_target, has_hidden)? {
                         chapters[i].origin = Origin::Broken(e);
                     }
                 }
                 write_chapters(&ws, &chapters, &|c| c.origin == Origin::Learner)?;
-                result = build(&ws, &target, has_hidden)?;
+                result = build(&ws, &build_target, has_hidden)?;
             }
             match result {
                 Build::Ok(b) => b,
@@ -1122,7 +1126,11 @@ struct Expected {
 
 /// Runs `cargo course grade <args>` (this binary) and reads the results.json it wrote.
 fn grade_child(args: &[&str], out: &Path) -> Result<serde_json::Value, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // /proc/self/exe runs this very binary even after a rebuild replaced the file.
+    let exe = match Path::new("/proc/self/exe") {
+        p if p.exists() => p.to_path_buf(),
+        _ => std::env::current_exe().map_err(|e| e.to_string())?,
+    };
     let _ = std::fs::remove_dir_all(out);
     let output = Command::new(exe)
         .arg("grade")
