@@ -484,7 +484,7 @@ pub fn verify_handout(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
     // `cargo course status` there: this very tool, run in the handout (same sources; a
     // `cargo run` there would rebuild it).
     let start = Instant::now();
-    match std::env::current_exe() {
+    match self_exe() {
         Err(e) => f.push(format!("cannot find the course tool's binary: {e}")),
         Ok(exe) => {
             let mut cmd = std::process::Command::new(exe);
@@ -497,7 +497,7 @@ pub fn verify_handout(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
                 Err(e) => f.push(format!("cannot run cargo course status: {e}")),
             }
             for cmd_name in ["grade", "verify"] {
-                let mut cmd = std::process::Command::new(std::env::current_exe().expect("found above"));
+                let mut cmd = std::process::Command::new(self_exe().expect("found above"));
                 cmd.arg(cmd_name).current_dir(&out);
                 match crate::libtest::run_merged(cmd, crate::libtest::Echo::Quiet) {
                     Ok(o) if o.text.contains("instructor") && !o.success => {}
@@ -526,7 +526,7 @@ pub fn verify_handout(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
     let start = Instant::now();
     let graded_out = root.join("target/course/handout-grading");
     let _ = std::fs::remove_dir_all(&graded_out);
-    let Ok(exe) = std::env::current_exe() else { return };
+    let Ok(exe) = self_exe() else { return };
     let help = std::process::Command::new(&exe).args(["grade", "--help"]).output();
     if !help.is_ok_and(|h| String::from_utf8_lossy(&h.stdout).contains("--submission")) {
         println!("      (this grade has no --submission: grading the handout skipped)");
@@ -555,6 +555,16 @@ pub fn verify_handout(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
         "      cargo course grade --submission target/course/handout: ({:.1} s)",
         start.elapsed().as_secs_f64()
     );
+}
+
+/// This tool's binary. When a build replaced it while it runs (target/debug/course), Linux
+/// names the running one `... (deleted)`: take the new one at the same path.
+fn self_exe() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    match exe.to_str().and_then(|p| p.strip_suffix(" (deleted)")) {
+        Some(p) if !exe.exists() => Ok(PathBuf::from(p)),
+        _ => Ok(exe),
+    }
 }
 
 /// From a `cargo test` run: the tests that passed, how many failed, and the failed ones whose
