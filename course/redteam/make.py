@@ -1,10 +1,13 @@
-"""Regenerates the red-team cases of course/redteam from the current solutions.
+"""Writes the red-team cases into the folder given as its argument, from the current solutions.
 
-Each case is a full copy of solutions/src/chNN_*.rs with a few solution regions replaced or
-preceded by a cheat. Run it after changing a solution: python3 course/redteam/make.py
+Each case is a copy of solutions/src/chNN_*.rs with a few solution regions replaced or
+preceded by a cheat, plus expected.toml. `cargo course verify` runs it into target/ before
+grading the cases, so the cases always follow the solutions:
+    python3 course/redteam/make.py OUT_DIR
 """
-import re, os
+import re, os, sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.abspath(sys.argv[1])
 def load(m): return open(f'{ROOT}/solutions/src/{m}.rs').read()
 def region(text, ex):
     m = re.search(r'(// BEGIN SOLUTION '+ex+r':[^\n]*\n)(.*?)(\n[ \t]*// END SOLUTION)', text, re.S)
@@ -19,11 +22,11 @@ def replace(text, ex, code):
 C1='ch01_vision_tasks'; C2='ch02_backprop'
 cases = {}
 def case(name, ch1, ch2, header, expected):
-    d=f'{ROOT}/course/redteam/{name}/exercises/src'
+    d=f'{OUT}/{name}/exercises/src'
     os.makedirs(d, exist_ok=True)
     open(f'{d}/{C1}.rs','w').write(ch1)
     open(f'{d}/{C2}.rs','w').write(ch2)
-    open(f'{ROOT}/course/redteam/{name}/expected.toml','w').write(header + expected)
+    open(f'{OUT}/{name}/expected.toml','w').write(header + expected)
 
 ch1, ch2 = load(C1), load(C2)
 ALL1 = ['top_k_error','one_hot','image_to_tensor','channel_statistics','normalize','flatten']

@@ -943,7 +943,7 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
         hide: [".git", "tests", "solutions", "course/redteam"]
             .iter()
             .map(|p| root.join(p))
-            .chain([ws.join("solutions/src"), ws.join("course/redteam")])
+            .chain([ws.join("solutions/src"), ws.join("course/redteam"), red_team_cases_dir(root)])
             .filter(|p| p.is_dir())
             .collect(),
     };
@@ -1177,6 +1177,12 @@ fn without_time(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
+/// Where verify writes the red-team cases (copies of the solutions with cheats in them):
+/// hidden from the tests like the solutions themselves.
+fn red_team_cases_dir(root: &Path) -> PathBuf {
+    target_dir(root).join("course/redteam-cases")
+}
+
 /// `cargo course verify`'s red-team step: the reference gets full marks, the stubs 0, every
 /// case of `course/redteam` the points its `expected.toml` says, and a grading repeated
 /// gives the same results. Problems go to `f`.
@@ -1199,12 +1205,23 @@ pub fn red_team(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
         Ok(v) if score(&v) != 0.0 => f.push(format!("grading the stubs scored {}, not 0", score(&v))),
         Ok(_) => println!("      stubs: 0/{total}"),
     }
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(root.join("course/redteam"))
+    // The cases are made from the current solutions, so they never drift from them.
+    let cases_dir = red_team_cases_dir(root);
+    let _ = std::fs::remove_dir_all(&cases_dir);
+    match Command::new("python3").arg(root.join("course/redteam/make.py")).arg(&cases_dir).output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => f.push(format!(
+            "course/redteam/make.py failed:\n{}",
+            String::from_utf8_lossy(&o.stderr).trim_end()
+        )),
+        Err(e) => f.push(format!("cannot run python3 course/redteam/make.py (is python3 installed?): {e}")),
+    }
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&cases_dir)
         .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.join("expected.toml").is_file()).collect())
         .unwrap_or_default();
     cases.sort();
     if cases.is_empty() {
-        f.push("course/redteam has no cases (directories with expected.toml)".into());
+        f.push("course/redteam/make.py wrote no cases (directories with expected.toml)".into());
     }
     for case in &cases {
         let name = case.file_name().unwrap_or_default().to_string_lossy().into_owned();
