@@ -337,11 +337,27 @@ pub fn figures(root: &Path) -> Result<i32, String> {
     Ok(if status.success() { 0 } else { 1 })
 }
 
-pub const MDBOOK: (&str, &str) = ("mdbook", "0.5.4");
-pub const MDBOOK_KATEX: (&str, &str) = ("mdbook-katex", "0.10.0");
+/// A tool the course installs with `cargo install --locked` when it is missing.
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+    /// The arguments that make it print its version.
+    pub version_args: &'static [&'static str],
+    /// How long `cargo install` takes on 2 cores, said before installing.
+    pub install_time: &'static str,
+}
+
+pub const MDBOOK: Tool =
+    Tool { name: "mdbook", version: "0.5.4", version_args: &["--version"], install_time: "about 2 min" };
+pub const MDBOOK_KATEX: Tool = Tool {
+    name: "mdbook-katex",
+    version: "0.10.0",
+    version_args: &["--version"],
+    install_time: "about 1.5 min",
+};
 
 /// Where `cargo install` puts binaries: $CARGO_INSTALL_ROOT/bin, else $CARGO_HOME/bin (~/.cargo/bin).
-fn cargo_bin() -> PathBuf {
+pub fn cargo_bin() -> PathBuf {
     std::env::var_os("CARGO_INSTALL_ROOT")
         .filter(|r| !r.is_empty())
         .or_else(|| std::env::var_os("CARGO_HOME"))
@@ -352,24 +368,24 @@ fn cargo_bin() -> PathBuf {
 }
 
 /// The tool on PATH or in ~/.cargo/bin; installs it with `cargo install --locked` if missing.
-pub fn ensure_tool((name, version): (&str, &str)) -> Result<PathBuf, String> {
+pub fn ensure_tool(tool: &Tool) -> Result<PathBuf, String> {
+    let (name, version) = (tool.name, tool.version);
     let found = on_path(name).or_else(|| Some(cargo_bin().join(name)).filter(|p| p.is_file()));
     if let Some(path) = found {
         let v = Command::new(&path)
-            .arg("--version")
+            .args(tool.version_args)
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
         if !v.contains(version) {
             eprintln!(
-                "note: {} says `{v}`; the course is built with {name} {version} (`cargo install --locked {name} --version {version} --force`)",
+                "note: {} says `{v}`; the course uses {name} {version} (`cargo install --locked {name} --version {version} --force`)",
                 path.display()
             );
         }
         return Ok(path);
     }
-    let minutes = if name == "mdbook" { "about 2 min" } else { "about 1.5 min" };
-    println!("installing {name} {version} with cargo install --locked ({minutes})...");
+    println!("installing {name} {version} with cargo install --locked ({})...", tool.install_time);
     let status = libtest::cargo()
         .args(["install", "--locked", name, "--version", version])
         .status()
@@ -387,8 +403,8 @@ pub fn build_book(root: &Path, echo: Echo) -> Result<libtest::CargoOutput, Strin
     if !root.join("book.toml").is_file() {
         return Err("book.toml is not at the repo root: there is no book to build".into());
     }
-    let mdbook = ensure_tool(MDBOOK)?;
-    ensure_tool(MDBOOK_KATEX)?;
+    let mdbook = ensure_tool(&MDBOOK)?;
+    ensure_tool(&MDBOOK_KATEX)?;
     let mut paths = vec![cargo_bin()];
     if let Some(p) = std::env::var_os("PATH") {
         paths.extend(std::env::split_paths(&p));
@@ -506,34 +522,7 @@ pub fn grade(root: &Path, manifest: &Manifest, reference: bool, out_dir: &Path) 
     }
     let results = grade::results(&assigned.graded, summary.clone(), secs());
     println!("\n{summary}");
-    // Per exercise, for the console; hidden failures by name only.
-    println!("per exercise:");
-    let w = manifest.exercises.iter().map(|e| e.id.len()).max().unwrap_or(0);
-    for ex in &manifest.exercises {
-        let tests: Vec<&grade::Graded> = assigned.graded.iter().filter(|g| g.exercise.id == ex.id).collect();
-        if tests.is_empty() {
-            continue;
-        }
-        let ok = tests.iter().filter(|g| g.passed()).count();
-        let score: f64 = tests.iter().map(|g| g.score()).sum();
-        let failed: Vec<String> = tests
-            .iter()
-            .filter(|g| !g.passed())
-            .map(|g| {
-                let short = g.test.name.rsplit("::").next().unwrap_or(&g.test.name);
-                format!("{short} ({})", if g.hidden { "hidden" } else { "visible" })
-            })
-            .collect();
-        let failed =
-            if failed.is_empty() { String::new() } else { format!("  failed: {}", failed.join(", ")) };
-        println!(
-            "  {} {:<w$} {:>5} {:>9}{failed}",
-            ex.chapter,
-            ex.id,
-            format!("{ok}/{}", tests.len()),
-            format!("{}/{}", grade::fmt_points(score), grade::fmt_points(ex.points)),
-        );
-    }
+    grade::print_per_exercise(manifest, &assigned.graded);
     let max: f64 = assigned.graded.iter().map(|g| g.max_score).sum();
     println!("Score: {}/{}", grade::fmt_points(results.score), grade::fmt_points(max));
     write(&results)?;

@@ -313,6 +313,38 @@ pub fn summary_md(rows: &[ChapterRow], notes: &str) -> String {
     out
 }
 
+/// The console's per-exercise lines: tests passed, points, and the failed tests by name
+/// (hidden ones without their messages).
+pub fn print_per_exercise(manifest: &Manifest, graded: &[Graded]) {
+    println!("per exercise:");
+    let w = manifest.exercises.iter().map(|e| e.id.len()).max().unwrap_or(0);
+    for ex in &manifest.exercises {
+        let tests: Vec<&Graded> = graded.iter().filter(|g| g.exercise.id == ex.id).collect();
+        if tests.is_empty() {
+            continue;
+        }
+        let ok = tests.iter().filter(|g| g.passed()).count();
+        let score: f64 = tests.iter().map(|g| g.score()).sum();
+        let failed: Vec<String> = tests
+            .iter()
+            .filter(|g| !g.passed())
+            .map(|g| {
+                let short = g.test.name.rsplit("::").next().unwrap_or(&g.test.name);
+                format!("{short} ({})", if g.hidden { "hidden" } else { "visible" })
+            })
+            .collect();
+        let failed =
+            if failed.is_empty() { String::new() } else { format!("  failed: {}", failed.join(", ")) };
+        println!(
+            "  {} {:<w$} {:>5} {:>9}{failed}",
+            ex.chapter,
+            ex.id,
+            format!("{ok}/{}", tests.len()),
+            format!("{}/{}", fmt_points(score), fmt_points(ex.points)),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1043,33 +1043,7 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
     let summary = if notes.is_empty() { table.clone() } else { format!("{table}\n{notes}\n") };
     let results = grade::results(&assigned.graded, summary.clone(), start.elapsed().as_secs());
     println!("\n{summary}");
-    println!("per exercise:");
-    let w = manifest.exercises.iter().map(|e| e.id.len()).max().unwrap_or(0);
-    for ex in &manifest.exercises {
-        let tests: Vec<&grade::Graded> = assigned.graded.iter().filter(|g| g.exercise.id == ex.id).collect();
-        if tests.is_empty() {
-            continue;
-        }
-        let ok = tests.iter().filter(|g| g.passed()).count();
-        let score: f64 = tests.iter().map(|g| g.score()).sum();
-        let failed: Vec<String> = tests
-            .iter()
-            .filter(|g| !g.passed())
-            .map(|g| {
-                let short = g.test.name.rsplit("::").next().unwrap_or(&g.test.name);
-                format!("{short} ({})", if g.hidden { "hidden" } else { "visible" })
-            })
-            .collect();
-        let failed =
-            if failed.is_empty() { String::new() } else { format!("  failed: {}", failed.join(", ")) };
-        println!(
-            "  {} {:<w$} {:>5} {:>9}{failed}",
-            ex.chapter,
-            ex.id,
-            format!("{ok}/{}", tests.len()),
-            format!("{}/{}", grade::fmt_points(score), grade::fmt_points(ex.points)),
-        );
-    }
+    grade::print_per_exercise(manifest, &assigned.graded);
     let max: f64 = assigned.graded.iter().map(|g| g.max_score).sum();
     println!("Score: {}/{}", grade::fmt_points(results.score), grade::fmt_points(max));
     write_reports(

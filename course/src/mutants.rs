@@ -11,6 +11,7 @@
 //! `target/course/mutants/tree` (only files that changed, so that its own `target/` stays
 //! warm between runs) and runs cargo-mutants `--in-place` there.
 
+use crate::commands::Tool;
 use crate::libtest;
 use crate::manifest::{Chapter, Manifest};
 use serde::Deserialize;
@@ -20,7 +21,13 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// The cargo-mutants release the course is checked with.
-pub const CARGO_MUTANTS: (&str, &str) = ("cargo-mutants", "27.1.0");
+pub const CARGO_MUTANTS: Tool = Tool {
+    name: "cargo-mutants",
+    version: "27.1.0",
+    // Run directly, cargo-mutants wants the subcommand name first.
+    version_args: &["mutants", "--version"],
+    install_time: "about 2 to 4 min",
+};
 
 /// The kill rate every finished chapter must reach.
 pub const BAR: f64 = 0.90;
@@ -158,51 +165,6 @@ impl Tally {
     }
 }
 
-/// Where `cargo install` puts binaries: $CARGO_INSTALL_ROOT/bin, else $CARGO_HOME/bin.
-fn cargo_bin_dir() -> PathBuf {
-    std::env::var_os("CARGO_INSTALL_ROOT")
-        .filter(|r| !r.is_empty())
-        .or_else(|| std::env::var_os("CARGO_HOME"))
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .unwrap_or_else(|| PathBuf::from(".cargo"))
-        .join("bin")
-}
-
-/// cargo-mutants on PATH or in ~/.cargo/bin; installed with `cargo install --locked` if missing.
-fn ensure_cargo_mutants() -> Result<PathBuf, String> {
-    let (name, version) = CARGO_MUTANTS;
-    let on_path = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()));
-    if let Some(path) = on_path.or_else(|| Some(cargo_bin_dir().join(name)).filter(|p| p.is_file())) {
-        // Run directly, cargo-mutants wants the subcommand name first.
-        let v = Command::new(&path)
-            .args(["mutants", "--version"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default();
-        if !v.contains(version) {
-            eprintln!(
-                "note: {} says `{v}`; the course is checked with {name} {version} (`cargo install --locked {name} --version {version} --force`)",
-                path.display()
-            );
-        }
-        return Ok(path);
-    }
-    println!("installing {name} {version} with cargo install --locked (about 2 to 4 min)...");
-    let status = libtest::cargo()
-        .args(["install", "--locked", name, "--version", version])
-        .status()
-        .map_err(|e| format!("cannot run cargo install: {e}"))?;
-    let path = cargo_bin_dir().join(name);
-    if !status.success() || !path.is_file() {
-        return Err(format!(
-            "installing {name} {version} failed; try `cargo install --locked {name} --version {version}` yourself"
-        ));
-    }
-    Ok(path)
-}
-
 /// The files to copy: git's tracked and untracked-but-not-ignored files, or (without git)
 /// everything but `target/` and `.git/`.
 fn source_files(root: &Path) -> Result<Vec<PathBuf>, String> {
@@ -321,7 +283,7 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i3
         None => manifest.chapters.iter().filter(|c| c.module.is_some()).collect(),
     };
     let equivalents = load_equivalents(root)?;
-    let tool = ensure_cargo_mutants()?;
+    let tool = crate::commands::ensure_tool(&CARGO_MUTANTS)?;
     let work = root.join("target/course/mutants");
     let tree = work.join("tree");
     println!("copying the sources to {} ...", tree.display());
