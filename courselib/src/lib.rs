@@ -7,12 +7,15 @@
 //! - [`gradcheck`]: numerical gradients by central differences, and how to compare them.
 //! - [`check`]: assertions whose failure messages tell a learner what is wrong and where
 //!   in the book to look.
+//! - [`optim`]: optimisers for any dfdx model from a per-value update rule, and
+//!   learning-rate schedules.
 //! - [`plot`]: figures for the book with plotters, using a bundled font.
 
 pub mod check;
 pub mod data;
 pub mod device;
 pub mod gradcheck;
+pub mod optim;
 pub mod plot;
 
 pub use datasets;

@@ -180,6 +180,73 @@ pub fn scatter_against_diagonal(
     save(buffer, width, height, path)
 }
 
+/// Ten colours for categories (such as the ten digit classes): the Okabe-Ito colours,
+/// then four more that stay apart from them.
+pub const CATEGORY_PALETTE: [RGBColor; 10] = [
+    PALETTE[0],
+    PALETTE[1],
+    PALETTE[2],
+    PALETTE[3],
+    PALETTE[4],
+    PALETTE[5],
+    RGBColor(0, 0, 0),
+    RGBColor(150, 150, 150),
+    RGBColor(140, 40, 40),
+    RGBColor(120, 120, 0),
+];
+
+/// A scatter plot with one colour (and legend entry) per group, for example the 2-D
+/// embeddings of the digits coloured by class. Groups beyond ten reuse the colours.
+pub fn scatter_groups(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    groups: &[Series],
+) -> Result<(), PlotError> {
+    register_bundled_font();
+    let (width, height) = (720u32, 640u32);
+    let mut buffer = vec![0u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let ((x0, x1), (y0, y1)) = bounds(groups.iter().flat_map(|g| g.points.iter().copied()));
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+        for (group, colour) in groups.iter().zip(CATEGORY_PALETTE.iter().cycle()) {
+            chart
+                .draw_series(group.points.iter().map(|&p| Circle::new(p, 3, colour.mix(0.8).filled())))
+                .map_err(err)?
+                .label(&group.label)
+                .legend(move |(x, y)| Circle::new((x + 10, y), 4, colour.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    save(buffer, width, height, path)
+}
+
 /// One image of a grid, with the text shown under it.
 pub struct Tile {
     pub image: RgbImage,

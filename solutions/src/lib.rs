@@ -10,3 +10,6 @@
 
 pub mod ch01_vision_tasks;
 pub mod ch02_backprop;
+pub mod ch03_optimisers;
+pub mod ch04_activations;
+pub mod ch05_losses;

@@ -6,3 +6,9 @@ extern crate solutions as subject;
 mod ch01;
 #[path = "../../exercises/tests/visible/ch02.rs"]
 mod ch02;
+#[path = "../../exercises/tests/visible/ch03.rs"]
+mod ch03;
+#[path = "../../exercises/tests/visible/ch04.rs"]
+mod ch04;
+#[path = "../../exercises/tests/visible/ch05.rs"]
+mod ch05;

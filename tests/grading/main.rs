@@ -12,4 +12,7 @@ extern crate solutions as subject;
 
 mod ch01;
 mod ch02;
+mod ch03;
+mod ch04;
+mod ch05;
 mod support;

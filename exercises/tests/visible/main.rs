@@ -9,3 +9,6 @@ extern crate exercises as subject;
 
 mod ch01;
 mod ch02;
+mod ch03;
+mod ch04;
+mod ch05;

@@ -1,0 +1,1 @@
+//! Visible tests of chapter 3: learning: optimisers.

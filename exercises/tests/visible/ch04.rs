@@ -1,0 +1,1 @@
+//! Visible tests of chapter 4: activation functions.

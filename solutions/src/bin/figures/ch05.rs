@@ -1,0 +1,5 @@
+//! Chapter 5's figures.
+
+use crate::Figure;
+
+pub const FIGURES: &[(&str, Figure)] = &[];

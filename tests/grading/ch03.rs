@@ -1,0 +1,1 @@
+//! Hidden tests of chapter 3: learning: optimisers.

@@ -1,0 +1,1 @@
+//! Hidden tests of chapter 4: activation functions.

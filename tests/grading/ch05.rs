@@ -1,0 +1,1 @@
+//! Hidden tests of chapter 5: loss functions.
