@@ -90,7 +90,8 @@ fn bounds(points: impl Iterator<Item = (f64, f64)>) -> ((f64, f64), (f64, f64)) 
     (pad(x0, x1), pad(y0, y1))
 }
 
-/// Line charts side by side, one per panel, `panel_width` x `height` pixels each.
+/// Line charts side by side, one per panel, `panel_width` x `height` pixels each; up to
+/// ten curves per panel get distinct colours.
 pub fn line_charts(path: &Path, panels: &[Panel], panel_width: u32, height: u32) -> Result<(), PlotError> {
     register_bundled_font();
     let width = panel_width * panels.len() as u32;
@@ -116,7 +117,7 @@ pub fn line_charts(path: &Path, panels: &[Panel], panel_width: u32, height: u32)
                 .label_style(("sans-serif", 15))
                 .draw()
                 .map_err(err)?;
-            for (series, colour) in panel.series.iter().zip(PALETTE.iter().cycle()) {
+            for (series, colour) in panel.series.iter().zip(CATEGORY_PALETTE.iter().cycle()) {
                 chart
                     .draw_series(LineSeries::new(series.points.iter().copied(), colour.stroke_width(2)))
                     .map_err(err)?
@@ -132,6 +133,78 @@ pub fn line_charts(path: &Path, panels: &[Panel], panel_width: u32, height: u32)
                     .draw()
                     .map_err(err)?;
             }
+        }
+        root.present().map_err(err)?;
+    }
+    save(buffer, width, height, path)
+}
+
+/// Paths in the plane, one panel per [`Panel`] in rows of `columns`, over the same thin
+/// grey `backdrop` curves in every panel (for example level lines of the function being
+/// minimised). Each path is drawn as a line with a dot per point; the axes span the
+/// backdrop and the paths. Panels are `panel_width` x `panel_height` pixels.
+pub fn paths_over_backdrop(
+    path: &Path,
+    panels: &[Panel],
+    backdrop: &[Vec<(f64, f64)>],
+    columns: usize,
+    (panel_width, panel_height): (u32, u32),
+) -> Result<(), PlotError> {
+    register_bundled_font();
+    let columns = columns.clamp(1, panels.len().max(1));
+    let rows = panels.len().div_ceil(columns);
+    let (width, height) = (panel_width * columns as u32, panel_height * rows as u32);
+    let mut buffer = vec![0u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let ((x0, x1), (y0, y1)) =
+            bounds(
+                backdrop.iter().flatten().copied().chain(
+                    panels.iter().flat_map(|p| p.series.iter().flat_map(|s| s.points.iter().copied())),
+                ),
+            );
+        for (area, panel) in root.split_evenly((rows, columns)).iter().zip(panels) {
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.title, ("sans-serif", 22))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(50)
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick(*v))
+                .x_desc(&panel.x_label)
+                .y_desc(&panel.y_label)
+                .label_style(("sans-serif", 15))
+                .draw()
+                .map_err(err)?;
+            for curve in backdrop {
+                chart
+                    .draw_series(LineSeries::new(curve.iter().copied(), BLACK.mix(0.25).stroke_width(1)))
+                    .map_err(err)?;
+            }
+            for (series, colour) in panel.series.iter().zip(PALETTE.iter().cycle()) {
+                chart
+                    .draw_series(LineSeries::new(series.points.iter().copied(), colour.stroke_width(2)))
+                    .map_err(err)?
+                    .label(&series.label)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+                chart
+                    .draw_series(series.points.iter().map(|&p| Circle::new(p, 2, colour.filled())))
+                    .map_err(err)?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 15))
+                .draw()
+                .map_err(err)?;
         }
         root.present().map_err(err)?;
     }
