@@ -1,1 +1,412 @@
 //! Chapter 4: activation functions.
+//!
+//! Sigmoid, tanh, ReLU and leaky ReLU, each with its derivative, built from dfdx's
+//! element-wise operations so that the tape records them; a maxout layer; and two
+//! experiments: the gradient norm per layer of a deep network (vanishing gradients) and
+//! the fraction of dead ReLU units after a far too large learning-rate step (dying ReLU).
+//!
+//! The activations take the tensor by value with any tape `T`, so they work inside a
+//! network whose input is traced; their derivatives take a tape-free tensor and return
+//! `f'(x)` element by element. Both are generic over the element type `E` (f32 for
+//! training, f64 for gradient checks), the device `D` and the shape `S`.
+
+use datasets::ImageSet;
+use dfdx::nn::modules::Linear;
+use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection, TensorOptions};
+use dfdx::optim::{Sgd, SgdConfig};
+use dfdx::prelude::*;
+use rand::distributions::Uniform;
+use rand::Rng;
+
+// ANCHOR: sigmoid
+/// The logistic sigmoid, element-wise: `σ(x) = 1 / (1 + e^(−x))`. Any shape `S`; keeps
+/// the tape of `x`.
+///
+/// For large negative `x`, `e^(−x)` overflows to infinity and `σ(x)` correctly becomes
+/// `1 / ∞ = 0`; never compute `e^x / (1 + e^x)`, which is `∞ / ∞ = NaN` for large `x`.
+pub fn sigmoid<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(x: Tensor<S, E, D, T>) -> Tensor<S, E, D, T> {
+    // BEGIN SOLUTION sigmoid: negate, exponentiate, add one, take the reciprocal
+    (x.negate().exp() + E::ONE).recip()
+    // END SOLUTION
+}
+
+/// The derivative of [`sigmoid`], element-wise: `σ'(x) = σ(x)·(1 − σ(x))`, at most 1/4
+/// (at `x = 0`).
+pub fn sigmoid_derivative<S: Shape, E: Dtype, D: Device<E>>(x: &Tensor<S, E, D>) -> Tensor<S, E, D> {
+    // BEGIN SOLUTION sigmoid: σ(x) times one minus σ(x)
+    let s = sigmoid(x.clone());
+    s.clone() * (s.negate() + E::ONE)
+    // END SOLUTION
+}
+// ANCHOR_END: sigmoid
+
+// ANCHOR: tanh
+/// The hyperbolic tangent, element-wise, as a rescaled sigmoid:
+/// `tanh(x) = 2·σ(2x) − 1`, between −1 and 1 and zero-centred. Any shape `S`; keeps the
+/// tape of `x`.
+pub fn tanh<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(x: Tensor<S, E, D, T>) -> Tensor<S, E, D, T> {
+    // BEGIN SOLUTION tanh: two times the sigmoid of 2x, minus one
+    let two = E::ONE + E::ONE;
+    sigmoid(x * two) * two - E::ONE
+    // END SOLUTION
+}
+
+/// The derivative of [`tanh`], element-wise: `tanh'(x) = 1 − tanh(x)²`, at most 1 (at
+/// `x = 0`).
+pub fn tanh_derivative<S: Shape, E: Dtype, D: Device<E>>(x: &Tensor<S, E, D>) -> Tensor<S, E, D> {
+    // BEGIN SOLUTION tanh: one minus the square of tanh(x)
+    tanh(x.clone()).square().negate() + E::ONE
+    // END SOLUTION
+}
+// ANCHOR_END: tanh
+
+// ANCHOR: relu
+/// The rectified linear unit, element-wise: `relu(x) = max(0, x)`. Any shape `S`; keeps
+/// the tape of `x`.
+///
+/// Written as `x ⊙ relu'(x)`: the slope is 1 or 0 everywhere, so multiplying `x` by its
+/// (tape-free) slope gives the function, and the tape then passes the gradient times the
+/// slope back: exactly the derivative.
+pub fn relu<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(x: Tensor<S, E, D, T>) -> Tensor<S, E, D, T> {
+    // BEGIN SOLUTION relu: multiply x by its slope, computed from a tape-free copy of x
+    let slope = relu_derivative(&x.retaped::<NoneTape>());
+    x * slope
+    // END SOLUTION
+}
+
+/// The derivative of [`relu`], element-wise: 1 where `x > 0`, else 0 (at `x = 0` we take
+/// 0, as in chapter 2).
+pub fn relu_derivative<S: Shape, E: Dtype, D: Device<E>>(x: &Tensor<S, E, D>) -> Tensor<S, E, D> {
+    // BEGIN SOLUTION relu: one where x is positive, zero elsewhere
+    let dev = x.device();
+    x.clone().gt(E::default()).choose(dev.ones_like(x), dev.zeros_like(x))
+    // END SOLUTION
+}
+// ANCHOR_END: relu
+
+// ANCHOR: leaky_relu
+/// The leaky ReLU, element-wise: `x` where `x > 0`, else `alpha·x`; for `0 <= alpha < 1`
+/// this is `max(alpha·x, x)`. Any shape `S`; keeps the tape of `x`.
+pub fn leaky_relu<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+    alpha: E,
+) -> Tensor<S, E, D, T> {
+    // BEGIN SOLUTION leaky_relu: multiply x by its slope, 1 or alpha
+    let slope = leaky_relu_derivative(&x.retaped::<NoneTape>(), alpha);
+    x * slope
+    // END SOLUTION
+}
+
+/// The derivative of [`leaky_relu`], element-wise: 1 where `x > 0`, else `alpha` (also at
+/// `x = 0`).
+pub fn leaky_relu_derivative<S: Shape, E: Dtype, D: Device<E>>(
+    x: &Tensor<S, E, D>,
+    alpha: E,
+) -> Tensor<S, E, D> {
+    // BEGIN SOLUTION leaky_relu: one where x is positive, alpha elsewhere
+    let dev = x.device();
+    x.clone().gt(E::default()).choose(dev.ones_like(x), dev.ones_like(x) * alpha)
+    // END SOLUTION
+}
+// ANCHOR_END: leaky_relu
+
+/// One of the chapter's activation functions, to choose it at run time in the experiments.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Sigmoid,
+    Tanh,
+    Relu,
+    /// With its slope `alpha` for negative inputs.
+    LeakyRelu(f64),
+}
+
+impl Activation {
+    /// Applies the activation element-wise (your [`sigmoid`], [`tanh`], [`relu`] or
+    /// [`leaky_relu`]), keeping the tape.
+    pub fn apply<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+        self,
+        x: Tensor<S, E, D, T>,
+    ) -> Tensor<S, E, D, T> {
+        match self {
+            Activation::Sigmoid => sigmoid(x),
+            Activation::Tanh => tanh(x),
+            Activation::Relu => relu(x),
+            Activation::LeakyRelu(alpha) => leaky_relu(x, E::from_f64(alpha).expect("alpha fits E")),
+        }
+    }
+
+    /// The derivative of the activation, element-wise.
+    pub fn derivative<S: Shape, E: Dtype, D: Device<E>>(self, x: &Tensor<S, E, D>) -> Tensor<S, E, D> {
+        match self {
+            Activation::Sigmoid => sigmoid_derivative(x),
+            Activation::Tanh => tanh_derivative(x),
+            Activation::Relu => relu_derivative(x),
+            Activation::LeakyRelu(alpha) => {
+                leaky_relu_derivative(x, E::from_f64(alpha).expect("alpha fits E"))
+            }
+        }
+    }
+
+    /// A short name for legends and messages, e.g. `leaky ReLU (0.1)`.
+    pub fn name(self) -> String {
+        match self {
+            Activation::Sigmoid => "sigmoid".into(),
+            Activation::Tanh => "tanh".into(),
+            Activation::Relu => "ReLU".into(),
+            Activation::LeakyRelu(alpha) => format!("leaky ReLU ({alpha})"),
+        }
+    }
+}
+
+/// A maxout layer with `I` inputs, `O` outputs and `K` linear pieces per output:
+/// `y_o = max_k (x·W_k + b_k)_o`.
+#[derive(Clone, Debug)]
+pub struct Maxout<const I: usize, const O: usize, const K: usize, E: Dtype, D: Storage<E>> {
+    /// `(K, I, O)`: piece `k`'s weights, input-major as in chapter 2.
+    pub weight: Tensor<Rank3<K, I, O>, E, D>,
+    /// `(K, O)`: piece `k`'s bias.
+    pub bias: Tensor<Rank2<K, O>, E, D>,
+}
+
+impl<const I: usize, const O: usize, const K: usize, E: Dtype, D: Device<E>> Maxout<I, O, K, E, D> {
+    /// Weights uniform in `±1/sqrt(I)`, as dfdx's `Linear`, biases zero. Seeded: the same
+    /// `seed` gives the same layer on every machine and device.
+    pub fn new(dev: &D, seed: u64) -> Self {
+        let limit = 1.0 / (I as f64).sqrt();
+        let mut rng = courselib::device::rng(seed);
+        let values = (0..K * I * O)
+            .map(|_| E::from_f64(rng.gen_range(-limit..limit)).expect("a small float fits E"))
+            .collect();
+        Self { weight: dev.tensor_from_vec(values, (Const::<K>, Const::<I>, Const::<O>)), bias: dev.zeros() }
+    }
+
+    // ANCHOR: maxout
+    /// The forward pass for a batch `x`: `(B, I)` → `(B, O)`, keeping the tape of `x` and
+    /// recording the layer's parameters on it.
+    ///
+    /// Broadcast `x` to `(K, B, I)`, multiply by the `(K, I, O)` weights (one matrix
+    /// product per piece), add the bias broadcast to `(K, B, O)` and take the maximum over
+    /// the pieces (axis 0).
+    pub fn forward<const B: usize, T: Tape<E, D>>(
+        &self,
+        x: Tensor<Rank2<B, I>, E, D, T>,
+    ) -> Tensor<Rank2<B, O>, E, D, T> {
+        // BEGIN SOLUTION maxout: K matrix products in one batched matmul, the bias, then the maximum over K
+        let pieces = x.broadcast::<Rank3<K, B, I>, Axis<0>>().matmul(self.weight.retaped::<T>())
+            + self.bias.retaped::<T>().broadcast::<Rank3<K, B, O>, Axis<1>>();
+        pieces.max::<Rank2<B, O>, Axis<0>>()
+        // END SOLUTION
+    }
+    // ANCHOR_END: maxout
+}
+
+/// Lets dfdx walk the layer's parameters: its optimisers (and `courselib::optim::Optimiser`)
+/// can train it, `alloc_grads` and `reset_params` work on it.
+impl<const I: usize, const O: usize, const K: usize, E, D> TensorCollection<E, D> for Maxout<I, O, K, E, D>
+where
+    E: Dtype + rand::distributions::uniform::SampleUniform,
+    D: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = Maxout<I, O, K, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::tensor(
+                    "weight",
+                    |s| &s.weight,
+                    |s| &mut s.weight,
+                    TensorOptions::reset_with(|t| {
+                        let limit = 1.0 / (I as f64).sqrt();
+                        let bound = |v: f64| E::from_f64(v).expect("a small float fits E");
+                        t.try_fill_with_distr(Uniform::new(bound(-limit), bound(limit)))
+                    }),
+                ),
+                Self::tensor("bias", |s| &s.bias, |s| &mut s.bias, TensorOptions::reset_to_zeros()),
+            ),
+            |(weight, bias)| Maxout { weight, bias },
+        )
+    }
+}
+
+/// Layers of the deep network of the vanishing-gradient experiment (section 4.7).
+pub const DEPTH: usize = 10;
+
+/// A deep perceptron for the vanishing-gradient experiment: linear layers of `W` inputs and
+/// `W` outputs each, an activation after every layer but the last, whose `W` outputs are
+/// class scores.
+#[derive(Clone, Debug)]
+pub struct DeepMlp<const W: usize, E: Dtype, D: Storage<E>> {
+    /// The layers, input first; dfdx's `Linear` stores its weight output-major, `(W, W)`.
+    pub layers: Vec<Linear<W, W, E, D>>,
+}
+
+impl<const W: usize, E: Dtype, D: Device<E>> DeepMlp<W, E, D> {
+    /// `depth` layers with He initialisation (weights uniform in `±sqrt(6 / W)`, variance
+    /// `2 / W`), biases zero. The same initialisation for every activation, so that an
+    /// experiment changes only the activation. Seeded.
+    pub fn new(dev: &D, depth: usize, seed: u64) -> Self {
+        let mut rng = courselib::device::rng(seed);
+        let limit = (6.0 / W as f64).sqrt();
+        let layers = (0..depth)
+            .map(|_| {
+                let values = (0..W * W)
+                    .map(|_| E::from_f64(rng.gen_range(-limit..limit)).expect("a small float fits E"))
+                    .collect();
+                Linear { weight: dev.tensor_from_vec(values, (Const::<W>, Const::<W>)), bias: dev.zeros() }
+            })
+            .collect();
+        Self { layers }
+    }
+}
+
+/// The synthetic batch of the vanishing-gradient experiment: `B` inputs of `W` values
+/// uniform in `[-1, 1)` and `B` labels uniform below `W`, from `seed`.
+pub fn synthetic_batch<const B: usize, const W: usize, D: Device<f32>>(
+    dev: &D,
+    seed: u64,
+) -> (Tensor<Rank2<B, W>, f32, D>, [usize; B]) {
+    let mut rng = courselib::device::rng(seed);
+    let values = (0..B * W).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let labels = std::array::from_fn(|_| rng.gen_range(0..W));
+    (dev.tensor_from_vec(values, (Const::<B>, Const::<W>)), labels)
+}
+
+// ANCHOR: layer_gradient_norms
+/// The vanishing-gradient measurement: the L2 norm `‖∂L/∂W_l‖` of every layer's weight
+/// gradient, first layer first, for one batch.
+///
+/// Forward `x`: `(B, W)` through `net` on a traced input, with `activation` after every
+/// layer but the last; the loss `L` is the mean negative log-likelihood of `labels` (each
+/// below `W`) under the softmax of the last layer's outputs, as in chapter 2. Returns
+/// `net.layers.len()` norms.
+pub fn layer_gradient_norms<const B: usize, const W: usize, D: Device<f32>>(
+    net: &DeepMlp<W, f32, D>,
+    activation: Activation,
+    x: &Tensor<Rank2<B, W>, f32, D>,
+    labels: &[usize; B],
+) -> Vec<f32> {
+    // BEGIN SOLUTION layer_gradient_norms: forward on a traced input, NLL loss, backward, the norm of each weight's gradient
+    let last = net.layers.len() - 1;
+    let mut h = x.clone().leaky_traced();
+    for (i, layer) in net.layers.iter().enumerate() {
+        h = layer.forward(h);
+        if i < last {
+            h = activation.apply(h);
+        }
+    }
+    let loss = h.log_softmax::<Axis<1>>().select(x.device().tensor(*labels)).mean().negate();
+    let grads = loss.backward();
+    net.layers
+        .iter()
+        .map(|layer| grads.get(&layer.weight).square().sum::<Rank0, _>().as_vec()[0].sqrt())
+        .collect()
+    // END SOLUTION
+}
+// ANCHOR_END: layer_gradient_norms
+
+// ANCHOR: dead_unit_fraction
+/// The fraction of `layer`'s `H` units that are dead on the inputs `x`: `(N, I)`, that is,
+/// whose pre-activation `x·Wᵀ + b` is `<= 0` for every one of the `N` inputs. A dead ReLU
+/// unit outputs 0 and passes no gradient for all of them.
+pub fn dead_unit_fraction<const N: usize, const I: usize, const H: usize, D: Device<f32>>(
+    layer: &Linear<I, H, f32, D>,
+    x: &Tensor<Rank2<N, I>, f32, D>,
+) -> f32 {
+    // BEGIN SOLUTION dead_unit_fraction: the pre-activations, each unit's maximum over the inputs, the share of maxima <= 0
+    let largest = layer.forward(x.clone()).max::<Rank1<H>, Axis<0>>().as_vec();
+    largest.iter().filter(|&&m| m <= 0.0).count() as f32 / H as f32
+    // END SOLUTION
+}
+// ANCHOR_END: dead_unit_fraction
+
+/// Pixels per digit image (8 x 8) and digit classes.
+pub const DIGIT_PIXELS: usize = datasets::digits::HEIGHT * datasets::digits::WIDTH;
+pub const DIGIT_CLASSES: usize = datasets::digits::CLASSES;
+/// Samples per mini-batch in the dying-ReLU experiment.
+pub const BATCH: usize = 32;
+
+/// A digit classifier with one hidden layer of `H` units; the activation sits between the
+/// two layers.
+pub type DigitNet<const H: usize, D> = (Linear<DIGIT_PIXELS, H, f32, D>, Linear<H, DIGIT_CLASSES, f32, D>);
+
+/// The settings of [`dying_relu_experiment`].
+#[derive(Clone, Debug)]
+pub struct DyingConfig {
+    /// The learning rate of the first, far too large, step.
+    pub big_learning_rate: f32,
+    /// The learning rate of the ordinary steps after it.
+    pub learning_rate: f32,
+    /// Ordinary steps after the big one.
+    pub steps: usize,
+    /// Seeds the initial weights and the order of the samples.
+    pub seed: u64,
+}
+
+impl Default for DyingConfig {
+    fn default() -> Self {
+        Self { big_learning_rate: 20.0, learning_rate: 1.0, steps: 1000, seed: 1 }
+    }
+}
+
+/// A fresh [`DigitNet`] with He initialisation (uniform in `±sqrt(6 / fan_in)`), biases zero.
+pub fn digit_net<const H: usize, D: Device<f32>>(dev: &D, seed: u64) -> DigitNet<H, D> {
+    let mut rng = courselib::device::rng(seed);
+    let mut uniform = |count: usize, fan_in: usize| -> Vec<f32> {
+        let limit = (6.0 / fan_in as f64).sqrt() as f32;
+        (0..count).map(|_| rng.gen_range(-limit..limit)).collect()
+    };
+    (
+        Linear {
+            weight: dev.tensor_from_vec(
+                uniform(H * DIGIT_PIXELS, DIGIT_PIXELS),
+                (Const::<H>, Const::<DIGIT_PIXELS>),
+            ),
+            bias: dev.zeros(),
+        },
+        Linear {
+            weight: dev.tensor_from_vec(uniform(DIGIT_CLASSES * H, H), (Const::<DIGIT_CLASSES>, Const::<H>)),
+            bias: dev.zeros(),
+        },
+    )
+}
+
+/// The dying-ReLU experiment: a [`DigitNet`] with `activation` takes one SGD step with the
+/// far too large `config.big_learning_rate`, then `config.steps` ordinary SGD steps, each on
+/// a mini-batch of [`BATCH`] training images.
+///
+/// Returns the [`dead_unit_fraction`] of the hidden layer on the whole of `train`: before
+/// the big step, after it, and after every ordinary step (`config.steps + 2` values).
+pub fn dying_relu_experiment<const H: usize, D: Device<f32>>(
+    dev: &D,
+    train: &ImageSet,
+    activation: Activation,
+    config: &DyingConfig,
+) -> Vec<f32> {
+    const TRAIN: usize = datasets::digits::TRAIN_SIZE;
+    let all: Vec<usize> = (0..train.len()).collect();
+    let (everything, _) = courselib::data::flat_batch::<TRAIN, DIGIT_PIXELS, D>(dev, train, &all);
+    let mut net = digit_net::<H, D>(dev, config.seed);
+    let mut sgd = Sgd::new(
+        &net,
+        SgdConfig { lr: f64::from(config.big_learning_rate), momentum: None, weight_decay: None },
+    );
+    let mut fractions = vec![dead_unit_fraction(&net.0, &everything)];
+    let mut batches = Vec::new();
+    for step in 0..=config.steps {
+        if batches.is_empty() {
+            batches = courselib::data::shuffled_batches(train.len(), BATCH, config.seed + step as u64);
+        }
+        let batch = batches.pop().expect("an epoch has batches");
+        let (x, labels) = courselib::data::flat_batch::<BATCH, DIGIT_PIXELS, D>(dev, train, &batch);
+        let hidden = activation.apply(net.0.forward(x.leaky_traced()));
+        let logits = net.1.forward(hidden);
+        let loss = logits.log_softmax::<Axis<1>>().select(dev.tensor(labels)).mean().negate();
+        sgd.update(&mut net, &loss.backward()).expect("every parameter has a gradient");
+        sgd.cfg.lr = f64::from(config.learning_rate);
+        fractions.push(dead_unit_fraction(&net.0, &everything));
+    }
+    fractions
+}

@@ -1,1 +1,171 @@
 //! Visible tests of chapter 4: activation functions.
+
+use courselib::check::{assert_all_close, assert_close, Tolerance};
+use courselib::device::{device, Dev};
+use dfdx::nn::modules::Linear;
+use dfdx::prelude::*;
+use subject::ch04_activations as ch04;
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+mod sigmoid {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let x = device(0).tensor([-2.0f32, 0.0, 2.0]);
+        assert_all_close(
+            "sigmoid (book section 4.2): σ(-2), σ(0), σ(2)",
+            &ch04::sigmoid(x.clone()).as_vec(),
+            &[sigmoid(-2.0), 0.5, sigmoid(2.0)],
+            Tolerance::F32,
+        );
+        let s = sigmoid(2.0);
+        assert_all_close(
+            "sigmoid_derivative (book section 4.2): σ'(x) = σ(x)(1 - σ(x)), at most 1/4",
+            &ch04::sigmoid_derivative(&x).as_vec(),
+            &[s * (1.0 - s), 0.25, s * (1.0 - s)],
+            Tolerance::F32,
+        );
+    }
+}
+
+mod tanh {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let x = device(0).tensor([-1.0f32, 0.0, 0.5]);
+        let want: Vec<f64> = [-1.0f64, 0.0, 0.5].iter().map(|v| v.tanh()).collect();
+        assert_all_close("tanh (book section 4.3)", &ch04::tanh(x.clone()).as_vec(), &want, Tolerance::F32);
+        let slope: Vec<f64> = want.iter().map(|t| 1.0 - t * t).collect();
+        assert_all_close(
+            "tanh_derivative (book section 4.3): 1 - tanh(x)²",
+            &ch04::tanh_derivative(&x).as_vec(),
+            &slope,
+            Tolerance::F32,
+        );
+    }
+}
+
+mod relu {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let x = device(0).tensor([-2.0f32, 0.0, 0.5, 3.0]);
+        assert_all_close(
+            "relu (book section 4.4)",
+            &ch04::relu(x.clone()).as_vec(),
+            &[0.0f64, 0.0, 0.5, 3.0],
+            Tolerance::F32,
+        );
+        assert_all_close(
+            "relu_derivative (book section 4.4): 1 for x > 0, else 0 (also at 0)",
+            &ch04::relu_derivative(&x).as_vec(),
+            &[0.0f64, 0.0, 1.0, 1.0],
+            Tolerance::F32,
+        );
+    }
+}
+
+mod leaky_relu {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let x = device(0).tensor([-2.0f32, 0.0, 0.5, 3.0]);
+        assert_all_close(
+            "leaky_relu (book section 4.5): alpha = 0.1",
+            &ch04::leaky_relu(x.clone(), 0.1).as_vec(),
+            &[-0.2f64, 0.0, 0.5, 3.0],
+            Tolerance::F32,
+        );
+        assert_all_close(
+            "leaky_relu_derivative (book section 4.5): 1 for x > 0, else alpha (also at 0)",
+            &ch04::leaky_relu_derivative(&x, 0.1).as_vec(),
+            &[0.1f64, 0.1, 1.0, 1.0],
+            Tolerance::F32,
+        );
+    }
+}
+
+mod maxout {
+    use super::*;
+
+    #[test]
+    fn two_pieces_reproduce_relu_and_leaky_relu() {
+        course::graded!();
+        let dev = device(0);
+        let x = dev.tensor([[-2.0f32, 0.5], [1.0, -3.0]]);
+        // Piece 1 is the identity; piece 2 is zero (ReLU) or 0.1 times the identity (leaky ReLU).
+        for (second, want, name) in [
+            (0.0f32, [0.0f64, 0.5, 1.0, 0.0], "max(x, 0) = relu(x)"),
+            (0.1, [-0.2, 0.5, 1.0, -0.3], "max(x, 0.1x) = leaky_relu(x, 0.1)"),
+        ] {
+            let layer = ch04::Maxout::<2, 2, 2, f32, Dev> {
+                weight: dev.tensor([[[1.0, 0.0], [0.0, 1.0]], [[second, 0.0], [0.0, second]]]),
+                bias: dev.zeros(),
+            };
+            assert_all_close(
+                format!("maxout (book section 4.6): {name}"),
+                &layer.forward(x.clone()).as_vec(),
+                &want,
+                Tolerance::F32,
+            );
+        }
+    }
+}
+
+mod layer_gradient_norms {
+    use super::*;
+
+    #[test]
+    fn sigmoid_gradients_vanish_and_relu_gradients_do_not() {
+        course::graded!();
+        let dev = device(0);
+        let net = ch04::DeepMlp::<32, f32, Dev>::new(&dev, ch04::DEPTH, 1);
+        let (x, labels) = ch04::synthetic_batch::<64, 32, Dev>(&dev, 1);
+        let sigmoid = ch04::layer_gradient_norms(&net, ch04::Activation::Sigmoid, &x, &labels);
+        let relu = ch04::layer_gradient_norms(&net, ch04::Activation::Relu, &x, &labels);
+        let context = "layer_gradient_norms (book section 4.7)";
+        assert_eq!(sigmoid.len(), ch04::DEPTH, "{context}: one norm per layer");
+        assert!(
+            sigmoid[0] < 1e-3 * sigmoid[ch04::DEPTH - 1],
+            "{context}: with sigmoid the first layer's gradient should be over 1000 times smaller than the last's, got {sigmoid:?}"
+        );
+        assert!(
+            relu[0] > 0.1 * relu[ch04::DEPTH - 1],
+            "{context}: with ReLU the first layer's gradient should be of the order of the last's, got {relu:?}"
+        );
+    }
+}
+
+mod dead_unit_fraction {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev = device(0);
+        let layer = Linear::<2, 3, f32, Dev> {
+            weight: dev.tensor([[1.0, 1.0], [-1.0, 0.0], [1.0, -1.0]]),
+            bias: dev.tensor([-1.0, 0.0, -5.0]),
+        };
+        let x = dev.tensor([[0.0f32, 0.0], [1.0, 1.0], [2.0, 0.0]]);
+        // Pre-activations per unit: (-1, 1, 1), (0, -1, -2), (-5, -5, -3): units 2 and 3 are dead.
+        let fraction = ch04::dead_unit_fraction(&layer, &x);
+        assert_close(
+            "dead_unit_fraction (book section 4.7): 2 of 3 units dead",
+            fraction,
+            2.0 / 3.0,
+            Tolerance::F32,
+        );
+    }
+}
