@@ -40,7 +40,12 @@ mod cross_entropy {
         let one_hot = ch05::one_hot_targets(&dev, &[2, 0], 0.0);
         let loss = ch05::cross_entropy(logits.clone(), &one_hot).array();
         // The same numbers as section 2.4: the mean of 0.4076 and 2.4076.
-        assert_close("cross_entropy (book section 5.2): one-hot labels 2 and 0", loss, 1.4076059644, Tolerance::F32);
+        assert_close(
+            "cross_entropy (book section 5.2): one-hot labels 2 and 0",
+            loss,
+            1.4076059644,
+            Tolerance::F32,
+        );
         let smoothed = ch05::one_hot_targets(&dev, &[2, 2], 0.1);
         let loss = ch05::cross_entropy(logits, &smoothed).array();
         assert_close(
@@ -57,7 +62,12 @@ mod cross_entropy {
         let dev = device(0);
         let logits = dev.tensor([[1e4f32, 0.0, -1e4]]);
         let loss = ch05::cross_entropy(logits, &ch05::one_hot_targets(&dev, &[1], 0.0)).array();
-        assert_close("cross_entropy (book section 5.2): logits (1e4, 0, -1e4), label 1", loss, 1e4, Tolerance::F32);
+        assert_close(
+            "cross_entropy (book section 5.2): logits (1e4, 0, -1e4), label 1",
+            loss,
+            1e4,
+            Tolerance::F32,
+        );
     }
 }
 
