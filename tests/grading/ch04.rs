@@ -7,6 +7,7 @@ use courselib::check::{assert_all_close, assert_close, Tolerance};
 use courselib::device::{device, Dev};
 use courselib::gradcheck::{max_relative_error, numerical_gradient};
 use dfdx::nn::modules::Linear;
+use dfdx::optim::{Sgd, SgdConfig};
 use dfdx::prelude::*;
 use subject::ch04_activations::{self as ch04, Activation};
 
@@ -365,6 +366,31 @@ mod maxout {
             &layer.forward(x).as_vec(),
             &want,
             Tolerance::F64,
+        );
+    }
+    #[test]
+    fn trains_with_dfdx_sgd_to_fit_a_relu_layer() {
+        course::graded!();
+        // A teacher relu(x·W + b) is a maxout layer with a zero second piece; dfdx's SGD
+        // walks the layer's parameters (TensorCollection) and fits it.
+        let dev = device(4);
+        let teacher_w: Tensor<Rank2<4, 3>, f32, Dev> = uniform(&dev, 4, 1.0);
+        let teacher_b: Tensor<Rank1<3>, f32, Dev> = uniform(&dev, 5, 0.5);
+        let mut layer = ch04::Maxout::<4, 3, 2, f32, Dev>::new(&dev, 6);
+        let mut sgd = Sgd::new(&layer, SgdConfig { lr: 0.1, momentum: None, weight_decay: None });
+        let mut losses = Vec::new();
+        for step in 0..300 {
+            let x: Tensor<Rank2<32, 4>, f32, Dev> = uniform(&dev, 100 + step, 2.0);
+            let target = (x.clone().matmul(teacher_w.clone()) + teacher_b.clone().broadcast()).relu();
+            let loss = (layer.forward(x.leaky_trace()) - target).square().mean();
+            losses.push(loss.array());
+            sgd.update(&mut layer, &loss.backward()).expect("the weight and the bias get gradients");
+        }
+        let (first, last) = (losses[0], losses[losses.len() - 1]);
+        assert!(
+            last < 0.05 * first,
+            "maxout (book section 4.6): 300 SGD steps should fit relu(x·W + b) (mean squared error below 5 % of its \
+             start), got {first} -> {last}"
         );
     }
 }
