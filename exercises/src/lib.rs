@@ -13,3 +13,4 @@ pub mod ch02_backprop;
 pub mod ch03_optimisers;
 pub mod ch04_activations;
 pub mod ch05_losses;
+pub mod ch06_convolutions;

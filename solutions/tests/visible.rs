@@ -12,3 +12,5 @@ mod ch03;
 mod ch04;
 #[path = "../../exercises/tests/visible/ch05.rs"]
 mod ch05;
+#[path = "../../exercises/tests/visible/ch06.rs"]
+mod ch06;

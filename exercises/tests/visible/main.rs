@@ -12,3 +12,4 @@ mod ch02;
 mod ch03;
 mod ch04;
 mod ch05;
+mod ch06;

@@ -1,0 +1,578 @@
+//! Chapter 6: convolutional networks.
+//!
+//! The convolution twice: with plain loops, and as im2col (a gather of every receptive
+//! field into a column, then one batched matrix product) built from dfdx's own
+//! differentiable operations, so that it runs on any device and the tape gives its
+//! gradients. Around it: the output-size and parameter-count formulas, max and average
+//! pooling, batch normalisation with running statistics, inverted dropout, and data
+//! augmentation with the `image` crate.
+//!
+//! Tensors are NCHW: `(batch, channels, height, width)`; filters are `(out channels, in
+//! channels, K, K)`. A convolution's output size `OH`, `OW` is a const parameter of its
+//! result type, checked at compile time against the formula of section 6.2.
+
+use dfdx::prelude::*;
+use image::RgbImage;
+use rand::Rng;
+
+/// The formula of section 6.2 for the compile-time shape checks: does a window of
+/// `kernel` with `stride` and `padding` give exactly `output` positions along an axis of
+/// `input`? A `const` block can only call `const fn`s, so the checks use this twin of
+/// your [`conv_output_size`].
+const fn fits(input: usize, kernel: usize, stride: usize, padding: usize, output: usize) -> bool {
+    stride > 0 && kernel <= input + 2 * padding && output == (input + 2 * padding - kernel) / stride + 1
+}
+
+// ANCHOR: conv_output_size
+/// The number of positions of a `kernel`-wide window along an axis of `input` values
+/// padded with `padding` zeros on both sides and moved by `stride`:
+/// `(input + 2·padding − kernel) / stride + 1`, rounded down (a last window that would
+/// stick out of the padded input is dropped).
+///
+/// The same formula gives a pooling layer's output size with `padding = 0`.
+///
+/// Panics when `stride` is 0 or the kernel is larger than the padded input.
+pub fn conv_output_size(input: usize, kernel: usize, stride: usize, padding: usize) -> usize {
+    assert!(stride > 0, "conv_output_size: the stride must be at least 1");
+    assert!(
+        kernel <= input + 2 * padding,
+        "conv_output_size: a kernel of {kernel} does not fit into {input} values padded by {padding}"
+    );
+    // BEGIN SOLUTION conv_output_size: count the window positions in the padded input
+    (input + 2 * padding - kernel) / stride + 1
+    // END SOLUTION
+}
+// ANCHOR_END: conv_output_size
+
+// ANCHOR: conv_parameter_count
+/// The number of learned values of a convolutional layer with `filters` filters of
+/// `kernel x kernel x in_channels` weights each, plus one bias per filter when `bias`.
+///
+/// It does not depend on the height and width of the image: every filter is shared by
+/// all positions.
+pub fn conv_parameter_count(in_channels: usize, filters: usize, kernel: usize, bias: bool) -> usize {
+    // BEGIN SOLUTION conv_parameter_count: weights of every filter over all input channels, plus the biases
+    filters * kernel * kernel * in_channels + if bias { filters } else { 0 }
+    // END SOLUTION
+}
+// ANCHOR_END: conv_parameter_count
+
+// ANCHOR: conv2d_naive
+/// A 2-D convolution with loops, the definition of section 6.2 written out:
+///
+/// `y[b, o, i, j] = bias[o] + Σ_c Σ_u Σ_v x_pad[b, c, i·S + u, j·S + v] · weight[o, c, u, v]`
+///
+/// where `x_pad` is `x` with `P` zeros around each image (so `x_pad[.., r, s]` is
+/// `x[.., r − P, s − P]`, or 0 outside `x`). As in every deep-learning library the filter
+/// is not flipped (strictly, a cross-correlation).
+///
+/// - `x`: `(B, C, H, W)`; `weight`: `(O, C, K, K)`; `bias`: `(O,)`.
+/// - `Const::<S>` and `Const::<P>`: stride and padding.
+/// - returns `(B, O, OH, OW)`; `OH` and `OW` must be the sizes of section 6.2 (a compile
+///   error otherwise).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_naive<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const OH: usize,
+    const OW: usize,
+    E: Dtype,
+    D: Device<E>,
+>(
+    x: &Tensor<Rank4<B, C, H, W>, E, D>,
+    weight: &Tensor<Rank4<O, C, K, K>, E, D>,
+    bias: &Tensor<Rank1<O>, E, D>,
+    _stride: Const<S>,
+    _padding: Const<P>,
+) -> Tensor<Rank4<B, O, OH, OW>, E, D> {
+    const {
+        assert!(
+            fits(H, K, S, P, OH) && fits(W, K, S, P, OW),
+            "conv2d_naive: OH and OW must be (H + 2P - K) / S + 1 and (W + 2P - K) / S + 1 (book section 6.2)"
+        )
+    };
+    // BEGIN SOLUTION conv2d_naive: for every output value, the bias plus the weighted sum over channels and kernel taps inside the image
+    let (xs, ws, bs) = (x.as_vec(), weight.as_vec(), bias.as_vec());
+    let mut y = Vec::with_capacity(B * O * OH * OW);
+    for b in 0..B {
+        for o in 0..O {
+            for i in 0..OH {
+                for j in 0..OW {
+                    let mut sum = bs[o];
+                    for c in 0..C {
+                        for u in 0..K {
+                            for v in 0..K {
+                                // position in the padded image, then in the image itself
+                                let (r, s) = (i * S + u, j * S + v);
+                                if r < P || s < P || r - P >= H || s - P >= W {
+                                    continue; // a padding zero
+                                }
+                                let pixel = xs[((b * C + c) * H + r - P) * W + s - P];
+                                sum += pixel * ws[((o * C + c) * K + u) * K + v];
+                            }
+                        }
+                    }
+                    y.push(sum);
+                }
+            }
+        }
+    }
+    x.device().tensor_from_vec(y, (Const::<B>, Const::<O>, Const::<OH>, Const::<OW>))
+    // END SOLUTION
+}
+// ANCHOR_END: conv2d_naive
+
+// ANCHOR: im2col_indices
+/// Where the im2col matrix of one image reads its values: the index table of a gather.
+///
+/// The matrix has one row per filter tap `r = (c, u, v)` (`channels·kernel·kernel` rows,
+/// in that order) and one column per output position `q = (i, j)` (`OH·OW` columns, row by
+/// row). Entry `r·(OH·OW) + q` of the returned vector is the flat index
+/// `c·height·width + (i·stride + u − padding)·width + (j·stride + v − padding)` of the
+/// pixel that tap `r` of the window at `q` sees, or `channels·height·width` (one past the
+/// last pixel: the course appends a zero there) when that pixel lies in the padding.
+pub fn im2col_indices(
+    channels: usize,
+    height: usize,
+    width: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Vec<usize> {
+    // BEGIN SOLUTION im2col_indices: loop over taps (c, u, v), then output positions (i, j); out-of-image taps read the zero at the end
+    let (oh, ow) =
+        (conv_output_size(height, kernel, stride, padding), conv_output_size(width, kernel, stride, padding));
+    let zero = channels * height * width;
+    let mut indices = Vec::with_capacity(channels * kernel * kernel * oh * ow);
+    for c in 0..channels {
+        for u in 0..kernel {
+            for v in 0..kernel {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let (r, s) = (i * stride + u, j * stride + v);
+                        let inside =
+                            r >= padding && s >= padding && r - padding < height && s - padding < width;
+                        indices.push(if inside {
+                            (c * height + r - padding) * width + s - padding
+                        } else {
+                            zero
+                        });
+                    }
+                }
+            }
+        }
+    }
+    indices
+    // END SOLUTION
+}
+// ANCHOR_END: im2col_indices
+
+// ANCHOR: conv2d_im2col
+/// The convolution of [`conv2d_naive`] as one gather and one batched matrix product, from
+/// dfdx operations only: it works on any device and keeps the tape `T` of `x`, so that
+/// `backward` gives the gradients of `x`, `weight` and `bias`.
+///
+/// 1. Flatten each image to `C·H·W` values and append one zero: `(B, C·H·W + 1)`.
+/// 2. Gather with [`im2col_indices`] (the same table for every image): the columns
+///    `(B, C·K·K, OH·OW)`, each column one receptive field.
+/// 3. Multiply the filters as a `(O, C·K·K)` matrix with the columns of every image:
+///    `(B, O, OH·OW)`, reshape to `(B, O, OH, OW)` and add the bias.
+///
+/// Shapes as in [`conv2d_naive`]. Inside, the sizes `C·H·W`, `C·K·K` and `OH·OW` are
+/// runtime `usize` dimensions: stable Rust cannot compute them as types.
+///
+/// ```compile_fail,E0080
+/// use dfdx::prelude::*;
+/// use solutions::ch06_convolutions::conv2d_im2col;
+/// let dev: Cpu = Default::default();
+/// let x: Tensor<Rank4<2, 1, 28, 28>, f32, _> = dev.zeros();
+/// let w: Tensor<Rank4<8, 1, 3, 3>, f32, _> = dev.zeros();
+/// let b: Tensor<Rank1<8>, f32, _> = dev.zeros();
+/// // A 3x3 kernel without padding gives 26x26, not 28x28: error[E0080] at compile time.
+/// let y: Tensor<Rank4<2, 8, 28, 28>, f32, _> = conv2d_im2col(x, &w, &b, Const::<1>, Const::<0>);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_im2col<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const OH: usize,
+    const OW: usize,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<Rank4<B, C, H, W>, E, D, T>,
+    weight: &Tensor<Rank4<O, C, K, K>, E, D>,
+    bias: &Tensor<Rank1<O>, E, D>,
+    _stride: Const<S>,
+    _padding: Const<P>,
+) -> Tensor<Rank4<B, O, OH, OW>, E, D, T> {
+    const {
+        assert!(
+            fits(H, K, S, P, OH) && fits(W, K, S, P, OW),
+            "conv2d_im2col: OH and OW must be (H + 2P - K) / S + 1 and (W + 2P - K) / S + 1 (book section 6.2)"
+        )
+    };
+    // BEGIN SOLUTION conv2d_im2col: flatten and append a zero, gather the columns, multiply by the filter matrix, add the bias
+    let dev = x.device().clone();
+    let (taps, positions) = (C * K * K, OH * OW);
+    let indices = dev.tensor_from_vec(im2col_indices(C, H, W, K, S, P), (taps * positions,));
+    let flat = x.reshape_like(&(Const::<B>, C * H * W));
+    let padded = (flat, dev.zeros_like(&(Const::<B>, 1))).concat_along(Axis::<1>);
+    let columns: Tensor<(Const<B>, usize), E, D, T> =
+        padded.gather(indices.broadcast_like::<_, Axis<0>>(&(Const::<B>, taps * positions)));
+    let columns = columns.reshape_like(&(Const::<B>, taps, positions));
+    // The filters join the tape of x, so that their gradient is recorded too.
+    let filters = weight.retaped::<T>().reshape_like(&(Const::<O>, taps));
+    let filters = filters.broadcast_like(&(Const::<B>, Const::<O>, taps));
+    let y = filters.matmul(columns).reshape_like(&(Const::<B>, Const::<O>, Const::<OH>, Const::<OW>));
+    y + bias.retaped::<T>().broadcast::<Rank4<B, O, OH, OW>, Axes3<0, 2, 3>>()
+    // END SOLUTION
+}
+// ANCHOR_END: conv2d_im2col
+
+// ANCHOR: max_pool2d
+/// Max pooling: the largest value of every `K x K` window, moved by `S`, per channel,
+/// without padding. `K = 2, S = 2` halves the image; `K = 3, S = 2` is overlapping
+/// pooling (neighbouring windows share a row or a column).
+///
+/// Differentiable on any device: gather the windows with [`im2col_indices`] (each
+/// channel of each image is a one-channel image), then take the maximum over the taps.
+/// The gradient flows only to the largest value of each window.
+///
+/// - `x`: `(B, C, H, W)` with any tape; returns `(B, C, OH, OW)` with
+///   `OH = (H − K) / S + 1` (compile error otherwise).
+pub fn max_pool2d<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const K: usize,
+    const S: usize,
+    const OH: usize,
+    const OW: usize,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<Rank4<B, C, H, W>, E, D, T>,
+    _kernel: Const<K>,
+    _stride: Const<S>,
+) -> Tensor<Rank4<B, C, OH, OW>, E, D, T> {
+    const {
+        assert!(
+            fits(H, K, S, 0, OH) && fits(W, K, S, 0, OW),
+            "max_pool2d: OH and OW must be (H - K) / S + 1 and (W - K) / S + 1 (book section 6.4)"
+        )
+    };
+    // BEGIN SOLUTION max_pool2d: gather the K·K taps of every window per channel, take the maximum over the taps
+    let windows = pool_windows::<B, C, H, W, K, S, OH, OW, E, D, T>(x);
+    windows.max::<(Const<B>, Const<C>, usize), Axis<2>>().reshape_like(&(
+        Const::<B>,
+        Const::<C>,
+        Const::<OH>,
+        Const::<OW>,
+    ))
+    // END SOLUTION
+}
+// ANCHOR_END: max_pool2d
+
+/// The taps of every pooling window: `(B, C, K·K, OH·OW)`, gathered with
+/// [`im2col_indices`] from each channel of each image as a one-channel image.
+fn pool_windows<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const K: usize,
+    const S: usize,
+    const OH: usize,
+    const OW: usize,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<Rank4<B, C, H, W>, E, D, T>,
+) -> Tensor<(Const<B>, Const<C>, usize, usize), E, D, T> {
+    let dev = x.device().clone();
+    let (taps, positions) = (K * K, OH * OW);
+    let indices = dev.tensor_from_vec(im2col_indices(1, H, W, K, S, 0), (taps * positions,));
+    let planes = x.reshape_like(&(Const::<B>, Const::<C>, H * W));
+    let windows: Tensor<(Const<B>, Const<C>, usize), E, D, T> =
+        planes.gather(indices.broadcast_like::<_, Axes2<0, 1>>(&(Const::<B>, Const::<C>, taps * positions)));
+    windows.reshape_like(&(Const::<B>, Const::<C>, taps, positions))
+}
+
+// ANCHOR: avg_pool2d
+/// Average pooling: the mean of every `K x K` window, moved by `S`, per channel, without
+/// padding. Shapes as in [`max_pool2d`]; every value of a window gets `1/K²` of its
+/// gradient.
+pub fn avg_pool2d<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const K: usize,
+    const S: usize,
+    const OH: usize,
+    const OW: usize,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<Rank4<B, C, H, W>, E, D, T>,
+    _kernel: Const<K>,
+    _stride: Const<S>,
+) -> Tensor<Rank4<B, C, OH, OW>, E, D, T> {
+    const {
+        assert!(
+            fits(H, K, S, 0, OH) && fits(W, K, S, 0, OW),
+            "avg_pool2d: OH and OW must be (H - K) / S + 1 and (W - K) / S + 1 (book section 6.4)"
+        )
+    };
+    // BEGIN SOLUTION avg_pool2d: gather the K·K taps of every window per channel, average over the taps
+    let windows = pool_windows::<B, C, H, W, K, S, OH, OW, E, D, T>(x);
+    windows.mean::<(Const<B>, Const<C>, usize), Axis<2>>().reshape_like(&(
+        Const::<B>,
+        Const::<C>,
+        Const::<OH>,
+        Const::<OW>,
+    ))
+    // END SOLUTION
+}
+// ANCHOR_END: avg_pool2d
+
+/// Batch normalisation of `C` feature maps (section 6.6): learned scale `γ` and shift
+/// `β` per channel, and the running estimates of each channel's mean and variance that
+/// replace the batch statistics at test time.
+#[derive(Clone, Debug)]
+pub struct BatchNorm<const C: usize, E: Dtype, D: Storage<E>> {
+    /// `γ`: `(C,)`, starts at 1.
+    pub gamma: Tensor<Rank1<C>, E, D>,
+    /// `β`: `(C,)`, starts at 0.
+    pub beta: Tensor<Rank1<C>, E, D>,
+    /// The running mean `μ̂`: `(C,)`, starts at 0.
+    pub running_mean: Tensor<Rank1<C>, E, D>,
+    /// The running variance `σ̂²`: `(C,)`, starts at 1.
+    pub running_var: Tensor<Rank1<C>, E, D>,
+    /// How much of a batch's statistics enters the running ones: 0.1.
+    pub momentum: f64,
+    /// Added to the variance before the square root: `1e-5`.
+    pub epsilon: f64,
+}
+
+impl<const C: usize, E: Dtype, D: Device<E>> BatchNorm<C, E, D> {
+    /// `γ = 1`, `β = 0`, running mean 0 and variance 1, momentum 0.1, `ε = 1e-5` (the
+    /// defaults of dfdx and PyTorch).
+    pub fn new(dev: &D) -> Self {
+        Self {
+            gamma: dev.ones(),
+            beta: dev.zeros(),
+            running_mean: dev.zeros(),
+            running_var: dev.ones(),
+            momentum: 0.1,
+            epsilon: 1e-5,
+        }
+    }
+
+    // ANCHOR: batch_norm_train
+    /// Training mode: normalise each channel with the statistics of this batch, then scale
+    /// and shift:
+    ///
+    /// `μ_c = mean over (b, i, j) of x[b, c, i, j]`, `σ²_c` = the mean of `(x − μ_c)²`
+    /// (divided by `n = B·H·W`), `y = γ_c · (x − μ_c) / √(σ²_c + ε) + β_c`.
+    ///
+    /// Also updates the running statistics, off the tape:
+    /// `μ̂ ← (1 − m)·μ̂ + m·μ_c` and `σ̂² ← (1 − m)·σ̂² + m·σ²_c · n / (n − 1)` with the
+    /// momentum `m` (the running variance is the unbiased estimate, as in dfdx and PyTorch).
+    ///
+    /// - `x`: `(B, C, H, W)` with any tape; returns the same shape on the same tape, which
+    ///   reaches `x`, `γ` and `β`.
+    pub fn forward_train<const B: usize, const H: usize, const W: usize, T: Tape<E, D>>(
+        &mut self,
+        x: Tensor<Rank4<B, C, H, W>, E, D, T>,
+    ) -> Tensor<Rank4<B, C, H, W>, E, D, T> {
+        let n = (B * H * W) as f64;
+        assert!(n > 1.0, "batch_norm_train: a variance needs more than one value per channel");
+        let scalar = |v: f64| E::from_f64(v).expect("a small float fits E");
+        // BEGIN SOLUTION batch_norm_train: batch mean and variance per channel, normalise, scale and shift; update the running statistics off the tape
+        let mean = x.retaped::<T>().mean::<Rank1<C>, Axes3<0, 2, 3>>();
+        let batch_mean = mean.retaped::<NoneTape>();
+        let centred = x - mean.broadcast();
+        let var = centred.retaped::<T>().square().mean::<Rank1<C>, Axes3<0, 2, 3>>();
+        let m = self.momentum;
+        self.running_mean = self.running_mean.clone() * scalar(1.0 - m) + batch_mean * scalar(m);
+        self.running_var = self.running_var.clone() * scalar(1.0 - m)
+            + var.retaped::<NoneTape>() * scalar(m * n / (n - 1.0));
+        let std = (var + scalar(self.epsilon)).sqrt();
+        let normalised = centred / std.broadcast();
+        normalised * self.gamma.retaped::<T>().broadcast() + self.beta.retaped::<T>().broadcast()
+        // END SOLUTION
+    }
+    // ANCHOR_END: batch_norm_train
+
+    // ANCHOR: batch_norm_eval
+    /// Test mode: normalise with the running statistics instead of the batch's, so that
+    /// every image gets the same result whatever else is in its batch:
+    /// `y = γ_c · (x − μ̂_c) / √(σ̂²_c + ε) + β_c`. Changes nothing in `self`.
+    pub fn forward_eval<const B: usize, const H: usize, const W: usize, T: Tape<E, D>>(
+        &self,
+        x: Tensor<Rank4<B, C, H, W>, E, D, T>,
+    ) -> Tensor<Rank4<B, C, H, W>, E, D, T> {
+        // BEGIN SOLUTION batch_norm_eval: a fixed scale γ/√(σ̂² + ε) and shift β − μ̂·scale per channel
+        let epsilon = E::from_f64(self.epsilon).expect("a small float fits E");
+        let scale = self.gamma.clone() / (self.running_var.clone() + epsilon).sqrt();
+        let shift = self.beta.clone() - self.running_mean.clone() * scale.clone();
+        x * scale.broadcast() + shift.broadcast()
+        // END SOLUTION
+    }
+    // ANCHOR_END: batch_norm_eval
+}
+
+/// Whether a layer runs for training or for testing (dropout and batch normalisation
+/// behave differently).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+// ANCHOR: dropout
+/// Inverted dropout. In [`Mode::Train`], every value is set to 0 with probability
+/// `rate`, independently, and the survivors are multiplied by `1 / (1 − rate)`, so that the
+/// expected value of every output equals its input and nothing needs rescaling at test
+/// time. In [`Mode::Eval`] it returns `x` unchanged.
+///
+/// Draw one `rng.gen::<f64>()` per value, in the order of `x.as_vec()`: the value is
+/// dropped when the draw is below `rate`. Keeps the tape of `x` (a dropped value gets no
+/// gradient). Any shape.
+pub fn dropout<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>, R: Rng>(
+    x: Tensor<S, E, D, T>,
+    rate: f64,
+    mode: Mode,
+    rng: &mut R,
+) -> Tensor<S, E, D, T> {
+    assert!((0.0..1.0).contains(&rate), "dropout: the rate must be in [0, 1), got {rate}");
+    // BEGIN SOLUTION dropout: in training, multiply by a mask of zeros and 1/(1 − rate) drawn from rng
+    if mode == Mode::Eval {
+        return x;
+    }
+    let keep = E::from_f64(1.0 / (1.0 - rate)).expect("a float fits E");
+    let mask: Vec<E> = (0..x.shape().num_elements())
+        .map(|_| if rng.gen::<f64>() < rate { E::default() } else { keep })
+        .collect();
+    let mask = x.device().tensor_from_vec(mask, *x.shape());
+    x * mask
+    // END SOLUTION
+}
+// ANCHOR_END: dropout
+
+// ANCHOR: flip
+/// Mirrors the image: left and right swapped when `horizontal`, else top and bottom.
+pub fn flip(image: &RgbImage, horizontal: bool) -> RgbImage {
+    // BEGIN SOLUTION flip: image::imageops has both mirrors
+    if horizontal {
+        image::imageops::flip_horizontal(image)
+    } else {
+        image::imageops::flip_vertical(image)
+    }
+    // END SOLUTION
+}
+// ANCHOR_END: flip
+
+// ANCHOR: rotate
+/// Rotates the image by `degrees` counter-clockwise (as seen on screen) about its centre
+/// `((width − 1) / 2, (height − 1) / 2)`, keeping its size; pixels that come from outside
+/// the image are black.
+///
+/// Work backwards from the output: output pixel `(x, y)` at offset `(dx, dy)` from the
+/// centre shows the input pixel at offset `(cos θ·dx − sin θ·dy, sin θ·dx + cos θ·dy)`,
+/// rounded to the nearest pixel (nearest-neighbour sampling). Compute in f64.
+pub fn rotate(image: &RgbImage, degrees: f64) -> RgbImage {
+    // BEGIN SOLUTION rotate: for every output pixel, rotate its offset from the centre and copy the nearest input pixel if it is inside
+    let (width, height) = image.dimensions();
+    let (cx, cy) = ((f64::from(width) - 1.0) / 2.0, (f64::from(height) - 1.0) / 2.0);
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    RgbImage::from_fn(width, height, |x, y| {
+        let (dx, dy) = (f64::from(x) - cx, f64::from(y) - cy);
+        let (sx, sy) = ((cx + cos * dx - sin * dy).round(), (cy + sin * dx + cos * dy).round());
+        if sx >= 0.0 && sy >= 0.0 && sx < f64::from(width) && sy < f64::from(height) {
+            *image.get_pixel(sx as u32, sy as u32)
+        } else {
+            image::Rgb([0, 0, 0])
+        }
+    })
+    // END SOLUTION
+}
+// ANCHOR_END: rotate
+
+// ANCHOR: random_crop
+/// A `width x height` window of the image at a random position: its left edge is
+/// `rng.gen_range(0..=image_width − width)`, then its top edge
+/// `rng.gen_range(0..=image_height − height)`, drawn in that order.
+///
+/// Panics when the window is larger than the image.
+pub fn random_crop<R: Rng>(image: &RgbImage, width: u32, height: u32, rng: &mut R) -> RgbImage {
+    assert!(
+        width <= image.width() && height <= image.height(),
+        "random_crop: a {width}x{height} window does not fit into a {}x{} image",
+        image.width(),
+        image.height()
+    );
+    // BEGIN SOLUTION random_crop: draw the left and top edges, copy that window
+    let left = rng.gen_range(0..=image.width() - width);
+    let top = rng.gen_range(0..=image.height() - height);
+    image::imageops::crop_imm(image, left, top, width, height).to_image()
+    // END SOLUTION
+}
+// ANCHOR_END: random_crop
+
+// ANCHOR: gaussian_noise
+/// Adds independent Gaussian noise of standard deviation `sigma` (in grey levels,
+/// 0..=255) to every channel of every pixel, rounds to the nearest level and clips to
+/// `0..=255`.
+///
+/// Draw the noise with the Box-Muller transform: from two uniform draws `u₁` in (0, 1]
+/// (`1.0 - rng.gen::<f64>()`) and `u₂` in [0, 1), `z = √(−2 ln u₁) · cos(2π u₂)` is
+/// standard normal. Use one pair per value.
+pub fn gaussian_noise<R: Rng>(image: &RgbImage, sigma: f64, rng: &mut R) -> RgbImage {
+    // BEGIN SOLUTION gaussian_noise: a standard normal draw per value, times sigma, added, rounded and clipped
+    let mut noisy = image.clone();
+    for value in noisy.iter_mut() {
+        let (u1, u2) = (1.0 - rng.gen::<f64>(), rng.gen::<f64>());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        *value = (f64::from(*value) + sigma * z).round().clamp(0.0, 255.0) as u8;
+    }
+    noisy
+    // END SOLUTION
+}
+// ANCHOR_END: gaussian_noise
+
+// ANCHOR: scale_channels
+/// Changes the intensity of each colour channel on its own: channel `c` of every pixel
+/// is multiplied by `factors[c]` (R, G, B), rounded to the nearest level and clipped to
+/// `0..=255`.
+pub fn scale_channels(image: &RgbImage, factors: [f64; 3]) -> RgbImage {
+    // BEGIN SOLUTION scale_channels: multiply every pixel's channel c by factors[c], round and clip
+    let mut scaled = image.clone();
+    for pixel in scaled.pixels_mut() {
+        for (value, factor) in pixel.0.iter_mut().zip(factors) {
+            *value = (f64::from(*value) * factor).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    scaled
+    // END SOLUTION
+}
+// ANCHOR_END: scale_channels
