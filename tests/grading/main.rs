@@ -15,4 +15,5 @@ mod ch02;
 mod ch03;
 mod ch04;
 mod ch05;
+mod ch06;
 mod support;

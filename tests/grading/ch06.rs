@@ -1,0 +1,1054 @@
+//! Hidden tests of chapter 6: convolutional networks. The convolutions and poolings are
+//! checked against f64 loops written here, their gradients against central finite
+//! differences of those loops; batch normalisation against dfdx's own `BatchNorm2D`;
+//! dropout and the augmentations by replaying the random draws their documentation
+//! prescribes and by their statistics.
+
+use crate::support::{table, uniform, SEEDS};
+use courselib::check::{assert_all_close, assert_close, Tolerance};
+use courselib::device::{device, rng, Dev};
+use courselib::gradcheck::{max_relative_error, numerical_gradient};
+use dfdx::prelude::*;
+use image::{imageops, Rgb, RgbImage};
+use rand::Rng;
+use subject::ch06_convolutions as ch06;
+
+type F64<S> = Tensor<S, f64, Dev>;
+
+/// Finite differences of the f64 loops agree with exact gradients to about 1e-9 here.
+const GRADIENT_TOLERANCE: f64 = 1e-6;
+
+fn assert_gradient(context: &str, name: &str, got: &[f64], want: &[f64]) {
+    let error = max_relative_error(got, want);
+    assert!(
+        error < GRADIENT_TOLERANCE,
+        "{context}: the gradient of {name} differs from finite differences, max relative error {error:.2e}\n got:  {got:?}\n want: {want:?}"
+    );
+}
+
+/// A convolution's geometry, for the reference loops.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+}
+
+impl Geometry {
+    fn out(&self) -> (usize, usize) {
+        ((self.h + 2 * self.p - self.k) / self.s + 1, (self.w + 2 * self.p - self.k) / self.s + 1)
+    }
+}
+
+/// The convolution by its definition, in f64, with the padding as an explicit zero border.
+fn reference_conv(g: Geometry, x: &[f64], weight: &[f64], bias: &[f64]) -> Vec<f64> {
+    let (hp, wp) = (g.h + 2 * g.p, g.w + 2 * g.p);
+    let mut padded = vec![0.0; g.b * g.c * hp * wp];
+    for b in 0..g.b {
+        for c in 0..g.c {
+            for r in 0..g.h {
+                for s in 0..g.w {
+                    padded[((b * g.c + c) * hp + r + g.p) * wp + s + g.p] =
+                        x[((b * g.c + c) * g.h + r) * g.w + s];
+                }
+            }
+        }
+    }
+    let (oh, ow) = g.out();
+    let mut y = vec![0.0; g.b * g.o * oh * ow];
+    for b in 0..g.b {
+        for o in 0..g.o {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut sum = bias[o];
+                    for c in 0..g.c {
+                        for u in 0..g.k {
+                            for v in 0..g.k {
+                                sum += padded[((b * g.c + c) * hp + i * g.s + u) * wp + j * g.s + v]
+                                    * weight[((o * g.c + c) * g.k + u) * g.k + v];
+                            }
+                        }
+                    }
+                    y[((b * g.o + o) * oh + i) * ow + j] = sum;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Pooling by its definition, in f64: `max` or the mean of each window.
+fn reference_pool(dims: [usize; 4], k: usize, s: usize, x: &[f64], max: bool) -> Vec<f64> {
+    let [b, c, h, w] = dims;
+    let (oh, ow) = ((h - k) / s + 1, (w - k) / s + 1);
+    let mut y = Vec::with_capacity(b * c * oh * ow);
+    for plane in 0..b * c {
+        for i in 0..oh {
+            for j in 0..ow {
+                let window = (0..k * k).map(|t| x[(plane * h + i * s + t / k) * w + j * s + t % k]);
+                y.push(if max {
+                    window.fold(f64::NEG_INFINITY, f64::max)
+                } else {
+                    window.sum::<f64>() / (k * k) as f64
+                });
+            }
+        }
+    }
+    y
+}
+
+mod conv_output_size {
+    use super::*;
+
+    #[test]
+    fn counts_the_window_positions_on_random_geometries() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut rng = rng(seed);
+            for _ in 0..200 {
+                let (input, stride, padding) =
+                    (rng.gen_range(1..40), rng.gen_range(1..5), rng.gen_range(0..4));
+                let kernel = rng.gen_range(1..=input + 2 * padding);
+                let positions =
+                    (0..).step_by(stride).take_while(|start| start + kernel <= input + 2 * padding).count();
+                assert_eq!(
+                    ch06::conv_output_size(input, kernel, stride, padding),
+                    positions,
+                    "conv_output_size (book section 6.2): input {input}, kernel {kernel}, stride {stride}, padding {padding}: \
+                     that many windows fit into the padded input"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pooling_and_same_padding() {
+        course::graded!();
+        for (input, kernel, stride, padding, want) in
+            [(32, 5, 1, 2, 32), (28, 3, 2, 0, 13), (55, 3, 2, 0, 27), (7, 7, 1, 0, 1)]
+        {
+            assert_eq!(
+                ch06::conv_output_size(input, kernel, stride, padding),
+                want,
+                "conv_output_size (book section 6.2): input {input}, kernel {kernel}, stride {stride}, padding {padding}"
+            );
+        }
+    }
+}
+
+mod conv_parameter_count {
+    use super::*;
+
+    #[test]
+    fn matches_the_tensor_sizes_on_random_layers() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut rng = rng(seed);
+            for _ in 0..100 {
+                let (c, o, k) = (rng.gen_range(1..64), rng.gen_range(1..256), rng.gen_range(1..8));
+                let weights = [o, c, k, k].iter().product::<usize>();
+                for bias in [false, true] {
+                    assert_eq!(
+                        ch06::conv_parameter_count(c, o, k, bias),
+                        weights + if bias { o } else { 0 },
+                        "conv_parameter_count (book section 6.2): {o} filters of {k}x{k}x{c}, bias {bias}: \
+                         the weight tensor (O, C, K, K) plus O biases"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn alexnet_first_layer() {
+        course::graded!();
+        assert_eq!(
+            ch06::conv_parameter_count(3, 96, 11, true),
+            34_944,
+            "conv_parameter_count (book section 6.2): 96 filters of 11x11x3 with biases"
+        );
+    }
+}
+
+/// Random inputs of one geometry; returns the reference output with them.
+fn random_conv_case<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const K: usize,
+>(
+    dev: &Dev,
+    seed: u64,
+) -> (F64<Rank4<B, C, H, W>>, F64<Rank4<O, C, K, K>>, F64<Rank1<O>>) {
+    (uniform(dev, seed, 2.0), uniform(dev, seed + 100, 1.0), uniform(dev, seed + 200, 1.0))
+}
+
+/// Both convolutions of one geometry against the reference loops, in f64 and f32.
+fn conv_case<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    seed: u64,
+    im2col: bool,
+) {
+    let dev = device(seed);
+    let g = Geometry { b: B, c: C, h: H, w: W, o: O, k: K, s: S, p: P };
+    let (x, weight, bias) = random_conv_case::<B, C, H, W, O, K>(&dev, seed);
+    let want = reference_conv(g, &x.as_vec(), &weight.as_vec(), &bias.as_vec());
+    let (name, got64, got32): (_, F64<Rank4<B, O, OH, OW>>, Tensor<Rank4<B, O, OH, OW>, f32, Dev>) = if im2col
+    {
+        let x32 = x.clone().to_dtype::<f32>();
+        (
+            "conv2d_im2col",
+            ch06::conv2d_im2col(x.clone(), &weight, &bias, Const::<S>, Const::<P>),
+            ch06::conv2d_im2col(
+                x32,
+                &weight.clone().to_dtype(),
+                &bias.clone().to_dtype(),
+                Const::<S>,
+                Const::<P>,
+            ),
+        )
+    } else {
+        (
+            "conv2d_naive",
+            ch06::conv2d_naive(&x, &weight, &bias, Const::<S>, Const::<P>),
+            ch06::conv2d_naive(
+                &x.clone().to_dtype(),
+                &weight.clone().to_dtype(),
+                &bias.clone().to_dtype(),
+                Const::<S>,
+                Const::<P>,
+            ),
+        )
+    };
+    let context = format!("{name} (book section 6.3): {g:?}, seed {seed}");
+    assert_all_close(format!("{context}, f64"), &got64.as_vec(), &want, Tolerance::F64);
+    assert_all_close(format!("{context}, f32"), &got32.as_vec(), &want, Tolerance::F32);
+}
+
+/// Random geometries: strides 1-2, paddings 0-2, kernels 1-5.
+fn conv_cases(seed: u64, im2col: bool) {
+    conv_case::<2, 3, 7, 6, 4, 3, 1, 1, 7, 6>(seed, im2col);
+    conv_case::<1, 2, 8, 8, 3, 5, 2, 2, 4, 4>(seed, im2col);
+    conv_case::<3, 1, 5, 7, 2, 1, 1, 0, 5, 7>(seed, im2col);
+    conv_case::<2, 2, 9, 6, 2, 4, 2, 0, 3, 2>(seed, im2col);
+    conv_case::<1, 4, 6, 6, 5, 2, 2, 1, 4, 4>(seed, im2col);
+    conv_case::<2, 1, 4, 5, 3, 5, 1, 2, 4, 5>(seed, im2col);
+    conv_case::<1, 3, 10, 9, 2, 3, 2, 0, 4, 4>(seed, im2col);
+    conv_case::<2, 2, 3, 3, 2, 5, 1, 1, 1, 1>(seed, im2col);
+    conv_case::<1, 1, 1, 1, 1, 1, 1, 0, 1, 1>(seed, im2col);
+}
+
+mod conv2d_naive {
+    use super::*;
+
+    #[test]
+    fn agrees_with_loops_on_random_geometries() {
+        course::graded!();
+        for seed in SEEDS {
+            conv_cases(seed, false);
+        }
+    }
+
+    #[test]
+    fn fixed_example_snapshot() {
+        course::graded!();
+        let dev = device(0);
+        let x: F64<Rank4<1, 2, 5, 5>> = dev
+            .tensor_from_vec((0..50).map(|v| f64::from(v % 7) - 3.0).collect(), (Const, Const, Const, Const));
+        let weight: F64<Rank4<2, 2, 3, 3>> = dev.tensor_from_vec(
+            (0..36).map(|v| f64::from(v % 5) / 4.0 - 0.5).collect(),
+            (Const, Const, Const, Const),
+        );
+        let bias = dev.tensor([0.25, -0.5]);
+        let y: F64<Rank4<1, 2, 3, 3>> = ch06::conv2d_naive(&x, &weight, &bias, Const::<2>, Const::<1>);
+        insta::assert_snapshot!(
+            "ch06_naive_conv_stride2_pad1",
+            format!(
+                "conv2d_naive: x (1, 2, 5, 5) = (i mod 7) - 3, weight (2, 2, 3, 3) = (i mod 5)/4 - 0.5, \
+                 bias (0.25, -0.5), stride 2, padding 1:\n{}",
+                table(&y.as_vec(), 3, 3)
+            )
+        );
+    }
+}
+
+mod im2col_indices {
+    use super::*;
+
+    #[test]
+    fn agrees_with_loops_on_random_geometries() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut rng = rng(seed);
+            for _ in 0..50 {
+                let (c, h, w, s, p) = (
+                    rng.gen_range(1..4),
+                    rng.gen_range(1..9),
+                    rng.gen_range(1..9),
+                    rng.gen_range(1..3),
+                    rng.gen_range(0..3),
+                );
+                let k = rng.gen_range(1..=(h.min(w) + 2 * p).min(5));
+                let g = Geometry { b: 1, c, h, w, o: 1, k, s, p };
+                let (oh, ow) = g.out();
+                let mut want = Vec::new();
+                for tap in 0..c * k * k {
+                    let (ci, u, v) = (tap / (k * k), tap / k % k, tap % k);
+                    for q in 0..oh * ow {
+                        let (r, col) =
+                            ((q / ow * s + u) as isize - p as isize, (q % ow * s + v) as isize - p as isize);
+                        let inside = (0..h as isize).contains(&r) && (0..w as isize).contains(&col);
+                        want.push(if inside { (ci * h + r as usize) * w + col as usize } else { c * h * w });
+                    }
+                }
+                assert_eq!(
+                    ch06::im2col_indices(c, h, w, k, s, p),
+                    want,
+                    "im2col_indices (book section 6.3): {g:?}: row (c, u, v), column (i, j), padding reads C·H·W"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn one_window_over_the_whole_image_reads_every_pixel_in_order() {
+        course::graded!();
+        assert_eq!(
+            ch06::im2col_indices(3, 4, 4, 4, 1, 0),
+            (0..48).collect::<Vec<_>>(),
+            "im2col_indices (book section 6.3): a 4x4 kernel on a 4x4 image with 3 channels: one column, the flattened image"
+        );
+    }
+}
+
+/// The im2col convolution's gradients (dfdx tape) against finite differences of the
+/// reference loops, for the probe loss `L = Σ y · r`.
+fn conv_gradient_case<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    seed: u64,
+) {
+    let dev = device(seed);
+    let g = Geometry { b: B, c: C, h: H, w: W, o: O, k: K, s: S, p: P };
+    let (x, weight, bias) = random_conv_case::<B, C, H, W, O, K>(&dev, seed);
+    let r: F64<Rank4<B, O, OH, OW>> = uniform(&dev, seed + 300, 1.0);
+    let probe = r.as_vec();
+    let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
+        reference_conv(g, x, w, b).iter().zip(&probe).map(|(y, r)| y * r).sum()
+    };
+    let y: Tensor<Rank4<B, O, OH, OW>, f64, Dev, _> =
+        ch06::conv2d_im2col(x.leaky_trace(), &weight, &bias, Const::<S>, Const::<P>);
+    let grads = (y * r.clone()).sum().backward();
+    let (xs, ws, bs) = (x.as_vec(), weight.as_vec(), bias.as_vec());
+    let fd_x = numerical_gradient(|t| loss(&t.as_vec(), &ws, &bs), &x, 1e-6);
+    let fd_w = numerical_gradient(|t| loss(&xs, &t.as_vec(), &bs), &weight, 1e-6);
+    let fd_b = numerical_gradient(|t| loss(&xs, &ws, &t.as_vec()), &bias, 1e-6);
+    let context = format!("conv2d_im2col (book section 6.3): {g:?}, seed {seed}");
+    assert_gradient(&context, "x", &grads.get(&x).as_vec(), &fd_x.as_vec());
+    assert_gradient(
+        &context,
+        "the weight (is it on the tape of x?)",
+        &grads.get(&weight).as_vec(),
+        &fd_w.as_vec(),
+    );
+    assert_gradient(
+        &context,
+        "the bias (is it on the tape of x?)",
+        &grads.get(&bias).as_vec(),
+        &fd_b.as_vec(),
+    );
+}
+
+mod conv2d_im2col {
+    use super::*;
+
+    #[test]
+    fn agrees_with_loops_on_random_geometries() {
+        course::graded!();
+        for seed in SEEDS {
+            conv_cases(seed, true);
+        }
+    }
+
+    #[test]
+    fn gradients_agree_with_finite_differences() {
+        course::graded!();
+        for seed in SEEDS {
+            conv_gradient_case::<2, 2, 5, 5, 3, 3, 1, 1, 5, 5>(seed);
+            conv_gradient_case::<2, 2, 6, 5, 2, 3, 2, 1, 3, 3>(seed);
+            conv_gradient_case::<1, 3, 6, 6, 2, 2, 2, 0, 3, 3>(seed);
+            conv_gradient_case::<2, 1, 4, 4, 2, 5, 1, 2, 4, 4>(seed);
+        }
+    }
+}
+
+/// A pooling of one geometry against the reference loops, and its gradient (dfdx tape)
+/// against finite differences of them.
+fn pool_case<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const K: usize,
+    const S: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    seed: u64,
+    max: bool,
+) {
+    let dev = device(seed);
+    let x: F64<Rank4<B, C, H, W>> = uniform(&dev, seed, 2.0);
+    let r: F64<Rank4<B, C, OH, OW>> = uniform(&dev, seed + 300, 1.0);
+    let dims = [B, C, H, W];
+    let pool = |x: Tensor<Rank4<B, C, H, W>, f64, Dev, OwnedTape<f64, Dev>>| -> Tensor<Rank4<B, C, OH, OW>, _, _, _> {
+        if max {
+            ch06::max_pool2d(x, Const::<K>, Const::<S>)
+        } else {
+            ch06::avg_pool2d(x, Const::<K>, Const::<S>)
+        }
+    };
+    let y = pool(x.leaky_trace());
+    let name = if max { "max_pool2d" } else { "avg_pool2d" };
+    let context = format!("{name} (book section 6.4): x {dims:?}, kernel {K}, stride {S}, seed {seed}");
+    assert_all_close(
+        &context,
+        &y.retaped::<NoneTape>().as_vec(),
+        &reference_pool(dims, K, S, &x.as_vec(), max),
+        Tolerance::F64,
+    );
+    let grads = (y * r.clone()).sum().backward();
+    let probe = r.as_vec();
+    let fd = numerical_gradient(
+        |t| reference_pool(dims, K, S, &t.as_vec(), max).iter().zip(&probe).map(|(y, r)| y * r).sum(),
+        &x,
+        1e-6,
+    );
+    assert_gradient(&context, "x", &grads.get(&x).as_vec(), &fd.as_vec());
+}
+
+fn pool_cases(seed: u64, max: bool) {
+    pool_case::<2, 3, 4, 6, 2, 2, 2, 3>(seed, max);
+    pool_case::<1, 2, 7, 7, 3, 2, 3, 3>(seed, max);
+    pool_case::<2, 1, 6, 5, 3, 1, 4, 3>(seed, max);
+    pool_case::<1, 2, 9, 8, 2, 3, 3, 3>(seed, max);
+    pool_case::<1, 1, 5, 5, 5, 1, 1, 1>(seed, max);
+}
+
+mod max_pool2d {
+    use super::*;
+
+    #[test]
+    fn agrees_with_loops_and_finite_differences_on_random_geometries() {
+        course::graded!();
+        for seed in SEEDS {
+            pool_cases(seed, true);
+        }
+    }
+
+    #[test]
+    fn overlapping_pooling_of_a_fashion_sized_batch() {
+        course::graded!();
+        let dev = device(6);
+        let x: Tensor<Rank4<4, 8, 28, 28>, f32, Dev> = uniform(&dev, 6, 1.0);
+        let y: Tensor<Rank4<4, 8, 13, 13>, f32, Dev> = ch06::max_pool2d(x.clone(), Const::<3>, Const::<2>);
+        let xs: Vec<f64> = x.as_vec().into_iter().map(f64::from).collect();
+        assert_all_close(
+            "max_pool2d (book section 6.4): kernel 3, stride 2 on (4, 8, 28, 28)",
+            &y.as_vec(),
+            &reference_pool([4, 8, 28, 28], 3, 2, &xs, true),
+            Tolerance::F32,
+        );
+    }
+}
+
+mod avg_pool2d {
+    use super::*;
+
+    #[test]
+    fn agrees_with_loops_and_finite_differences_on_random_geometries() {
+        course::graded!();
+        for seed in SEEDS {
+            pool_cases(seed, false);
+        }
+    }
+
+    #[test]
+    fn constant_image_stays_constant() {
+        course::graded!();
+        let dev = device(6);
+        let x: Tensor<Rank4<2, 3, 8, 8>, f32, Dev> = dev.ones() * 0.75;
+        let y: Tensor<Rank4<2, 3, 4, 4>, f32, Dev> = ch06::avg_pool2d(x, Const::<2>, Const::<2>);
+        assert_all_close(
+            "avg_pool2d (book section 6.4): a constant image",
+            &y.as_vec(),
+            &[0.75f64; 96],
+            Tolerance::F32,
+        );
+    }
+}
+
+/// Batch normalisation of one batch in f64 loops: the output and the batch's per-channel
+/// mean and biased variance.
+fn reference_batch_norm(
+    dims: [usize; 4],
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let [b, c, h, w] = dims;
+    let n = (b * h * w) as f64;
+    let channel = |i: usize| i / (h * w) % c;
+    let mut mean = vec![0.0; c];
+    for (i, v) in x.iter().enumerate() {
+        mean[channel(i)] += v / n;
+    }
+    let mut var = vec![0.0; c];
+    for (i, v) in x.iter().enumerate() {
+        var[channel(i)] += (v - mean[channel(i)]).powi(2) / n;
+    }
+    let y = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let k = channel(i);
+            gamma[k] * (v - mean[k]) / (var[k] + 1e-5).sqrt() + beta[k]
+        })
+        .collect();
+    (y, mean, var)
+}
+
+mod batch_norm_train {
+    use super::*;
+
+    fn random_case<const B: usize, const C: usize, const H: usize, const W: usize>(seed: u64) {
+        let dev = device(seed);
+        let mut bn = ch06::BatchNorm::<C, f64, Dev>::new(&dev);
+        let context = format!("batch_norm_train (book section 6.6): x ({B}, {C}, {H}, {W}), seed {seed}");
+        // γ = 1, β = 0: every channel of the output has mean 0 and variance 1 (up to ε).
+        let x: F64<Rank4<B, C, H, W>> = uniform::<_, f64>(&dev, seed, 3.0) + 1.5;
+        let y = bn.forward_train(x.clone()).as_vec();
+        let (_, mean, var) = reference_batch_norm([B, C, H, W], &y, &[1.0; C], &[0.0; C]);
+        let (_, _, x_var) = reference_batch_norm([B, C, H, W], &x.as_vec(), &[1.0; C], &[0.0; C]);
+        let want_var: Vec<f64> = x_var.iter().map(|v| v / (v + 1e-5)).collect();
+        assert_all_close(
+            format!("{context}: per-channel mean of the output"),
+            &mean,
+            &[0.0; C],
+            Tolerance::F64,
+        );
+        assert_all_close(
+            format!("{context}: per-channel variance of the output"),
+            &var,
+            &want_var,
+            Tolerance::F64,
+        );
+        // random γ, β
+        (bn.gamma, bn.beta) = (uniform(&dev, seed + 1, 2.0), uniform(&dev, seed + 2, 2.0));
+        let y = bn.forward_train(x.clone()).as_vec();
+        let (want, _, _) =
+            reference_batch_norm([B, C, H, W], &x.as_vec(), &bn.gamma.as_vec(), &bn.beta.as_vec());
+        assert_all_close(format!("{context}: y = γ·x̂ + β"), &y, &want, Tolerance::F64);
+    }
+
+    #[test]
+    fn normalises_each_channel_on_random_shapes() {
+        course::graded!();
+        for seed in SEEDS {
+            random_case::<4, 3, 2, 5>(seed);
+            random_case::<2, 1, 3, 3>(seed);
+            random_case::<8, 5, 1, 1>(seed);
+        }
+    }
+
+    #[test]
+    fn running_statistics_follow_the_momentum_formula() {
+        course::graded!();
+        let dev = device(7);
+        let mut bn = ch06::BatchNorm::<2, f64, Dev>::new(&dev);
+        let (mut mean, mut var) = (vec![0.0; 2], vec![1.0; 2]);
+        let n = (3 * 4 * 2) as f64;
+        for step in 0..5u64 {
+            let x: F64<Rank4<3, 2, 4, 2>> =
+                uniform::<_, f64>(&dev, 70 + step, 1.0 + step as f64) + step as f64;
+            bn.forward_train(x.clone());
+            let (_, batch_mean, batch_var) =
+                reference_batch_norm([3, 2, 4, 2], &x.as_vec(), &[1.0; 2], &[0.0; 2]);
+            for k in 0..2 {
+                mean[k] = 0.9 * mean[k] + 0.1 * batch_mean[k];
+                var[k] = 0.9 * var[k] + 0.1 * batch_var[k] * n / (n - 1.0);
+            }
+            let context = format!("batch_norm_train (book section 6.6): after batch {}", step + 1);
+            assert_all_close(
+                format!("{context}: running mean = 0.9·running mean + 0.1·batch mean"),
+                &bn.running_mean.as_vec(),
+                &mean,
+                Tolerance::F64,
+            );
+            assert_all_close(
+                format!("{context}: running variance = 0.9·running variance + 0.1·unbiased batch variance"),
+                &bn.running_var.as_vec(),
+                &var,
+                Tolerance::F64,
+            );
+        }
+    }
+
+    #[test]
+    fn agrees_with_dfdx_batchnorm2d_including_gradients() {
+        course::graded!();
+        let dev = device(8);
+        let mut bn = ch06::BatchNorm::<3, f64, Dev>::new(&dev);
+        let mut theirs = dev.build_module::<dfdx::nn::builders::BatchNorm2D<3>, f64>();
+        (bn.gamma, bn.beta) = (uniform(&dev, 1, 2.0), uniform(&dev, 2, 2.0));
+        (theirs.scale, theirs.bias) = (bn.gamma.clone(), bn.beta.clone());
+        for step in 0..3u64 {
+            let context =
+                format!("batch_norm_train (book section 6.6): batch {} against dfdx's BatchNorm2D", step + 1);
+            let x: F64<Rank4<4, 3, 3, 2>> = uniform::<_, f64>(&dev, 80 + step, 2.0) + 0.5;
+            let r: F64<Rank4<4, 3, 3, 2>> = uniform(&dev, 90 + step, 1.0);
+            let mine = bn.forward_train(x.leaky_trace());
+            let reference = theirs.forward_mut(x.leaky_trace());
+            assert_all_close(
+                format!("{context}: output"),
+                &mine.retaped::<NoneTape>().as_vec(),
+                &reference.retaped::<NoneTape>().as_vec(),
+                Tolerance::F64,
+            );
+            let (g_mine, g_ref) =
+                ((mine * r.clone()).sum().backward(), (reference * r.clone()).sum().backward());
+            for (name, got, want) in [
+                ("∂L/∂x", g_mine.get(&x).as_vec(), g_ref.get(&x).as_vec()),
+                (
+                    "∂L/∂γ (is γ on the tape?)",
+                    g_mine.get(&bn.gamma).as_vec(),
+                    g_ref.get(&theirs.scale).as_vec(),
+                ),
+                (
+                    "∂L/∂β (is β on the tape?)",
+                    g_mine.get(&bn.beta).as_vec(),
+                    g_ref.get(&theirs.bias).as_vec(),
+                ),
+            ] {
+                assert_all_close(format!("{context}: {name}"), &got, &want, Tolerance::F64);
+            }
+            assert_all_close(
+                format!("{context}: running mean"),
+                &bn.running_mean.as_vec(),
+                &theirs.running_mean.as_vec(),
+                Tolerance::F64,
+            );
+            assert_all_close(
+                format!("{context}: running variance"),
+                &bn.running_var.as_vec(),
+                &theirs.running_var.as_vec(),
+                Tolerance::F64,
+            );
+        }
+    }
+}
+
+mod batch_norm_eval {
+    use super::*;
+
+    #[test]
+    fn uses_the_running_statistics_after_training() {
+        course::graded!();
+        for seed in SEEDS {
+            let dev = device(seed);
+            let mut bn = ch06::BatchNorm::<3, f64, Dev>::new(&dev);
+            (bn.gamma, bn.beta) = (uniform(&dev, seed + 1, 2.0), uniform(&dev, seed + 2, 2.0));
+            for step in 0..4 {
+                let x: F64<Rank4<4, 3, 2, 2>> = uniform::<_, f64>(&dev, seed + 10 + step, 2.0) + 1.0;
+                bn.forward_train(x);
+            }
+            let (mean, var) = (bn.running_mean.as_vec(), bn.running_var.as_vec());
+            let (gamma, beta) = (bn.gamma.as_vec(), bn.beta.as_vec());
+            let x: F64<Rank4<2, 3, 2, 2>> = uniform(&dev, seed + 20, 3.0);
+            let want: Vec<f64> = x
+                .as_vec()
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let k = i / 4 % 3;
+                    gamma[k] * (v - mean[k]) / (var[k] + 1e-5).sqrt() + beta[k]
+                })
+                .collect();
+            let y = bn.forward_eval(x.clone());
+            let context = format!("batch_norm_eval (book section 6.6): seed {seed}");
+            assert_all_close(
+                format!("{context}: y = γ·(x − μ̂)/√(σ̂² + ε) + β"),
+                &y.as_vec(),
+                &want,
+                Tolerance::F64,
+            );
+            assert_all_close(
+                format!("{context}: test mode must not change the running mean"),
+                &bn.running_mean.as_vec(),
+                &mean,
+                Tolerance::F64,
+            );
+            assert_all_close(
+                format!("{context}: test mode must not change the running variance"),
+                &bn.running_var.as_vec(),
+                &var,
+                Tolerance::F64,
+            );
+        }
+    }
+
+    #[test]
+    fn agrees_with_dfdx_batchnorm2d_in_inference() {
+        course::graded!();
+        let dev = device(9);
+        let mut bn = ch06::BatchNorm::<2, f32, Dev>::new(&dev);
+        let mut theirs = dev.build_module::<dfdx::nn::builders::BatchNorm2D<2>, f32>();
+        (bn.gamma, bn.beta) = (uniform(&dev, 1, 2.0), uniform(&dev, 2, 2.0));
+        (bn.running_mean, bn.running_var) = (uniform(&dev, 3, 2.0), uniform::<_, f32>(&dev, 4, 1.0) + 1.5);
+        (theirs.scale, theirs.bias) = (bn.gamma.clone(), bn.beta.clone());
+        (theirs.running_mean, theirs.running_var) = (bn.running_mean.clone(), bn.running_var.clone());
+        let x: Tensor<Rank4<5, 2, 3, 3>, f32, Dev> = uniform(&dev, 5, 3.0);
+        assert_all_close(
+            "batch_norm_eval (book section 6.6): against dfdx's BatchNorm2D in inference",
+            &bn.forward_eval(x.clone()).as_vec(),
+            &theirs.forward(x).as_vec(),
+            Tolerance::F32,
+        );
+    }
+}
+
+mod dropout {
+    use super::*;
+
+    #[test]
+    fn preserves_the_expectation_and_drops_about_the_rate() {
+        course::graded!();
+        let dev = device(0);
+        let x: Tensor<Rank1<100_000>, f64, Dev> = dev.ones();
+        for seed in SEEDS {
+            for rate in [0.2, 0.5, 0.8] {
+                let y = ch06::dropout(x.clone(), rate, ch06::Mode::Train, &mut rng(seed)).as_vec();
+                let mean = y.iter().sum::<f64>() / y.len() as f64;
+                let dropped = y.iter().filter(|&&v| v == 0.0).count() as f64 / y.len() as f64;
+                let context = format!("dropout (book section 6.7): rate {rate}, seed {seed}, 100000 ones");
+                // standard errors: sqrt(rate/(1-rate)/n) <= 0.0064 and sqrt(rate(1-rate)/n) <= 0.0016
+                assert_close(
+                    format!("{context}: mean of the output"),
+                    mean,
+                    1.0,
+                    Tolerance { abs: 0.03, rel: 0.0 },
+                );
+                assert_close(
+                    format!("{context}: fraction set to 0"),
+                    dropped,
+                    rate,
+                    Tolerance { abs: 0.01, rel: 0.0 },
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn replays_the_prescribed_draws_and_keeps_the_tape() {
+        course::graded!();
+        for seed in SEEDS {
+            let dev = device(seed);
+            let x: F64<Rank2<7, 9>> = uniform(&dev, seed, 2.0);
+            let rate = 0.3;
+            let mut draws = rng(seed);
+            let mask: Vec<f64> =
+                (0..63).map(|_| if draws.gen::<f64>() < rate { 0.0 } else { 1.0 / (1.0 - rate) }).collect();
+            let mut used = rng(seed);
+            let y = ch06::dropout(x.leaky_trace(), rate, ch06::Mode::Train, &mut used);
+            let context = format!("dropout (book section 6.7): seed {seed}, rate 0.3");
+            let want: Vec<f64> = x.as_vec().iter().zip(&mask).map(|(x, m)| x * m).collect();
+            assert_all_close(
+                format!("{context}: one rng.gen::<f64>() per value in order, dropped below the rate"),
+                &y.retaped::<NoneTape>().as_vec(),
+                &want,
+                Tolerance::F64,
+            );
+            assert_eq!(
+                used.gen::<u64>(),
+                draws.gen::<u64>(),
+                "{context}: exactly one draw per value must be taken from the generator"
+            );
+            let grads = y.sum().backward();
+            assert_all_close(
+                format!("{context}: the gradient is the mask (is the tape kept?)"),
+                &grads.get(&x).as_vec(),
+                &mask,
+                Tolerance::F64,
+            );
+        }
+    }
+
+    #[test]
+    fn eval_is_the_identity() {
+        course::graded!();
+        let dev = device(3);
+        let x: Tensor<Rank3<2, 3, 4>, f32, Dev> = uniform(&dev, 3, 1.0);
+        let mut draws = rng(3);
+        let y = ch06::dropout(x.clone(), 0.5, ch06::Mode::Eval, &mut draws);
+        assert_all_close("dropout (book section 6.7): Mode::Eval", &y.as_vec(), &x.as_vec(), Tolerance::F32);
+        assert_eq!(
+            draws.gen::<u64>(),
+            rng(3).gen::<u64>(),
+            "dropout (book section 6.7): Mode::Eval draws nothing"
+        );
+    }
+}
+
+/// A seeded random RGB image.
+fn random_image(width: u32, height: u32, seed: u64) -> RgbImage {
+    let mut rng = rng(seed);
+    RgbImage::from_fn(width, height, |_, _| Rgb([rng.gen(), rng.gen(), rng.gen()]))
+}
+
+mod flip {
+    use super::*;
+
+    #[test]
+    fn twice_is_the_identity_on_random_images() {
+        course::graded!();
+        for seed in SEEDS {
+            let image = random_image(7 + seed as u32 % 5, 4 + seed as u32 % 3, seed);
+            for horizontal in [true, false] {
+                assert_eq!(
+                    ch06::flip(&ch06::flip(&image, horizontal), horizontal),
+                    image,
+                    "flip (book section 6.8): flipping twice (horizontal: {horizontal}) must give the image back"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mirrors_every_pixel() {
+        course::graded!();
+        let image = random_image(5, 3, 11);
+        let (h, v) = (ch06::flip(&image, true), ch06::flip(&image, false));
+        for (x, y, pixel) in image.enumerate_pixels() {
+            assert_eq!(
+                h.get_pixel(4 - x, y),
+                pixel,
+                "flip (book section 6.8): horizontal moves (x, y) to (W − 1 − x, y)"
+            );
+            assert_eq!(
+                v.get_pixel(x, 2 - y),
+                pixel,
+                "flip (book section 6.8): vertical moves (x, y) to (x, H − 1 − y)"
+            );
+        }
+    }
+}
+
+mod rotate {
+    use super::*;
+
+    #[test]
+    fn right_angles_agree_with_imageops() {
+        course::graded!();
+        for (seed, size) in SEEDS.into_iter().zip([6u32, 7, 28, 9]) {
+            let image = random_image(size, size, seed);
+            let context = format!("rotate (book section 6.8): a random {size}x{size} image");
+            assert_eq!(ch06::rotate(&image, 0.0), image, "{context}: 0 degrees");
+            assert_eq!(ch06::rotate(&image, 360.0), image, "{context}: 360 degrees");
+            assert_eq!(
+                ch06::rotate(&image, 90.0),
+                imageops::rotate270(&image),
+                "{context}: 90 degrees counter-clockwise"
+            );
+            assert_eq!(ch06::rotate(&image, 180.0), imageops::rotate180(&image), "{context}: 180 degrees");
+            assert_eq!(
+                ch06::rotate(&image, -90.0),
+                imageops::rotate90(&image),
+                "{context}: 90 degrees clockwise"
+            );
+        }
+    }
+
+    #[test]
+    fn corners_go_black_at_45_degrees() {
+        course::graded!();
+        let image = RgbImage::from_pixel(20, 20, Rgb([200, 100, 50]));
+        let turned = ch06::rotate(&image, 45.0);
+        for (x, y) in [(0, 0), (19, 0), (0, 19), (19, 19)] {
+            assert_eq!(
+                turned.get_pixel(x, y).0,
+                [0, 0, 0],
+                "rotate (book section 6.8): corner ({x}, {y}) comes from outside"
+            );
+        }
+        assert_eq!(turned.get_pixel(10, 10).0, [200, 100, 50], "rotate (book section 6.8): the centre stays");
+    }
+}
+
+mod random_crop {
+    use super::*;
+
+    #[test]
+    fn replays_the_prescribed_draws() {
+        course::graded!();
+        for seed in SEEDS {
+            let image = random_image(28, 24, seed);
+            for (width, height) in [(20, 20), (28, 24), (1, 5)] {
+                let mut draws = rng(seed);
+                let left = draws.gen_range(0..=28 - width);
+                let top = draws.gen_range(0..=24 - height);
+                let crop = ch06::random_crop(&image, width, height, &mut rng(seed));
+                let context =
+                    format!("random_crop (book section 6.8): {width}x{height} of 28x24, seed {seed}");
+                assert_eq!(crop.dimensions(), (width, height), "{context}: size");
+                for (x, y, pixel) in crop.enumerate_pixels() {
+                    assert_eq!(
+                        pixel,
+                        image.get_pixel(left + x, top + y),
+                        "{context}: the window at left {left}, top {top} (left edge drawn first)"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn windows_cover_every_position() {
+        course::graded!();
+        let image = RgbImage::from_fn(6, 6, |x, y| Rgb([x as u8, y as u8, 0]));
+        let mut rng = rng(4);
+        let mut seen = [[false; 3]; 3];
+        for _ in 0..200 {
+            let corner = ch06::random_crop(&image, 4, 4, &mut rng).get_pixel(0, 0).0;
+            seen[corner[1] as usize][corner[0] as usize] = true;
+        }
+        assert!(
+            seen.iter().flatten().all(|&s| s),
+            "random_crop (book section 6.8): 200 crops of 4x4 from 6x6 should start at each of the 9 positions: {seen:?}"
+        );
+    }
+}
+
+mod gaussian_noise {
+    use super::*;
+
+    #[test]
+    fn replays_box_muller() {
+        course::graded!();
+        for seed in SEEDS {
+            let image = random_image(9, 7, seed);
+            let mut draws = rng(seed + 1);
+            let want: Vec<u8> = image
+                .iter()
+                .map(|&v| {
+                    let (u1, u2) = (1.0 - draws.gen::<f64>(), draws.gen::<f64>());
+                    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                    (f64::from(v) + 12.0 * z).round().clamp(0.0, 255.0) as u8
+                })
+                .collect();
+            let noisy = ch06::gaussian_noise(&image, 12.0, &mut rng(seed + 1));
+            assert_eq!(
+                noisy.into_raw(),
+                want,
+                "gaussian_noise (book section 6.8): seed {seed}, sigma 12: one Box-Muller pair per value, u₁ first, rounded and clipped"
+            );
+        }
+    }
+
+    #[test]
+    fn noise_statistics_and_clipping() {
+        course::graded!();
+        for (seed, sigma) in SEEDS.into_iter().zip([3.0, 8.0, 20.0, 30.0]) {
+            let image = RgbImage::from_pixel(100, 100, Rgb([128, 128, 128]));
+            let noisy = ch06::gaussian_noise(&image, sigma, &mut rng(seed));
+            let diffs: Vec<f64> = noisy.iter().map(|&v| f64::from(v) - 128.0).collect();
+            let n = diffs.len() as f64;
+            let mean = diffs.iter().sum::<f64>() / n;
+            let sd = (diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / n).sqrt();
+            let context =
+                format!("gaussian_noise (book section 6.8): sigma {sigma}, 30000 values, seed {seed}");
+            // rounding adds variance 1/12; standard errors: sigma/173 for the mean, sigma/245 for the sd
+            assert_close(format!("{context}: mean"), mean, 0.0, Tolerance { abs: 0.05 * sigma, rel: 0.0 });
+            assert_close(
+                format!("{context}: standard deviation"),
+                sd,
+                (sigma * sigma + 1.0 / 12.0).sqrt(),
+                Tolerance { abs: 0.03 * sigma, rel: 0.0 },
+            );
+        }
+        let white = RgbImage::from_pixel(50, 50, Rgb([255, 255, 255]));
+        let noisy = ch06::gaussian_noise(&white, 20.0, &mut rng(5));
+        let at_max = noisy.iter().filter(|&&v| v == 255).count() as f64 / 7500.0;
+        assert_close(
+            "gaussian_noise (book section 6.8): on white, about half the values are clipped to 255",
+            at_max,
+            0.5,
+            Tolerance { abs: 0.05, rel: 0.0 },
+        );
+    }
+}
+
+mod scale_channels {
+    use super::*;
+
+    #[test]
+    fn agrees_with_loops_on_random_images() {
+        course::graded!();
+        for seed in SEEDS {
+            let image = random_image(8, 5, seed);
+            let mut r = rng(seed + 7);
+            let factors = [r.gen_range(0.0..2.0), r.gen_range(0.0..2.0), r.gen_range(0.0..2.0)];
+            let scaled = ch06::scale_channels(&image, factors);
+            for (x, y, pixel) in image.enumerate_pixels() {
+                let want =
+                    std::array::from_fn(|c| (f64::from(pixel.0[c]) * factors[c]).round().min(255.0) as u8);
+                assert_eq!(
+                    scaled.get_pixel(x, y).0,
+                    want,
+                    "scale_channels (book section 6.8): pixel ({x}, {y}), factors {factors:?}, seed {seed}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn factor_one_changes_nothing_and_zero_removes_a_channel() {
+        course::graded!();
+        let image = random_image(6, 6, 3);
+        assert_eq!(
+            ch06::scale_channels(&image, [1.0; 3]),
+            image,
+            "scale_channels (book section 6.8): factors (1, 1, 1)"
+        );
+        let no_green = ch06::scale_channels(&image, [1.0, 0.0, 1.0]);
+        assert!(
+            no_green.pixels().zip(image.pixels()).all(|(a, b)| a.0 == [b.0[0], 0, b.0[2]]),
+            "scale_channels (book section 6.8): factors (1, 0, 1) remove green and keep red and blue"
+        );
+    }
+}
