@@ -224,9 +224,8 @@ pub fn nearest_neighbour_accuracy<const N: usize>(
 }
 // ANCHOR_END: nearest_neighbour_accuracy
 
-/// Pixels per digit image (8 x 8) and digit classes.
-pub const DIGIT_PIXELS: usize = datasets::digits::HEIGHT * datasets::digits::WIDTH;
-pub const DIGIT_CLASSES: usize = datasets::digits::CLASSES;
+/// Pixels per digit image (8 x 8) and digit classes, as in chapter 2.
+pub use crate::ch02_backprop::{DIGIT_CLASSES, DIGIT_PIXELS};
 /// Images of each class in a batch of [`train_triplet_embedding`].
 pub const PER_CLASS: usize = 8;
 /// Images per batch of [`train_triplet_embedding`]: [`PER_CLASS`] of every digit class.

@@ -206,10 +206,9 @@ pub fn triplet_gradient<const B: usize, const N: usize, E: Dtype, D: Device<E>>(
     let scale = E::from_f64(2.0 / B as f64).expect("2/B fits the element type");
     let (mut da, mut dp, mut dn) =
         (vec![E::default(); B * N], vec![E::default(); B * N], vec![E::default(); B * N]);
+    let squared = |x: &[E], y: &[E]| x.iter().zip(y).fold(E::default(), |s, (&u, &v)| s + (u - v) * (u - v));
     for b in 0..B {
         let row = b * N..(b + 1) * N;
-        let squared =
-            |x: &[E], y: &[E]| x.iter().zip(y).fold(E::default(), |s, (&u, &v)| s + (u - v) * (u - v));
         let hinge =
             squared(&a[row.clone()], &p[row.clone()]) - squared(&a[row.clone()], &n[row.clone()]) + margin;
         if hinge > E::default() {
@@ -324,9 +323,8 @@ pub fn nearest_neighbour_accuracy<const N: usize>(
 }
 // ANCHOR_END: nearest_neighbour_accuracy
 
-/// Pixels per digit image (8 x 8) and digit classes.
-pub const DIGIT_PIXELS: usize = datasets::digits::HEIGHT * datasets::digits::WIDTH;
-pub const DIGIT_CLASSES: usize = datasets::digits::CLASSES;
+/// Pixels per digit image (8 x 8) and digit classes, as in chapter 2.
+pub use crate::ch02_backprop::{DIGIT_CLASSES, DIGIT_PIXELS};
 /// Images of each class in a batch of [`train_triplet_embedding`].
 pub const PER_CLASS: usize = 8;
 /// Images per batch of [`train_triplet_embedding`]: [`PER_CLASS`] of every digit class.
