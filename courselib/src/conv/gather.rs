@@ -71,10 +71,10 @@ fn gather_columns<const B: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     cols.try_reshape_like(&(Const::<B>, rows, q))
 }
 
-/// `y (B, O, q) = wm (O, r) · cols (B, r, q) + bias`, where the tape comes with `cols`.
+/// `y (B, O, q) = wm (O, r) · cols (B, r, q) + bias`, where the tape comes with `wm`.
 fn matmul_bias<const B: usize, const O: usize, const OH: usize, const OW: usize, E, D, T>(
-    wm: Tensor<(Const<O>, usize), E, D>,
-    cols: Tensor<(Const<B>, usize, usize), E, D, T>,
+    wm: Tensor<(Const<O>, usize), E, D, T>,
+    cols: Tensor<(Const<B>, usize, usize), E, D>,
     bias: &Tensor<Rank1<O>, E, D>,
 ) -> Result<Tensor<Rank4<B, O, OH, OW>, E, D, T>, D::Err>
 where
@@ -82,11 +82,8 @@ where
     D: Device<E>,
     T: Tape<E, D>,
 {
-    // matmul wants the tape on its left operand: move it to the weight, so every op on
-    // the (tapeless) parameter is recorded and its gradient reaches `weight`
-    let (cols, tape) = cols.split_tape();
     let r = cols.shape().1;
-    let wm = wm.put_tape(tape).try_broadcast_like::<_, Axis<0>>(&(Const::<B>, Const::<O>, r))?;
+    let wm = wm.try_broadcast_like::<_, Axis<0>>(&(Const::<B>, Const::<O>, r))?;
     let y = wm.try_matmul(cols)?.try_reshape_like(&(Const::<B>, Const::<O>, Const::<OH>, Const::<OW>))?;
     y.try_add(bias.clone().try_broadcast::<Rank4<B, O, OH, OW>, Axes3<0, 2, 3>>()?)
 }
@@ -116,7 +113,10 @@ pub fn conv2d<
     let g = Geometry::conv(H, W, K, S, P);
     let x = x.try_reshape_like(&(Const::<B>, C * H * W))?;
     let cols = gather_columns(x, im2col_index(C, g), (C * K * K, OH * OW))?;
-    let wm = weight.clone().try_reshape_like(&(Const::<O>, C * K * K))?;
+    // matmul wants the tape on its left operand: move it to the weight, so every op on
+    // the (tapeless) parameter is recorded and its gradient reaches `weight`
+    let (cols, tape) = cols.split_tape();
+    let wm = weight.clone().put_tape(tape).try_reshape_like(&(Const::<O>, C * K * K))?;
     matmul_bias(wm, cols, bias)
 }
 
@@ -146,8 +146,9 @@ pub fn conv_transpose2d<
     let g = Geometry::conv(OH, OW, K, S, P);
     let x = x.try_reshape_like(&(Const::<B>, C * H * W))?;
     let cols = gather_columns(x, conv_transpose_index(C, g), (C * K * K, OH * OW))?;
+    let (cols, tape) = cols.split_tape(); // the tape goes to the weight, as in `conv2d`
     // W'[o, (c, ky, kx)] = W[c, o, ky, kx]; `permute` is a view, the reshape copies
-    let wm = weight.clone().try_permute::<Rank4<O, C, K, K>, Axes4<1, 0, 2, 3>>()?;
+    let wm = weight.clone().put_tape(tape).try_permute::<Rank4<O, C, K, K>, Axes4<1, 0, 2, 3>>()?;
     let wm = wm.try_reshape_like(&(Const::<O>, C * K * K))?;
     matmul_bias(wm, cols, bias)
 }

@@ -86,6 +86,7 @@
 
 pub mod cpu;
 pub mod gather;
+pub mod naive;
 pub mod shape;
 
 mod conv2d;
@@ -111,12 +112,13 @@ pub mod builders {
 }
 
 /// A device with convolution kernels: the bound generic code writes, `D: ConvDevice<f32>`.
+/// It also brings `dev.build_module::<Model, E>()` (dfdx's `DeviceBuildExt`) into generic code.
 ///
 /// The methods take the sizes as const parameters and return the device's error; most
 /// code calls the functions [`conv2d`], [`max_pool2d`], ... or the layers instead.
 /// Shapes are those of the functions.
 #[allow(clippy::type_complexity)]
-pub trait ConvDevice<E: Dtype>: Device<E> {
+pub trait ConvDevice<E: Dtype>: Device<E> + dfdx::nn::DeviceBuildExt {
     /// [`conv2d`]: `x (B, C, H, W)`, `weight (O, C, K, K)`, `bias (O,)` → `(B, O, OH, OW)`.
     fn try_conv2d<
         const B: usize,
