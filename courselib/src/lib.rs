@@ -3,6 +3,8 @@
 //!
 //! - [`device`]: the device every example and test runs on (`Cpu`, or `Cuda` with
 //!   `--features cuda`) and the seeded random-number generators.
+//! - [`conv`]: convolution, pooling, transposed convolution and flattening, as functions
+//!   and as dfdx layers, with fast `Cpu` kernels and a device-generic path.
 //! - [`data`]: batching the plain [`datasets`] into dfdx tensors of compile-time shape.
 //! - [`gradcheck`]: numerical gradients by central differences, and how to compare them.
 //! - [`check`]: assertions whose failure messages tell a learner what is wrong and where
@@ -12,6 +14,7 @@
 //! - [`plot`]: figures for the book with plotters, using a bundled font.
 
 pub mod check;
+pub mod conv;
 pub mod data;
 pub mod device;
 pub mod gradcheck;
