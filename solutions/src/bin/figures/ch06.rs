@@ -1,0 +1,110 @@
+//! Chapter 6's figures.
+
+use std::path::Path;
+
+use courselib::device::{device, rng, Dev};
+use courselib::plot::{self, Tile};
+use datasets::photos::Photo;
+use dfdx::prelude::*;
+use image::{imageops, GrayImage, Rgb, RgbImage};
+use solutions::ch06_convolutions as ch06;
+
+use crate::{Figure, Result};
+
+pub const FIGURES: &[(&str, Figure)] =
+    &[("ch06/filters.png", filters), ("ch06/augmentations.png", augmentations)];
+
+/// Side of the photo the filters are applied to.
+const SIDE: usize = 256;
+
+/// A grey tile from values: `[0, 1]` clipped when `signed` is false, else `√(|v| / max |v|)`
+/// (edge maps; the square root makes weak edges visible).
+fn grey_tile(values: &[f32], signed: bool, caption: &str) -> Tile {
+    let top = if signed { values.iter().fold(0.0f32, |m, v| m.max(v.abs())) } else { 1.0 };
+    let grey = GrayImage::from_fn(SIDE as u32, SIDE as u32, |x, y| {
+        let v = values[y as usize * SIDE + x as usize];
+        let v = if signed { (v.abs() / top).sqrt() } else { v };
+        image::Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8])
+    });
+    Tile { image: image::DynamicImage::ImageLuma8(grey).to_rgb8(), caption: caption.into() }
+}
+
+/// The camera photo convolved with five hand-made filters at once (one conv layer of 5
+/// filters of 5x5, padding 2, through `conv2d_im2col`).
+fn filters(path: &Path) -> Result {
+    let photo = imageops::resize(
+        &datasets::photos::load_gray(Photo::Camera)?,
+        SIDE as u32,
+        SIDE as u32,
+        imageops::FilterType::Triangle,
+    );
+    let pixels: Vec<f32> = photo.pixels().map(|p| f32::from(p.0[0]) / 255.0).collect();
+    let dev = device(0);
+    let x: Tensor<Rank4<1, 1, SIDE, SIDE>, f32, Dev> =
+        dev.tensor_from_vec(pixels.clone(), (Const, Const, Const, Const));
+    // 3x3 filters sit in the centre of the 5x5 grid.
+    let centred = |f: [[f32; 3]; 3]| -> [[f32; 5]; 5] {
+        std::array::from_fn(|r| {
+            std::array::from_fn(|c| {
+                if (1..4).contains(&r) && (1..4).contains(&c) {
+                    f[r - 1][c - 1]
+                } else {
+                    0.0
+                }
+            })
+        })
+    };
+    let bank: [[[f32; 5]; 5]; 5] = [
+        [[1.0 / 25.0; 5]; 5],
+        centred([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]),
+        centred([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]),
+        centred([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]),
+        centred([[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]]),
+    ];
+    let weight: Tensor<Rank4<5, 1, 5, 5>, f32, Dev> =
+        dev.tensor_from_vec(bank.iter().flatten().flatten().copied().collect(), (Const, Const, Const, Const));
+    let y: Tensor<Rank4<1, 5, SIDE, SIDE>, f32, Dev> =
+        ch06::conv2d_im2col(x, &weight, &dev.zeros(), Const::<1>, Const::<2>);
+    let maps = y.as_vec();
+    let map = |k: usize| &maps[k * SIDE * SIDE..(k + 1) * SIDE * SIDE];
+    let tiles = [
+        grey_tile(&pixels, false, "input"),
+        grey_tile(map(0), false, "5x5 box blur"),
+        grey_tile(map(4), false, "sharpen (3x3)"),
+        grey_tile(map(1), true, "Sobel x: |vertical edges|"),
+        grey_tile(map(2), true, "Sobel y: |horizontal edges|"),
+        grey_tile(map(3), true, "Laplacian: |v|"),
+    ];
+    plot::image_grid(path, "one conv layer, five hand-made filters", &tiles, 3, SIDE as u32)?;
+    Ok(())
+}
+
+/// The augmentations of section 6.8 applied to the first Fashion-MNIST training image.
+fn augmentations(path: &Path) -> Result {
+    let train = datasets::fashion::train()?;
+    let index = 0;
+    let image = RgbImage::from_fn(28, 28, |x, y| {
+        let v = train.image(index)[(y * 28 + x) as usize];
+        Rgb([v, v, v])
+    });
+    let mut rng = rng(6);
+    let crop = ch06::random_crop(&image, 20, 20, &mut rng);
+    let combined = ch06::gaussian_noise(
+        &ch06::random_crop(&ch06::rotate(&ch06::flip(&image, true), 15.0), 24, 24, &mut rng),
+        12.0,
+        &mut rng,
+    );
+    let tiles = [
+        Tile { image: image.clone(), caption: datasets::fashion::CLASS_NAMES[train.label(index)].into() },
+        Tile { image: ch06::flip(&image, true), caption: "flip horizontal".into() },
+        Tile { image: ch06::flip(&image, false), caption: "flip vertical".into() },
+        Tile { image: ch06::rotate(&image, 20.0), caption: "rotate 20°".into() },
+        Tile { image: ch06::rotate(&image, -35.0), caption: "rotate −35°".into() },
+        Tile { image: crop, caption: "random crop 20x20".into() },
+        Tile { image: ch06::gaussian_noise(&image, 25.0, &mut rng), caption: "noise σ = 25".into() },
+        Tile { image: ch06::scale_channels(&image, [1.0, 0.75, 0.4]), caption: "G × 0.75, B × 0.4".into() },
+        Tile { image: combined, caption: "flip, rotate, crop, noise".into() },
+    ];
+    plot::image_grid(path, "data augmentation of one training image", &tiles, 3, 180)?;
+    Ok(())
+}
