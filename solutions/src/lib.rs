@@ -14,3 +14,4 @@ pub mod ch03_optimisers;
 pub mod ch04_activations;
 pub mod ch05_losses;
 pub mod ch06_convolutions;
+pub mod ch07_architectures;

@@ -14,3 +14,5 @@ mod ch04;
 mod ch05;
 #[path = "../../exercises/tests/visible/ch06.rs"]
 mod ch06;
+#[path = "../../exercises/tests/visible/ch07.rs"]
+mod ch07;

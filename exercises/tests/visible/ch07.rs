@@ -1,0 +1,208 @@
+//! Visible tests of chapter 7: CNN architectures and transfer.
+
+use courselib::check::{assert_all_close, assert_close, Tolerance};
+use courselib::conv::conv2d;
+use courselib::device::{device, Dev};
+use dfdx::nn::BuildModule;
+use dfdx::prelude::*;
+use subject::ch07_architectures as ch07;
+
+mod conv_multiplications {
+    use super::*;
+
+    #[test]
+    fn the_lectures_inception_terms_and_bottleneck() {
+        course::graded!();
+        let context = "conv_multiplications (book section 7.2)";
+        assert_eq!(
+            ch07::conv_multiplications(28, 28, 256, 128, 1),
+            25_690_112,
+            "{context}: 128 1x1 filters on 28x28x256"
+        );
+        assert_eq!(
+            ch07::conv_multiplications(28, 28, 256, 192, 3),
+            346_816_512,
+            "{context}: 192 3x3 filters on 28x28x256"
+        );
+        assert_eq!(
+            ch07::conv_multiplications(28, 28, 256, 96, 5),
+            481_689_600,
+            "{context}: 96 5x5 filters on 28x28x256"
+        );
+        assert_eq!(
+            ch07::conv_multiplications(56, 56, 64, 32, 1),
+            6_422_528,
+            "{context}: the bottleneck of section 7.3, 32 1x1 filters on 56x56x64"
+        );
+    }
+}
+
+mod inception_cost {
+    use super::*;
+
+    #[test]
+    fn the_lectures_854_million_and_the_bottleneck_version() {
+        course::graded!();
+        let context = "inception_cost (book section 7.3)";
+        let naive = ch07::inception_cost(&ch07::InceptionSpec::NAIVE, 28, 28, 256);
+        assert_eq!(
+            naive,
+            ch07::LayerCost { multiplications: 854_196_224, parameters: 1_089_952, output_channels: 672 },
+            "{context}: the naive module on 28x28x256"
+        );
+        let bottleneck = ch07::inception_cost(&ch07::InceptionSpec::BOTTLENECK, 28, 28, 256);
+        assert_eq!(
+            bottleneck,
+            ch07::LayerCost { multiplications: 271_351_808, parameters: 346_720, output_channels: 480 },
+            "{context}: with 64 1x1 filters before the 3x3 and 5x5 convolutions and after the pool"
+        );
+    }
+}
+
+mod max_pool_same {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev = device(0);
+        let x: Tensor<Rank4<1, 2, 3, 3>, f32, Dev> = dev.tensor([[
+            [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]],
+            [[-1.0, -2.0, -3.0], [-4.0, -5.0, -6.0], [-7.0, -8.0, -9.0]],
+        ]]);
+        let y = ch07::max_pool_same::<1, 2, 3, 5, f32, Dev, NoneTape>(x);
+        let want = [
+            5.0, 6.0, 6.0, 8.0, 9.0, 9.0, 8.0, 9.0, 9.0, -1.0, -1.0, -2.0, -1.0, -1.0, -2.0, -4.0, -4.0, -5.0,
+        ];
+        assert_all_close(
+            "max_pool_same (book section 7.3): the 3x3 maps 1..9 and -1..-9; the padding must never win",
+            &y.as_vec(),
+            &want,
+            Tolerance::F32,
+        );
+    }
+}
+
+/// The small inception module of the visible tests: 2 channels in, paths of 1, 2, 1 and 1
+/// channels on 4x4 maps.
+type SmallInception = ch07::InceptionModule<2, 4, 6, 1, 2, 2, 1, 1, 1, 5, f32, Dev>;
+
+mod inception_forward {
+    use super::*;
+
+    #[test]
+    fn the_1x1_path_comes_first_and_every_map_keeps_its_size() {
+        course::graded!();
+        let dev = device(1);
+        let module = SmallInception::build(&dev);
+        let x: Tensor<Rank4<2, 2, 4, 4>, f32, Dev> = dev.sample_normal();
+        let y: Tensor<Rank4<2, 5, 4, 4>, f32, Dev> = module.forward(x.clone());
+        let first: Tensor<Rank4<2, 1, 4, 4>, f32, Dev> =
+            conv2d(x, &module.branch_1x1.weight, &module.branch_1x1.bias, Const::<1>, Const::<0>).relu();
+        let got: Vec<f32> = y.as_vec().chunks(16).step_by(5).flatten().copied().collect();
+        assert_all_close(
+            "inception_forward (book section 7.3): channel 0 of the output must be relu(branch_1x1(x))",
+            &got,
+            &first.as_vec(),
+            Tolerance::F32,
+        );
+        assert!(
+            y.as_vec().iter().all(|&v| v >= 0.0),
+            "inception_forward (book section 7.3): every path ends in a ReLU"
+        );
+    }
+}
+
+mod residual_forward {
+    use super::*;
+
+    #[test]
+    fn with_f_zero_the_block_is_relu_of_x() {
+        course::graded!();
+        let dev = device(2);
+        let mut block = ch07::IdentityBlock::<3, 5, f32, Dev>::build(&dev);
+        block.conv2.weight = dev.zeros();
+        block.conv2.bias = dev.zeros();
+        let x: Tensor<Rank4<2, 3, 5, 5>, f32, Dev> = dev.sample_normal();
+        let y = block.forward(x.clone());
+        assert_all_close(
+            "residual_forward (book section 7.5): F(x) = 0 must give relu(x + 0)",
+            &y.as_vec(),
+            &x.relu().as_vec(),
+            Tolerance::F32,
+        );
+    }
+}
+
+mod loss_with_auxiliary {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev = device(0);
+        let main = dev.tensor([[1.0f32, 2.0, 3.0]]);
+        let auxiliary = dev.tensor([[3.0f32, 2.0, 1.0]]);
+        let loss = ch07::loss_with_auxiliary(main, auxiliary, &[2], 0.3).array();
+        // 0.4076 + 0.3 · 2.4076
+        assert_close(
+            "loss_with_auxiliary (book section 7.4): logits (1, 2, 3) and (3, 2, 1), label 2, weight 0.3",
+            loss,
+            0.4076059644 + 0.3 * 2.4076059644,
+            Tolerance::F32,
+        );
+    }
+}
+
+mod linear_probe {
+    use super::*;
+
+    #[test]
+    fn separates_one_hot_features() {
+        course::graded!();
+        // Image i of class i % 5 has the feature value 1 at position 7 · (i % 5) and small
+        // noise elsewhere: a linear layer separates them.
+        let labels: Vec<usize> = (0..40).map(|i| i % 5).collect();
+        let features: Vec<[f32; ch07::FEATURES]> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| {
+                let mut f = [0.0; ch07::FEATURES];
+                f[7 * l] = 1.0;
+                f[(31 * i) % ch07::FEATURES] += 0.1;
+                f
+            })
+            .collect();
+        let probe = ch07::linear_probe(&features, &labels, &ch07::ProbeConfig::default());
+        let accuracy = ch07::probe_accuracy(&probe, &features, &labels);
+        assert_close(
+            "linear_probe (book section 7.6): training accuracy on 40 separable feature vectors",
+            accuracy,
+            1.0,
+            Tolerance::F64,
+        );
+    }
+}
+
+mod top_activating_images {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev = device(0);
+        // Five images, two channels of 1x2; channel 1's means: 0.5, 2, -1, 2, 1.5.
+        let maps: Tensor<Rank4<5, 2, 1, 2>, f32, Dev> = dev.tensor([
+            [[[9.0, 9.0]], [[0.0, 1.0]]],
+            [[[0.0, 0.0]], [[1.0, 3.0]]],
+            [[[0.0, 0.0]], [[-1.0, -1.0]]],
+            [[[0.0, 0.0]], [[2.0, 2.0]]],
+            [[[0.0, 0.0]], [[3.0, 0.0]]],
+        ]);
+        assert_eq!(
+            ch07::top_activating_images(&maps, 1, 3),
+            vec![1, 3, 4],
+            "top_activating_images (book section 7.1): channel 1, k = 3 (images 1 and 3 tie: the smaller index first)"
+        );
+    }
+}

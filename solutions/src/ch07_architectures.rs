@@ -1,0 +1,618 @@
+//! Chapter 7: CNN architectures and transfer.
+//!
+//! What makes deep CNNs affordable and trainable: counting the multiplications of a
+//! convolution and of an inception module, with and without 1x1 bottlenecks; the inception
+//! module itself (four parallel paths concatenated along the channels, its pooling path
+//! padded to keep the size); the residual block `y = relu(x + F(x))`; the auxiliary loss
+//! of a classifier on an intermediate feature map. Then transfer (DeCAF): a small CNN
+//! trained on five Fashion-MNIST classes becomes a feature extractor, a linear probe on its
+//! frozen features learns five other classes from 30 labelled images each, and the units
+//! of its last hidden layer are shown by the test images that activate them most.
+//!
+//! Tensors are NCHW; the layers are `courselib::conv`'s (chapter 6 built them by hand).
+
+use courselib::conv::builders::{Conv2d as Conv, Flatten, MaxPool2d};
+use courselib::conv::cpu::CpuFloat;
+use courselib::conv::{max_pool2d, Conv2d, ConvDevice};
+use courselib::device::Dev;
+use datasets::ImageSet;
+use dfdx::nn::{Module, ModuleVisitor, TensorCollection, ZeroSizedModule};
+use dfdx::optim::{Adam, AdamConfig, Optimizer};
+use dfdx::prelude::*;
+use rand::distributions::uniform::SampleUniform;
+
+use crate::ch06_convolutions::conv_parameter_count;
+
+// ANCHOR: conv_multiplications
+/// The multiplications of one convolutional layer whose output is `out_height x out_width`
+/// positions of `filters` channels: every output value is a dot product of the
+/// `kernel x kernel x in_channels` weights of its filter with as many inputs, so
+/// `filters · out_height · out_width · in_channels · kernel · kernel`.
+///
+/// Padding zeros count as inputs (the lecture's count and what a dense kernel computes);
+/// the biases are additions, not multiplications.
+pub fn conv_multiplications(
+    out_height: usize,
+    out_width: usize,
+    in_channels: usize,
+    filters: usize,
+    kernel: usize,
+) -> u64 {
+    // BEGIN SOLUTION conv_multiplications: output values times the weights of one filter
+    (filters * out_height * out_width * in_channels * kernel * kernel) as u64
+    // END SOLUTION
+}
+// ANCHOR_END: conv_multiplications
+
+/// The filters of an inception module's four paths, all "same"-sized (stride 1, padding
+/// `(K − 1)/2`, so every path keeps the input's height and width):
+///
+/// 1. `filters_1x1` 1x1 convolutions;
+/// 2. `filters_3x3` 3x3 convolutions, after `reduce_3x3` 1x1 convolutions if `Some`;
+/// 3. `filters_5x5` 5x5 convolutions, after `reduce_5x5` 1x1 convolutions if `Some`;
+/// 4. a 3x3 max pool (stride 1, padding 1), followed by `pool_projection` 1x1
+///    convolutions if `Some`; without them the pool passes on all input channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InceptionSpec {
+    pub filters_1x1: usize,
+    pub reduce_3x3: Option<usize>,
+    pub filters_3x3: usize,
+    pub reduce_5x5: Option<usize>,
+    pub filters_5x5: usize,
+    pub pool_projection: Option<usize>,
+}
+
+impl InceptionSpec {
+    /// The lecture's naive module on a 28x28x256 input: 128, 192 and 96 filters, no 1x1
+    /// reductions.
+    pub const NAIVE: InceptionSpec = InceptionSpec {
+        filters_1x1: 128,
+        reduce_3x3: None,
+        filters_3x3: 192,
+        reduce_5x5: None,
+        filters_5x5: 96,
+        pool_projection: None,
+    };
+
+    /// The same filters with bottlenecks as in CS231n's version of GoogLeNet's module:
+    /// 64 1x1 filters before the 3x3 and the 5x5 convolutions and after the pool.
+    pub const BOTTLENECK: InceptionSpec = InceptionSpec {
+        reduce_3x3: Some(64),
+        reduce_5x5: Some(64),
+        pool_projection: Some(64),
+        ..InceptionSpec::NAIVE
+    };
+}
+
+/// What a layer costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerCost {
+    /// Multiplications for one input image.
+    pub multiplications: u64,
+    /// Learned values: weights and biases.
+    pub parameters: usize,
+    /// Channels of the output (the depth of the concatenation).
+    pub output_channels: usize,
+}
+
+// ANCHOR: inception_cost
+/// The cost of the inception module `spec` on one `height x width x in_channels` input:
+/// the multiplications of all its convolutions ([`conv_multiplications`]; every output is
+/// `height x width`; pooling multiplies nothing), their parameters with one bias per
+/// filter (chapter 6's [`conv_parameter_count`]) and the number of output channels.
+pub fn inception_cost(spec: &InceptionSpec, height: usize, width: usize, in_channels: usize) -> LayerCost {
+    // BEGIN SOLUTION inception_cost: list every convolution (in channels, filters, kernel) of the four paths, add up their costs
+    // A path's convolutions as (in channels, filters, kernel), and the channels it outputs.
+    let reduced = |reduce: Option<usize>, filters: usize, kernel: usize| match reduce {
+        Some(r) => (vec![(in_channels, r, 1), (r, filters, kernel)], filters),
+        None => (vec![(in_channels, filters, kernel)], filters),
+    };
+    let paths = [
+        (vec![(in_channels, spec.filters_1x1, 1)], spec.filters_1x1),
+        reduced(spec.reduce_3x3, spec.filters_3x3, 3),
+        reduced(spec.reduce_5x5, spec.filters_5x5, 5),
+        match spec.pool_projection {
+            Some(p) => (vec![(in_channels, p, 1)], p),
+            None => (vec![], in_channels),
+        },
+    ];
+    let mut cost = LayerCost { multiplications: 0, parameters: 0, output_channels: 0 };
+    for (convs, channels) in paths {
+        for (c_in, filters, kernel) in convs {
+            cost.multiplications += conv_multiplications(height, width, c_in, filters, kernel);
+            cost.parameters += conv_parameter_count(c_in, filters, kernel, true);
+        }
+        cost.output_channels += channels;
+    }
+    cost
+    // END SOLUTION
+}
+// ANCHOR_END: inception_cost
+
+/// The value the pooling path pads with: smaller than any activation, so a window's
+/// maximum is always one of its real inputs (every window holds its centre).
+pub const POOL_PAD: f64 = -1e30;
+
+// ANCHOR: max_pool_same
+/// A 3x3 max pool with stride 1 and padding 1 ("same": `N x N` in, `N x N` out), built from
+/// `courselib::conv::max_pool2d`, which has no padding: surround every map with one row
+/// and column of [`POOL_PAD`] on each side, giving `N_PAD = N + 2`, then pool.
+///
+/// - `x`: `(B, C, N, N)` with any tape; returns `(B, C, N, N)` on that tape.
+/// - `N_PAD` must be `N + 2` (checked when the program is built, by `max_pool2d`).
+pub fn max_pool_same<
+    const B: usize,
+    const C: usize,
+    const N: usize,
+    const N_PAD: usize,
+    E: Dtype,
+    D: ConvDevice<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<Rank4<B, C, N, N>, E, D, T>,
+) -> Tensor<Rank4<B, C, N, N>, E, D, T> {
+    let dev = x.device().clone();
+    let fill = E::from_f64(POOL_PAD).expect("the pad value fits E");
+    // BEGIN SOLUTION max_pool_same: concatenate a column of POOL_PAD on the left and right, a row on top and bottom, realize (B, C, N_PAD, N_PAD), max_pool2d 3x3 stride 1
+    let column = dev.ones_like(&(Const::<B>, Const::<C>, Const::<N>, 1usize)) * fill;
+    let wide = (column.clone().retaped::<T>(), x).concat_along(Axis::<3>);
+    let wide = (wide, column).concat_along(Axis::<3>);
+    let row = dev.ones_like(&(Const::<B>, Const::<C>, 1usize, N + 2)) * fill;
+    let padded = (row.clone().retaped::<T>(), wide).concat_along(Axis::<2>);
+    let padded = (padded, row).concat_along(Axis::<2>);
+    let padded: Tensor<Rank4<B, C, N_PAD, N_PAD>, E, D, T> =
+        padded.try_realize().unwrap_or_else(|_| panic!("max_pool_same: N_PAD must be N + 2 = {}", N + 2));
+    max_pool2d(padded, Const::<3>, Const::<1>)
+    // END SOLUTION
+}
+// ANCHOR_END: max_pool_same
+
+/// An inception module (section 7.3) on `(B, C_IN, N, N)` feature maps: four parallel
+/// paths, each ending in `N x N` maps, concatenated along the channels to
+/// `C_OUT = C1 + C3 + C5 + CP`:
+///
+/// 1. `branch_1x1`: `C1` 1x1 filters;
+/// 2. `reduce_3x3` (`R3` 1x1 filters), then `conv_3x3` (`C3` 3x3 filters, padding 1);
+/// 3. `reduce_5x5` (`R5` 1x1 filters), then `conv_5x5` (`C5` 5x5 filters, padding 2);
+/// 4. a 3x3 max pool with stride 1 and padding 1 ([`max_pool_same`], on maps padded to
+///    `N_PAD = N + 2`), then `pool_projection` (`CP` 1x1 filters).
+///
+/// Every convolution is followed by a ReLU, as in GoogLeNet.
+#[derive(Clone, Debug)]
+pub struct InceptionModule<
+    const C_IN: usize,
+    const N: usize,
+    const N_PAD: usize,
+    const C1: usize,
+    const R3: usize,
+    const C3: usize,
+    const R5: usize,
+    const C5: usize,
+    const CP: usize,
+    const C_OUT: usize,
+    E: Dtype,
+    D: Storage<E>,
+> {
+    pub branch_1x1: Conv2d<C_IN, C1, 1, 1, 0, N, N, E, D>,
+    pub reduce_3x3: Conv2d<C_IN, R3, 1, 1, 0, N, N, E, D>,
+    pub conv_3x3: Conv2d<R3, C3, 3, 1, 1, N, N, E, D>,
+    pub reduce_5x5: Conv2d<C_IN, R5, 1, 1, 0, N, N, E, D>,
+    pub conv_5x5: Conv2d<R5, C5, 5, 1, 2, N, N, E, D>,
+    pub pool_projection: Conv2d<C_IN, CP, 1, 1, 0, N, N, E, D>,
+}
+
+impl<
+        const C_IN: usize,
+        const N: usize,
+        const N_PAD: usize,
+        const C1: usize,
+        const R3: usize,
+        const C3: usize,
+        const R5: usize,
+        const C5: usize,
+        const CP: usize,
+        const C_OUT: usize,
+        E: Dtype,
+        D: ConvDevice<E>,
+    > InceptionModule<C_IN, N, N_PAD, C1, R3, C3, R5, C5, CP, C_OUT, E, D>
+{
+    // ANCHOR: inception_forward
+    /// The forward pass: `x (B, C_IN, N, N)` → `(B, C_OUT, N, N)`, the four paths'
+    /// outputs in the order 1x1, 3x3, 5x5, pool along the channel axis. Keeps the tape of
+    /// `x`, which reaches every path's parameters.
+    pub fn forward<const B: usize, T: Tape<E, D>>(
+        &self,
+        x: Tensor<Rank4<B, C_IN, N, N>, E, D, T>,
+    ) -> Tensor<Rank4<B, C_OUT, N, N>, E, D, T> {
+        const { assert!(C_OUT == C1 + C3 + C5 + CP, "InceptionModule: C_OUT must be C1 + C3 + C5 + CP") };
+        // BEGIN SOLUTION inception_forward: run the four paths on copies of x (retaped), concatenate along Axis<1>, realize (B, C_OUT, N, N)
+        let path_1x1 = self.branch_1x1.forward(x.retaped::<T>()).relu();
+        let reduced = self.reduce_3x3.forward(x.retaped::<T>()).relu();
+        let path_3x3 = self.conv_3x3.forward(reduced).relu();
+        let reduced = self.reduce_5x5.forward(x.retaped::<T>()).relu();
+        let path_5x5 = self.conv_5x5.forward(reduced).relu();
+        let pooled = max_pool_same::<B, C_IN, N, N_PAD, E, D, T>(x);
+        let path_pool = self.pool_projection.forward(pooled).relu();
+        let first = path_1x1.reshape_like(&(Const::<B>, C1, Const::<N>, Const::<N>));
+        let all = (((first, path_3x3).concat_along(Axis::<1>), path_5x5).concat_along(Axis::<1>), path_pool)
+            .concat_along(Axis::<1>);
+        all.try_realize()
+            .unwrap_or_else(|_| panic!("inception_forward: the paths must give C_OUT = {C_OUT} channels"))
+        // END SOLUTION
+    }
+    // ANCHOR_END: inception_forward
+}
+
+/// Lets dfdx walk the module's parameters: `InceptionModule::build(&dev)` (dfdx's
+/// `BuildModule`) initialises every convolution as in PyTorch; optimisers and
+/// `alloc_grads` work on it.
+impl<
+        const C_IN: usize,
+        const N: usize,
+        const N_PAD: usize,
+        const C1: usize,
+        const R3: usize,
+        const C3: usize,
+        const R5: usize,
+        const C5: usize,
+        const CP: usize,
+        const C_OUT: usize,
+        E: CpuFloat + SampleUniform,
+        D: Device<E>,
+    > TensorCollection<E, D> for InceptionModule<C_IN, N, N_PAD, C1, R3, C3, R5, C5, CP, C_OUT, E, D>
+{
+    type To<E2: Dtype, D2: Device<E2>> =
+        InceptionModule<C_IN, N, N_PAD, C1, R3, C3, R5, C5, CP, C_OUT, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("branch_1x1", |s| &s.branch_1x1, |s| &mut s.branch_1x1),
+                Self::module("reduce_3x3", |s| &s.reduce_3x3, |s| &mut s.reduce_3x3),
+                Self::module("conv_3x3", |s| &s.conv_3x3, |s| &mut s.conv_3x3),
+                Self::module("reduce_5x5", |s| &s.reduce_5x5, |s| &mut s.reduce_5x5),
+                Self::module("conv_5x5", |s| &s.conv_5x5, |s| &mut s.conv_5x5),
+                Self::module("pool_projection", |s| &s.pool_projection, |s| &mut s.pool_projection),
+            ),
+            |(branch_1x1, reduce_3x3, conv_3x3, reduce_5x5, conv_5x5, pool_projection)| InceptionModule {
+                branch_1x1,
+                reduce_3x3,
+                conv_3x3,
+                reduce_5x5,
+                conv_5x5,
+                pool_projection,
+            },
+        )
+    }
+}
+
+/// The identity shortcut of a residual block: returns its input (no parameters).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Identity;
+
+impl ZeroSizedModule for Identity {}
+
+impl<X: HasErr> Module<X> for Identity {
+    type Output = X;
+    type Error = X::Err;
+
+    fn try_forward(&self, x: X) -> Result<X, X::Err> {
+        Ok(x)
+    }
+}
+
+/// A residual block (section 7.5) on `N x N` maps: `y = relu(shortcut(x) + F(x))` with
+/// `F(x) = conv2(relu(conv1(x)))`, two 3x3 convolutions with padding 1.
+///
+/// The shortcut `S` is [`Identity`] when `C_IN = C_OUT` ([`IdentityBlock`]) or a 1x1
+/// convolution that projects `x` to `C_OUT` channels ([`ProjectionBlock`]).
+#[derive(Clone, Debug)]
+pub struct ResidualBlock<const C_IN: usize, const C_OUT: usize, const N: usize, S, E: Dtype, D: Storage<E>> {
+    pub conv1: Conv2d<C_IN, C_OUT, 3, 1, 1, N, N, E, D>,
+    pub conv2: Conv2d<C_OUT, C_OUT, 3, 1, 1, N, N, E, D>,
+    pub shortcut: S,
+}
+
+/// A residual block whose shortcut is the identity: `y = relu(x + F(x))`.
+pub type IdentityBlock<const C: usize, const N: usize, E, D> = ResidualBlock<C, C, N, Identity, E, D>;
+/// A residual block whose shortcut is a 1x1 convolution `W_s`: `y = relu(W_s x + F(x))`.
+pub type ProjectionBlock<const C_IN: usize, const C_OUT: usize, const N: usize, E, D> =
+    ResidualBlock<C_IN, C_OUT, N, Conv2d<C_IN, C_OUT, 1, 1, 0, N, N, E, D>, E, D>;
+
+impl<const C_IN: usize, const C_OUT: usize, const N: usize, S, E: Dtype, D: ConvDevice<E>>
+    ResidualBlock<C_IN, C_OUT, N, S, E, D>
+{
+    // ANCHOR: residual_forward
+    /// The forward pass: `x (B, C_IN, N, N)` → `relu(shortcut(x) + F(x))`, `(B, C_OUT, N, N)`,
+    /// keeping the tape of `x`.
+    pub fn forward<const B: usize, T: Tape<E, D>>(
+        &self,
+        x: Tensor<Rank4<B, C_IN, N, N>, E, D, T>,
+    ) -> Tensor<Rank4<B, C_OUT, N, N>, E, D, T>
+    where
+        S: Module<Tensor<Rank4<B, C_IN, N, N>, E, D, T>, Output = Tensor<Rank4<B, C_OUT, N, N>, E, D, T>>,
+    {
+        // BEGIN SOLUTION residual_forward: the shortcut of a retaped copy of x, plus conv2(relu(conv1(x))), then relu
+        let shortcut = self.shortcut.forward(x.retaped::<T>());
+        let residual = self.conv2.forward(self.conv1.forward(x).relu());
+        (shortcut + residual).relu()
+        // END SOLUTION
+    }
+    // ANCHOR_END: residual_forward
+}
+
+/// Lets dfdx walk the block's parameters (the shortcut's too): `IdentityBlock::build(&dev)`.
+impl<const C_IN: usize, const C_OUT: usize, const N: usize, S, E, D> TensorCollection<E, D>
+    for ResidualBlock<C_IN, C_OUT, N, S, E, D>
+where
+    S: TensorCollection<E, D>,
+    E: CpuFloat + SampleUniform,
+    D: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = ResidualBlock<C_IN, C_OUT, N, S::To<E2, D2>, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("conv1", |s| &s.conv1, |s| &mut s.conv1),
+                Self::module("conv2", |s| &s.conv2, |s| &mut s.conv2),
+                Self::module("shortcut", |s| &s.shortcut, |s| &mut s.shortcut),
+            ),
+            |(conv1, conv2, shortcut)| ResidualBlock { conv1, conv2, shortcut },
+        )
+    }
+}
+
+/// The mean cross-entropy of `(B, K)` logits against `labels`, on the logits' tape.
+pub fn cross_entropy<const B: usize, const K: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    logits: Tensor<Rank2<B, K>, E, D, T>,
+    labels: &[usize; B],
+) -> Tensor<Rank0, E, D, T> {
+    let dev = logits.device().clone();
+    logits.log_softmax::<Axis<1>>().select(dev.tensor(*labels)).mean().negate()
+}
+
+// ANCHOR: loss_with_auxiliary
+/// The training loss of a network with an auxiliary classifier (section 7.4):
+/// `L = CE(main_logits) + weight · CE(auxiliary_logits)`, both mean cross-entropies
+/// ([`cross_entropy`]) against the same `labels`.
+///
+/// - `main_logits`, `auxiliary_logits`: `(B, K)`, each on its own tape: the auxiliary
+///   head reads a `retaped` copy of the intermediate feature map, so that adding the two
+///   losses merges the tapes and no operation is recorded twice.
+/// - returns the scalar loss on the merged tape.
+pub fn loss_with_auxiliary<const B: usize, const K: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    main_logits: Tensor<Rank2<B, K>, E, D, T>,
+    auxiliary_logits: Tensor<Rank2<B, K>, E, D, T>,
+    labels: &[usize; B],
+    weight: f64,
+) -> Tensor<Rank0, E, D, T> {
+    let weight = E::from_f64(weight).expect("the weight fits E");
+    // BEGIN SOLUTION loss_with_auxiliary: the main cross-entropy plus the weighted auxiliary one
+    cross_entropy(main_logits, labels) + cross_entropy(auxiliary_logits, labels) * weight
+    // END SOLUTION
+}
+// ANCHOR_END: loss_with_auxiliary
+
+/// Classes of each task of the transfer experiment (section 7.6).
+pub const TASK_CLASSES: usize = 5;
+/// The values of a feature vector: the 16 maps of 7x7 after the second pooling.
+pub const FEATURES: usize = 16 * 7 * 7;
+
+/// The feature extractor: two conv-ReLU-pool stages (8 filters of 5x5, then 16 of 3x3),
+/// flattened: `(B, 1, 28, 28)` → `(B, FEATURES)`.
+pub type FeatureNet = (
+    (Conv<1, 8, 5, 1, 2, 28, 28>, ReLU, MaxPool2d<2, 2, 14, 14>),
+    (Conv<8, 16, 3, 1, 1, 14, 14>, ReLU, MaxPool2d<2, 2, 7, 7>),
+    Flatten<FEATURES>,
+);
+/// The classifier of the transfer experiment: the features, then a fully connected
+/// head with 64 hidden ReLU units and `TASK_CLASSES` logits.
+pub type TransferNet = (FeatureNet, (Linear<FEATURES, 64>, ReLU, Linear<64, TASK_CLASSES>));
+/// The classifier's parameters on the course's device; `.0` is the feature extractor.
+pub type Classifier = <TransferNet as BuildOnDevice<Dev, f32>>::Built;
+/// The feature extractor's parameters on the course's device.
+pub type Extractor = <FeatureNet as BuildOnDevice<Dev, f32>>::Built;
+/// A linear classifier on the features, the only part a linear probe trains.
+pub type Probe = dfdx::nn::modules::Linear<FEATURES, TASK_CLASSES, f32, Dev>;
+
+/// How the transfer experiment trains (Adam with `learning_rate`, mini-batches of
+/// [`TRAIN_BATCH`]).
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub learning_rate: f64,
+    /// Seeds the initial weights and the order of every epoch.
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// Training on the source task: all 6,000 training images of [`SOURCE_CLASSES`], 2 epochs.
+    pub const SOURCE: TrainConfig = TrainConfig { epochs: 2, learning_rate: 1e-3, seed: 1 };
+    /// Training from scratch on the [`LABELLED_PER_CLASS`] images per class of the target task.
+    pub const SCRATCH: TrainConfig = TrainConfig { epochs: 30, learning_rate: 1e-3, seed: 1 };
+}
+
+/// The source task: T-shirt/top, trouser, pullover, dress, coat.
+pub const SOURCE_CLASSES: [usize; TASK_CLASSES] = [0, 1, 2, 3, 4];
+/// The target task: sandal, shirt, sneaker, bag, ankle boot.
+pub const TARGET_CLASSES: [usize; TASK_CLASSES] = [5, 6, 7, 8, 9];
+/// Labelled training images per class of the target task.
+pub const LABELLED_PER_CLASS: usize = 20;
+
+/// Images per mini-batch of [`train_classifier`].
+pub const TRAIN_BATCH: usize = 32;
+
+/// The images of `set` of the classes `classes`, relabelled by their position in
+/// `classes` (`classes[k]` becomes `k`), at most `per_class` of each (the first ones in the
+/// set's order).
+pub fn task_subset(set: &ImageSet, classes: &[usize; TASK_CLASSES], per_class: usize) -> ImageSet {
+    let mut taken = [0; TASK_CLASSES];
+    let mut indices = Vec::new();
+    for i in 0..set.len() {
+        if let Some(k) = classes.iter().position(|&c| c == set.label(i)) {
+            if taken[k] < per_class {
+                taken[k] += 1;
+                indices.push(i);
+            }
+        }
+    }
+    let mut subset = set.subset(&indices);
+    for label in &mut subset.labels {
+        *label = classes.iter().position(|&c| c == usize::from(*label)).expect("a task class") as u8;
+    }
+    subset.class_names = classes.iter().map(|&c| set.class_names[c].clone()).collect();
+    subset
+}
+
+/// Trains a fresh [`TransferNet`] (built on `device(config.seed)`) on all of `train` with
+/// the cross-entropy and Adam, mini-batches of [`TRAIN_BATCH`] shuffled per epoch with
+/// `config.seed + epoch`; a set smaller than one batch is used as one batch.
+pub fn train_classifier(train: &ImageSet, config: &TrainConfig) -> Classifier {
+    let dev = courselib::device::device(config.seed);
+    let mut model = dev.build_module::<TransferNet, f32>();
+    let mut adam = Adam::new(&model, AdamConfig { lr: config.learning_rate, ..Default::default() });
+    let mut grads = model.alloc_grads();
+    for epoch in 0..config.epochs {
+        let mut batches =
+            courselib::data::shuffled_batches(train.len(), TRAIN_BATCH, config.seed + epoch as u64);
+        if batches.is_empty() {
+            batches.push((0..train.len()).collect());
+        }
+        for batch in &batches {
+            let (x, labels) = courselib::data::image_batch::<TRAIN_BATCH, 1, 28, 28, Dev>(&dev, train, batch);
+            let logits = model.forward(x.traced(grads));
+            // rows beyond the batch (label usize::MAX) get weight 0
+            let mask: Vec<f32> =
+                labels.iter().flat_map(|&l| [f32::from(u8::from(l < TASK_CLASSES)); TASK_CLASSES]).collect();
+            let targets: Vec<f32> = labels
+                .iter()
+                .flat_map(|&l| (0..TASK_CLASSES).map(move |k| f32::from(u8::from(k == l))))
+                .collect();
+            let targets = dev.tensor_from_vec(targets, (Const::<TRAIN_BATCH>, Const::<TASK_CLASSES>));
+            let mask = dev.tensor_from_vec(mask, (Const::<TRAIN_BATCH>, Const::<TASK_CLASSES>));
+            let scale = TRAIN_BATCH as f32 / batch.len() as f32;
+            let log_p = logits.log_softmax::<Axis<1>>() * mask;
+            let loss = (log_p * targets).sum::<Rank1<TRAIN_BATCH>, Axis<1>>().mean().negate() * scale;
+            grads = loss.backward();
+            adam.update(&mut model, &grads).expect("every parameter has a gradient");
+            model.zero_grads(&mut grads);
+        }
+    }
+    model
+}
+
+/// The [`FEATURES`] hidden values of every image of `set` under the feature extractor
+/// `features` (the classifier with its last layer cut off), in the set's order.
+pub fn extract_features(features: &Extractor, set: &ImageSet) -> Vec<[f32; FEATURES]> {
+    const CHUNK: usize = 100;
+    let dev = features.0 .0.weight.device().clone();
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let mut out = Vec::with_capacity(set.len());
+    for chunk in indices.chunks(CHUNK) {
+        let (x, _) = courselib::data::image_batch::<CHUNK, 1, 28, 28, Dev>(&dev, set, chunk);
+        let values = features.forward(x).as_vec();
+        out.extend(
+            values.chunks(FEATURES).take(chunk.len()).map(|row| <[f32; FEATURES]>::try_from(row).unwrap()),
+        );
+    }
+    out
+}
+
+/// The fraction of `features` whose largest logit under `probe` is their label.
+pub fn probe_accuracy(probe: &Probe, features: &[[f32; FEATURES]], labels: &[usize]) -> f64 {
+    let dev = probe.weight.device().clone();
+    let x = dev.tensor_from_vec(features.concat(), (features.len(), Const::<FEATURES>));
+    let logits = probe.forward(x).as_vec();
+    let correct = logits
+        .chunks(TASK_CLASSES)
+        .zip(labels)
+        .filter(|(row, &label)| (0..TASK_CLASSES).all(|k| row[k] <= row[label]))
+        .count();
+    correct as f64 / labels.len() as f64
+}
+
+/// How [`linear_probe`] trains: full-batch Adam steps.
+#[derive(Clone, Debug)]
+pub struct ProbeConfig {
+    pub steps: usize,
+    pub learning_rate: f64,
+    /// Seeds the probe's initial weights.
+    pub seed: u64,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self { steps: 300, learning_rate: 1e-2, seed: 3 }
+    }
+}
+
+// ANCHOR: linear_probe
+/// A linear probe (section 7.6, DeCAF): a new last layer trained on frozen features, the
+/// network below it untouched.
+///
+/// Builds a fresh [`Probe`] on `courselib::device::device(config.seed)` and takes
+/// `config.steps` Adam steps (`config.learning_rate`, otherwise Adam's defaults), each on
+/// the mean cross-entropy of all `features` (one row of [`FEATURES`] values per image)
+/// against their `labels` (below [`TASK_CLASSES`]). Returns the trained probe.
+pub fn linear_probe(features: &[[f32; FEATURES]], labels: &[usize], config: &ProbeConfig) -> Probe {
+    assert_eq!(features.len(), labels.len(), "linear_probe: one label per feature vector");
+    let dev = courselib::device::device(config.seed);
+    let mut probe: Probe = dev.build_module::<Linear<FEATURES, TASK_CLASSES>, f32>();
+    // BEGIN SOLUTION linear_probe: the features as one (n, FEATURES) tensor; per step: logits on a tape, mean cross-entropy, backward, Adam update
+    let mut adam = Adam::new(&probe, AdamConfig { lr: config.learning_rate, ..Default::default() });
+    let n = features.len();
+    let x = dev.tensor_from_vec(features.concat(), (n, Const::<FEATURES>));
+    let targets = dev.tensor_from_vec(labels.to_vec(), (n,));
+    let mut grads = probe.alloc_grads();
+    for _ in 0..config.steps {
+        let logits = probe.forward(x.clone().traced(grads));
+        let loss = logits.log_softmax::<Axis<1>>().select(targets.clone()).mean().negate();
+        grads = loss.backward();
+        adam.update(&mut probe, &grads).expect("the probe's parameters have gradients");
+        probe.zero_grads(&mut grads);
+    }
+    probe
+    // END SOLUTION
+}
+// ANCHOR_END: linear_probe
+
+// ANCHOR: top_activating_images
+/// The indices of the `k` images whose mean activation of channel `channel` is largest
+/// (section 7.1): `mean over (i, j) of maps[n, channel, i, j]`, sorted from the largest
+/// down; of equal means the smaller index comes first. For the units of a fully connected
+/// layer pass their values as `(N, U, 1, 1)`.
+///
+/// - `maps`: `(N, C, H, W)`; `channel < C`; `k <= N`.
+pub fn top_activating_images<
+    const N: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    E: Dtype,
+    D: Device<E>,
+>(
+    maps: &Tensor<Rank4<N, C, H, W>, E, D>,
+    channel: usize,
+    k: usize,
+) -> Vec<usize> {
+    assert!(channel < C && k <= N, "top_activating_images: channel {channel} of {C}, {k} of {N} images");
+    // BEGIN SOLUTION top_activating_images: sum each image's map of the channel, sort the indices by it (largest first, stable), keep k
+    let values = maps.as_vec();
+    let means: Vec<f64> = (0..N)
+        .map(|n| {
+            let start = (n * C + channel) * H * W;
+            values[start..start + H * W].iter().map(|v| v.to_f64().unwrap()).sum::<f64>() / (H * W) as f64
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..N).collect();
+    order.sort_by(|&a, &b| means[b].total_cmp(&means[a]));
+    order.truncate(k);
+    order
+    // END SOLUTION
+}
+// ANCHOR_END: top_activating_images
