@@ -11,17 +11,16 @@
 //! channels, K, K)`. A convolution's output size `OH`, `OW` is a const parameter of its
 //! result type, checked at compile time against the formula of section 6.2.
 
+use courselib::conv::shape::{check_conv2d, check_pool2d};
+use courselib::conv::ConvDevice;
+use courselib::device::Dev;
+use datasets::ImageSet;
+use dfdx::nn::modules::Linear;
+use dfdx::nn::{ModuleVisitor, TensorCollection, TensorOptions};
+use dfdx::optim::Adam;
 use dfdx::prelude::*;
 use image::RgbImage;
 use rand::Rng;
-
-/// The formula of section 6.2 for the compile-time shape checks: does a window of
-/// `kernel` with `stride` and `padding` give exactly `output` positions along an axis of
-/// `input`? A `const` block can only call `const fn`s, so the checks use this twin of
-/// your [`conv_output_size`].
-const fn fits(input: usize, kernel: usize, stride: usize, padding: usize, output: usize) -> bool {
-    stride > 0 && kernel <= input + 2 * padding && output == (input + 2 * padding - kernel) / stride + 1
-}
 
 // ANCHOR: conv_output_size
 /// The number of positions of a `kernel`-wide window along an axis of `input` values
@@ -91,12 +90,7 @@ pub fn conv2d_naive<
     _stride: Const<S>,
     _padding: Const<P>,
 ) -> Tensor<Rank4<B, O, OH, OW>, E, D> {
-    const {
-        assert!(
-            fits(H, K, S, P, OH) && fits(W, K, S, P, OW),
-            "conv2d_naive: OH and OW must be (H + 2P - K) / S + 1 and (W + 2P - K) / S + 1 (book section 6.2)"
-        )
-    };
+    const { check_conv2d(H, W, K, S, P, OH, OW) };
     // BEGIN SOLUTION conv2d_naive: for every output value, the bias plus the weighted sum over channels and kernel taps inside the image
     let (xs, ws, bs) = (x.as_vec(), weight.as_vec(), bias.as_vec());
     let mut y = Vec::with_capacity(B * O * OH * OW);
@@ -219,12 +213,7 @@ pub fn conv2d_im2col<
     _stride: Const<S>,
     _padding: Const<P>,
 ) -> Tensor<Rank4<B, O, OH, OW>, E, D, T> {
-    const {
-        assert!(
-            fits(H, K, S, P, OH) && fits(W, K, S, P, OW),
-            "conv2d_im2col: OH and OW must be (H + 2P - K) / S + 1 and (W + 2P - K) / S + 1 (book section 6.2)"
-        )
-    };
+    const { check_conv2d(H, W, K, S, P, OH, OW) };
     // BEGIN SOLUTION conv2d_im2col: flatten and append a zero, gather the columns, multiply by the filter matrix, add the bias
     let dev = x.device().clone();
     let (taps, positions) = (C * K * K, OH * OW);
@@ -271,12 +260,7 @@ pub fn max_pool2d<
     _kernel: Const<K>,
     _stride: Const<S>,
 ) -> Tensor<Rank4<B, C, OH, OW>, E, D, T> {
-    const {
-        assert!(
-            fits(H, K, S, 0, OH) && fits(W, K, S, 0, OW),
-            "max_pool2d: OH and OW must be (H - K) / S + 1 and (W - K) / S + 1 (book section 6.4)"
-        )
-    };
+    const { check_pool2d(H, W, K, S, OH, OW) };
     // BEGIN SOLUTION max_pool2d: gather the K·K taps of every window per channel, take the maximum over the taps
     let windows = pool_windows::<B, C, H, W, K, S, OH, OW, E, D, T>(x);
     windows.max::<(Const<B>, Const<C>, usize), Axis<2>>().reshape_like(&(
@@ -336,12 +320,7 @@ pub fn avg_pool2d<
     _kernel: Const<K>,
     _stride: Const<S>,
 ) -> Tensor<Rank4<B, C, OH, OW>, E, D, T> {
-    const {
-        assert!(
-            fits(H, K, S, 0, OH) && fits(W, K, S, 0, OW),
-            "avg_pool2d: OH and OW must be (H - K) / S + 1 and (W - K) / S + 1 (book section 6.4)"
-        )
-    };
+    const { check_pool2d(H, W, K, S, OH, OW) };
     // BEGIN SOLUTION avg_pool2d: gather the K·K taps of every window per channel, average over the taps
     let windows = pool_windows::<B, C, H, W, K, S, OH, OW, E, D, T>(x);
     windows.mean::<(Const<B>, Const<C>, usize), Axis<2>>().reshape_like(&(
@@ -439,6 +418,43 @@ impl<const C: usize, E: Dtype, D: Device<E>> BatchNorm<C, E, D> {
         // END SOLUTION
     }
     // ANCHOR_END: batch_norm_eval
+}
+
+/// The parameters `γ`, `β` for optimisers, the running statistics as buffers that are
+/// saved and moved with the model but get no gradient (as in dfdx's `BatchNorm2D`).
+impl<const C: usize, E: Dtype, D: Device<E>> TensorCollection<E, D> for BatchNorm<C, E, D> {
+    type To<E2: Dtype, D2: Device<E2>> = BatchNorm<C, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::tensor("gamma", |s| &s.gamma, |s| &mut s.gamma, TensorOptions::reset_to_ones()),
+                Self::tensor("beta", |s| &s.beta, |s| &mut s.beta, TensorOptions::reset_to_zeros()),
+                Self::tensor(
+                    "running_mean",
+                    |s| &s.running_mean,
+                    |s| &mut s.running_mean,
+                    TensorOptions::detached(|t| t.try_fill_with_zeros()),
+                ),
+                Self::tensor(
+                    "running_var",
+                    |s| &s.running_var,
+                    |s| &mut s.running_var,
+                    TensorOptions::detached(|t| t.try_fill_with_ones()),
+                ),
+            ),
+            |(gamma, beta, running_mean, running_var)| BatchNorm {
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                momentum: 0.1,
+                epsilon: 1e-5,
+            },
+        )
+    }
 }
 
 /// Whether a layer runs for training or for testing (dropout and batch normalisation
@@ -576,3 +592,207 @@ pub fn scale_channels(image: &RgbImage, factors: [f64; 3]) -> RgbImage {
     // END SOLUTION
 }
 // ANCHOR_END: scale_channels
+
+/// One conv block (section 6.5): a 3x3 convolution with padding 1 from `I` to `O`
+/// channels (`H x W` stays), batch normalisation, ReLU and 2x2 max pooling to `PH x PW`.
+#[derive(Clone, Debug)]
+pub struct ConvBlock<
+    const I: usize,
+    const O: usize,
+    const H: usize,
+    const W: usize,
+    const PH: usize,
+    const PW: usize,
+    E: Dtype,
+    D: Storage<E>,
+> {
+    pub conv: courselib::conv::Conv2d<I, O, 3, 1, 1, H, W, E, D>,
+    pub norm: BatchNorm<O, E, D>,
+}
+
+impl<
+        const I: usize,
+        const O: usize,
+        const H: usize,
+        const W: usize,
+        const PH: usize,
+        const PW: usize,
+        D: ConvDevice<f32>,
+    > TensorCollection<f32, D> for ConvBlock<I, O, H, W, PH, PW, f32, D>
+{
+    type To<E2: Dtype, D2: Device<E2>> = ConvBlock<I, O, H, W, PH, PW, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("conv", |s| &s.conv, |s| &mut s.conv),
+                Self::module("norm", |s| &s.norm, |s| &mut s.norm),
+            ),
+            |(conv, norm)| ConvBlock { conv, norm },
+        )
+    }
+}
+
+impl<
+        const I: usize,
+        const O: usize,
+        const H: usize,
+        const W: usize,
+        const PH: usize,
+        const PW: usize,
+        E: Dtype,
+        D: ConvDevice<E>,
+    > ConvBlock<I, O, H, W, PH, PW, E, D>
+{
+    // ANCHOR: conv_block
+    /// Training mode: convolution, batch normalisation with the batch's statistics
+    /// (updating the running ones), ReLU, 2x2 max pooling with stride 2.
+    ///
+    /// - `x`: `(B, I, H, W)` with any tape; returns `(B, O, PH, PW)` on the same tape.
+    pub fn forward_train<const B: usize, T: Tape<E, D>>(
+        &mut self,
+        x: Tensor<Rank4<B, I, H, W>, E, D, T>,
+    ) -> Tensor<Rank4<B, O, PH, PW>, E, D, T> {
+        // BEGIN SOLUTION conv_block: convolution, batch norm in training mode, ReLU, 2x2 max pooling
+        let y = self.norm.forward_train(self.conv.forward(x)).relu();
+        courselib::conv::max_pool2d(y, Const::<2>, Const::<2>)
+        // END SOLUTION
+    }
+
+    /// Test mode: as [`ConvBlock::forward_train`], with batch normalisation's running
+    /// statistics. Changes nothing in `self`.
+    pub fn forward_eval<const B: usize, T: Tape<E, D>>(
+        &self,
+        x: Tensor<Rank4<B, I, H, W>, E, D, T>,
+    ) -> Tensor<Rank4<B, O, PH, PW>, E, D, T> {
+        // BEGIN SOLUTION conv_block: the same layers, batch norm in test mode
+        let y = self.norm.forward_eval(self.conv.forward(x)).relu();
+        courselib::conv::max_pool2d(y, Const::<2>, Const::<2>)
+        // END SOLUTION
+    }
+    // ANCHOR_END: conv_block
+}
+
+/// The CNN of section 6.9 for 28x28 grey images and 10 classes: two conv blocks
+/// (1 → 8 channels, 28x28 → 14x14; 8 → 16 channels, 14x14 → 7x7), flattened to 784
+/// values, and a linear layer to 10 logits. 8·9 + 8 + 16·72 + 16 + 2·(8 + 16) (γ, β) +
+/// 784·10 + 10 = 9,202 parameters.
+#[derive(Clone, Debug)]
+pub struct FashionCnn<E: Dtype, D: Storage<E>> {
+    pub block1: ConvBlock<1, 8, 28, 28, 14, 14, E, D>,
+    pub block2: ConvBlock<8, 16, 14, 14, 7, 7, E, D>,
+    pub classifier: Linear<784, 10, E, D>,
+}
+
+impl<D: ConvDevice<f32>> TensorCollection<f32, D> for FashionCnn<f32, D> {
+    type To<E2: Dtype, D2: Device<E2>> = FashionCnn<E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("block1", |s| &s.block1, |s| &mut s.block1),
+                Self::module("block2", |s| &s.block2, |s| &mut s.block2),
+                Self::module("classifier", |s| &s.classifier, |s| &mut s.classifier),
+            ),
+            |(block1, block2, classifier)| FashionCnn { block1, block2, classifier },
+        )
+    }
+}
+
+impl<D: ConvDevice<f32>> FashionCnn<f32, D> {
+    /// The logits `(B, 10)` of a batch `(B, 1, 28, 28)` in training mode.
+    pub fn forward_train<const B: usize, T: Tape<f32, D>>(
+        &mut self,
+        x: Tensor<Rank4<B, 1, 28, 28>, f32, D, T>,
+    ) -> Tensor<Rank2<B, 10>, f32, D, T> {
+        let features = self.block2.forward_train(self.block1.forward_train(x));
+        self.classifier.forward(features.reshape::<Rank2<B, 784>>())
+    }
+
+    /// The logits `(B, 10)` of a batch `(B, 1, 28, 28)` in test mode.
+    pub fn forward_eval<const B: usize>(
+        &self,
+        x: Tensor<Rank4<B, 1, 28, 28>, f32, D>,
+    ) -> Tensor<Rank2<B, 10>, f32, D> {
+        let features = self.block2.forward_eval(self.block1.forward_eval(x));
+        self.classifier.forward(features.reshape::<Rank2<B, 784>>())
+    }
+}
+
+/// How [`train_fashion_cnn`] trains.
+#[derive(Clone, Debug)]
+pub struct CnnConfig {
+    pub epochs: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// Seeds the initial weights and the batches of each epoch.
+    pub seed: u64,
+}
+
+impl Default for CnnConfig {
+    fn default() -> Self {
+        Self { epochs: 2, learning_rate: 3e-3, seed: 6 }
+    }
+}
+
+/// Images per training batch of [`train_fashion_cnn`].
+pub const CNN_BATCH: usize = 64;
+
+// ANCHOR: train_fashion_cnn
+/// Trains a fresh [`FashionCnn`] on `train` (28x28 grey images, 10 classes) with the
+/// cross-entropy loss and dfdx's Adam (`config.learning_rate`, otherwise Adam's defaults).
+///
+/// The network is built on `courselib::device::device(config.seed)`; epoch `e` (from 1)
+/// uses the batches `courselib::data::shuffled_batches(train.len(), CNN_BATCH,
+/// config.seed + e)`, each turned into a `(CNN_BATCH, 1, 28, 28)` tensor by
+/// `courselib::data::image_batch`. Per batch: the logits in training mode on a tape, the
+/// loss, its gradients and one Adam step.
+///
+/// Returns the trained network and the loss of every batch, in order.
+pub fn train_fashion_cnn(train: &ImageSet, config: &CnnConfig) -> (FashionCnn<f32, Dev>, Vec<f32>) {
+    let dev = courselib::device::device(config.seed);
+    let mut model = FashionCnn::<f32, Dev>::build(&dev);
+    let mut adam: Adam<FashionCnn<f32, Dev>, f32, Dev> =
+        Adam::new(&model, AdamConfig { lr: config.learning_rate, ..Default::default() });
+    let mut grads = model.alloc_grads();
+    let mut losses: Vec<f32> = Vec::new();
+    // BEGIN SOLUTION train_fashion_cnn: per epoch and batch: logits in training mode on a tape, cross-entropy, backward, Adam step
+    for epoch in 1..=config.epochs {
+        for batch in courselib::data::shuffled_batches(train.len(), CNN_BATCH, config.seed + epoch as u64) {
+            let (x, labels) = courselib::data::image_batch::<CNN_BATCH, 1, 28, 28, Dev>(&dev, train, &batch);
+            let logits = model.forward_train(x.traced(grads));
+            let loss = logits.log_softmax::<Axis<1>>().select(dev.tensor(labels)).mean().negate();
+            losses.push(loss.array());
+            grads = loss.backward();
+            adam.update(&mut model, &grads).expect("every parameter has a gradient");
+            model.zero_grads(&mut grads);
+        }
+    }
+    (model, losses)
+    // END SOLUTION
+}
+// ANCHOR_END: train_fashion_cnn
+
+/// The fraction of `set`'s images `indices` that `model` classifies correctly (test mode).
+pub fn cnn_accuracy<D: ConvDevice<f32>>(
+    model: &FashionCnn<f32, D>,
+    set: &ImageSet,
+    indices: &[usize],
+) -> f32 {
+    const CHUNK: usize = 250;
+    let dev = model.classifier.weight.device();
+    let mut correct = 0;
+    for chunk in indices.chunks(CHUNK) {
+        let (x, labels) = courselib::data::image_batch::<CHUNK, 1, 28, 28, D>(dev, set, chunk);
+        let logits = model.forward_eval(x).as_vec();
+        for (row, label) in logits.chunks(10).zip(labels).take(chunk.len()) {
+            let predicted = (0..10).fold(0, |best, k| if row[k] > row[best] { k } else { best });
+            correct += usize::from(predicted == label);
+        }
+    }
+    correct as f32 / indices.len() as f32
+}

@@ -1052,3 +1052,179 @@ mod scale_channels {
         );
     }
 }
+
+mod conv_block {
+    use super::*;
+
+    type Block = ch06::ConvBlock<2, 3, 6, 6, 3, 3, f64, Dev>;
+
+    fn random_block(dev: &Dev, seed: u64) -> Block {
+        let mut norm = ch06::BatchNorm::new(dev);
+        (norm.gamma, norm.beta) = (uniform(dev, seed + 1, 2.0), uniform(dev, seed + 2, 1.0));
+        let conv = courselib::conv::Conv2d {
+            weight: uniform(dev, seed + 3, 0.5),
+            bias: uniform(dev, seed + 4, 0.5),
+        };
+        ch06::ConvBlock { conv, norm }
+    }
+
+    /// dfdx's BatchNorm2D with the block's γ and β.
+    fn reference_norm(dev: &Dev, block: &Block) -> dfdx::nn::modules::BatchNorm2D<3, f64, Dev> {
+        let mut norm = dev.build_module::<dfdx::nn::builders::BatchNorm2D<3>, f64>();
+        (norm.scale, norm.bias) = (block.norm.gamma.clone(), block.norm.beta.clone());
+        norm
+    }
+
+    #[test]
+    fn training_mode_agrees_with_library_layers_and_dfdx_batchnorm() {
+        course::graded!();
+        for seed in SEEDS {
+            let dev = device(seed);
+            let mut block = random_block(&dev, seed);
+            let mut norm = reference_norm(&dev, &block);
+            let (weight, bias) = (block.conv.weight.clone(), block.conv.bias.clone());
+            for step in 0..2 {
+                let context =
+                    format!("conv_block (book section 6.5): training mode, seed {seed}, batch {}", step + 1);
+                let x: F64<Rank4<3, 2, 6, 6>> = uniform(&dev, seed + 10 + step, 2.0);
+                let r: F64<Rank4<3, 3, 3, 3>> = uniform(&dev, seed + 20 + step, 1.0);
+                let mine = block.forward_train(x.leaky_trace());
+                let conv: Tensor<Rank4<3, 3, 6, 6>, f64, Dev, _> =
+                    courselib::conv::conv2d(x.leaky_trace(), &weight, &bias, Const::<1>, Const::<1>);
+                let reference: Tensor<Rank4<3, 3, 3, 3>, f64, Dev, _> =
+                    courselib::conv::max_pool2d(norm.forward_mut(conv).relu(), Const::<2>, Const::<2>);
+                assert_all_close(
+                    format!("{context}: output of conv → batch norm → ReLU → 2x2 max pooling"),
+                    &mine.retaped::<NoneTape>().as_vec(),
+                    &reference.retaped::<NoneTape>().as_vec(),
+                    Tolerance::F64,
+                );
+                let (g_mine, g_ref) =
+                    ((mine * r.clone()).sum().backward(), (reference * r.clone()).sum().backward());
+                for (name, got, want) in [
+                    ("∂L/∂x", g_mine.get(&x).as_vec(), g_ref.get(&x).as_vec()),
+                    (
+                        "∂L/∂(conv weight)",
+                        g_mine.get(&block.conv.weight).as_vec(),
+                        g_ref.get(&weight).as_vec(),
+                    ),
+                    ("∂L/∂γ", g_mine.get(&block.norm.gamma).as_vec(), g_ref.get(&norm.scale).as_vec()),
+                ] {
+                    assert_all_close(format!("{context}: {name}"), &got, &want, Tolerance::F64);
+                }
+                assert_all_close(
+                    format!("{context}: the running mean of the batch norm"),
+                    &block.norm.running_mean.as_vec(),
+                    &norm.running_mean.as_vec(),
+                    Tolerance::F64,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn test_mode_uses_the_running_statistics() {
+        course::graded!();
+        for seed in SEEDS {
+            let dev = device(seed);
+            let mut block = random_block(&dev, seed);
+            (block.norm.running_mean, block.norm.running_var) =
+                (uniform(&dev, seed + 5, 1.0), uniform::<_, f64>(&dev, seed + 6, 0.5) + 1.0);
+            let mut norm = reference_norm(&dev, &block);
+            (norm.running_mean, norm.running_var) =
+                (block.norm.running_mean.clone(), block.norm.running_var.clone());
+            let x: F64<Rank4<2, 2, 6, 6>> = uniform(&dev, seed + 30, 2.0);
+            let conv: F64<Rank4<2, 3, 6, 6>> = courselib::conv::conv2d(
+                x.clone(),
+                &block.conv.weight,
+                &block.conv.bias,
+                Const::<1>,
+                Const::<1>,
+            );
+            let reference: F64<Rank4<2, 3, 3, 3>> =
+                courselib::conv::max_pool2d(norm.forward(conv).relu(), Const::<2>, Const::<2>);
+            let context = format!("conv_block (book section 6.5): test mode, seed {seed}");
+            assert_all_close(
+                format!("{context}: conv → batch norm with the running statistics → ReLU → pooling"),
+                &block.forward_eval(x).as_vec(),
+                &reference.as_vec(),
+                Tolerance::F64,
+            );
+            assert_all_close(
+                format!("{context}: test mode must not change the running mean"),
+                &block.norm.running_mean.as_vec(),
+                &norm.running_mean.as_vec(),
+                Tolerance::F64,
+            );
+        }
+    }
+}
+
+mod train_fashion_cnn {
+    use super::*;
+
+    /// The fraction of `set` that `model` classifies correctly in test mode.
+    fn accuracy(model: &ch06::FashionCnn<f32, Dev>, set: &datasets::ImageSet) -> f64 {
+        let dev = device(0);
+        let indices: Vec<usize> = (0..set.len()).collect();
+        let mut correct = 0;
+        for chunk in indices.chunks(500) {
+            let (x, labels) = courselib::data::image_batch::<500, 1, 28, 28, Dev>(&dev, set, chunk);
+            let logits = model.forward_eval(x).as_vec();
+            for (row, label) in logits.chunks(10).zip(labels).take(chunk.len()) {
+                let best = (0..10).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+                correct += usize::from(best == label);
+            }
+        }
+        correct as f64 / set.len() as f64
+    }
+
+    #[test]
+    fn reaches_85_percent_on_the_fashion_test_split() {
+        course::graded!();
+        let train = datasets::fashion::train().expect("the shipped Fashion-MNIST train subset");
+        let test = datasets::fashion::test().expect("the shipped Fashion-MNIST test split");
+        let (model, losses) = ch06::train_fashion_cnn(&train, &ch06::CnnConfig::default());
+        assert_eq!(
+            losses.len(),
+            2 * (12_000 / ch06::CNN_BATCH),
+            "train_fashion_cnn (book section 6.9): one loss per full batch of 64, for 2 epochs"
+        );
+        let accuracy = accuracy(&model, &test);
+        assert!(
+            accuracy >= 0.85,
+            "train_fashion_cnn (book section 6.9): test accuracy {:.2} % on all 10,000 test images, the bar is 85 %",
+            100.0 * accuracy
+        );
+    }
+
+    #[test]
+    fn repeats_and_trains_the_running_statistics() {
+        course::graded!();
+        let train = datasets::fashion::train().expect("the shipped Fashion-MNIST train subset");
+        let subset = train.subset(&(0..train.len()).step_by(20).collect::<Vec<_>>()); // 600 images
+        let config = ch06::CnnConfig { epochs: 1, seed: 11, ..Default::default() };
+        let (model, first) = ch06::train_fashion_cnn(&subset, &config);
+        let (_, second) = ch06::train_fashion_cnn(&subset, &config);
+        let context = "train_fashion_cnn (book section 6.9): 600 images, 1 epoch";
+        assert_eq!(first.len(), 600 / ch06::CNN_BATCH, "{context}: one loss per full batch");
+        // The library's CPU kernels sum over the batch in parallel: repeated runs agree up to
+        // rounding, not bit for bit.
+        assert_all_close(
+            format!("{context}: the same seed must give the same losses (seed the device and the batches)"),
+            &first,
+            &second,
+            Tolerance { abs: 1e-3, rel: 1e-3 },
+        );
+        assert_close(
+            format!("{context}: the first loss, of the untrained network, is about ln 10"),
+            first[0],
+            10f64.ln(),
+            Tolerance { abs: 0.5, rel: 0.0 },
+        );
+        assert!(
+            model.block1.norm.running_mean.as_vec().iter().any(|&m| m != 0.0),
+            "{context}: the running statistics must change in training (batch norm in training mode)"
+        );
+    }
+}

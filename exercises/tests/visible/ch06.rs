@@ -27,9 +27,14 @@ mod conv_output_size {
     #[test]
     fn worked_examples_of_the_book() {
         course::graded!();
-        for (input, kernel, stride, padding, want) in
-            [(224, 5, 1, 0, 220), (224, 5, 1, 2, 224), (227, 11, 4, 0, 55), (28, 3, 1, 1, 28), (28, 2, 2, 0, 14), (13, 3, 2, 0, 6)]
-        {
+        for (input, kernel, stride, padding, want) in [
+            (224, 5, 1, 0, 220),
+            (224, 5, 1, 2, 224),
+            (227, 11, 4, 0, 55),
+            (28, 3, 1, 1, 28),
+            (28, 2, 2, 0, 14),
+            (13, 3, 2, 0, 6),
+        ] {
             assert_eq!(
                 ch06::conv_output_size(input, kernel, stride, padding),
                 want,
@@ -136,8 +141,13 @@ mod conv2d_im2col {
         course::graded!();
         let dev = device(0);
         let bias = dev.tensor([1.0f32]);
-        let y: Tensor<Rank4<1, 1, 2, 2>, f32, Dev, _> =
-            ch06::conv2d_im2col(example_image(&dev).leaky_trace(), &x_filter(&dev), &bias, Const::<1>, Const::<0>);
+        let y: Tensor<Rank4<1, 1, 2, 2>, f32, Dev, _> = ch06::conv2d_im2col(
+            example_image(&dev).leaky_trace(),
+            &x_filter(&dev),
+            &bias,
+            Const::<1>,
+            Const::<0>,
+        );
         let grads = y.sum().backward();
         assert_all_close(
             "conv2d_im2col (book section 6.3): d(sum of y)/d bias = number of output values; \
@@ -156,7 +166,8 @@ mod max_pool2d {
     fn worked_examples_of_the_book() {
         course::graded!();
         let dev = device(0);
-        let y: Tensor<Rank4<1, 1, 2, 2>, f32, Dev> = ch06::max_pool2d(example_image(&dev), Const::<2>, Const::<2>);
+        let y: Tensor<Rank4<1, 1, 2, 2>, f32, Dev> =
+            ch06::max_pool2d(example_image(&dev), Const::<2>, Const::<2>);
         assert_all_close(
             "max_pool2d (book section 6.4): 2x2 windows, stride 2",
             &y.as_vec(),
@@ -180,7 +191,8 @@ mod avg_pool2d {
     fn worked_examples_of_the_book() {
         course::graded!();
         let dev = device(0);
-        let y: Tensor<Rank4<1, 1, 2, 2>, f32, Dev> = ch06::avg_pool2d(example_image(&dev), Const::<2>, Const::<2>);
+        let y: Tensor<Rank4<1, 1, 2, 2>, f32, Dev> =
+            ch06::avg_pool2d(example_image(&dev), Const::<2>, Const::<2>);
         assert_all_close(
             "avg_pool2d (book section 6.4): 2x2 windows, stride 2",
             &y.as_vec(),
@@ -270,7 +282,12 @@ mod dropout {
             "dropout (book section 6.7): rate 0.5 dropped {dropped} of 1000 values"
         );
         let same = ch06::dropout(x.clone(), 0.5, ch06::Mode::Eval, &mut rng(6));
-        assert_all_close("dropout (book section 6.7): Mode::Eval returns x", &same.as_vec(), &x.as_vec(), Tolerance::F32);
+        assert_all_close(
+            "dropout (book section 6.7): Mode::Eval returns x",
+            &same.as_vec(),
+            &x.as_vec(),
+            Tolerance::F32,
+        );
     }
 }
 
@@ -289,8 +306,16 @@ mod flip {
         let h = ch06::flip(&image, true);
         let v = ch06::flip(&image, false);
         assert_eq!(h.dimensions(), (3, 2), "flip (book section 6.8): the size stays");
-        assert_eq!(h.get_pixel(0, 1), image.get_pixel(2, 1), "flip (book section 6.8): horizontal swaps left and right");
-        assert_eq!(v.get_pixel(0, 1), image.get_pixel(0, 0), "flip (book section 6.8): vertical swaps top and bottom");
+        assert_eq!(
+            h.get_pixel(0, 1),
+            image.get_pixel(2, 1),
+            "flip (book section 6.8): horizontal swaps left and right"
+        );
+        assert_eq!(
+            v.get_pixel(0, 1),
+            image.get_pixel(0, 0),
+            "flip (book section 6.8): vertical swaps top and bottom"
+        );
     }
 }
 
@@ -320,7 +345,10 @@ mod random_crop {
         let crop = ch06::random_crop(&image, 24, 20, &mut rng(6));
         assert_eq!(crop.dimensions(), (24, 20), "random_crop (book section 6.8): a 24x20 window");
         let (left, top) = (crop.get_pixel(0, 0).0[0], crop.get_pixel(0, 0).0[1]);
-        assert!(left <= 4 && top <= 8, "random_crop (book section 6.8): the window must lie inside the image");
+        assert!(
+            left <= 4 && top <= 8,
+            "random_crop (book section 6.8): the window must lie inside the image"
+        );
         assert_eq!(
             crop.get_pixel(23, 19).0,
             [left + 23, top + 19, 0],
@@ -340,8 +368,18 @@ mod gaussian_noise {
         let diffs: Vec<f64> = noisy.iter().map(|&v| f64::from(v) - 128.0).collect();
         let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
         let sd = (diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / diffs.len() as f64).sqrt();
-        assert_close("gaussian_noise (book section 6.8): mean of the noise", mean, 0.0, Tolerance { abs: 0.5, rel: 0.0 });
-        assert_close("gaussian_noise (book section 6.8): standard deviation of the noise", sd, 10.0, Tolerance { abs: 0.5, rel: 0.0 });
+        assert_close(
+            "gaussian_noise (book section 6.8): mean of the noise",
+            mean,
+            0.0,
+            Tolerance { abs: 0.5, rel: 0.0 },
+        );
+        assert_close(
+            "gaussian_noise (book section 6.8): standard deviation of the noise",
+            sd,
+            10.0,
+            Tolerance { abs: 0.5, rel: 0.0 },
+        );
     }
 }
 
@@ -357,6 +395,60 @@ mod scale_channels {
             scaled.get_pixel(0, 0).0,
             [50, 255, 50],
             "scale_channels (book section 6.8): (100·0.5, 200·1.5 clipped to 255, 50·1)"
+        );
+    }
+}
+
+mod conv_block {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev = device(0);
+        let mut block = ch06::ConvBlock::<1, 1, 4, 4, 2, 2, f32, Dev>::build(&dev);
+        // the identity filter: conv(x) = x
+        block.conv.weight = dev.tensor([[[[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]]]);
+        block.conv.bias = dev.zeros();
+        let y = block.forward_train(example_image(&dev));
+        // mean 1.5, variance 1.25: relu((x - 1.5) / sqrt(1.25)), then the maximum of each 2x2 block
+        let sd = (1.25f64 + 1e-5).sqrt();
+        assert_all_close(
+            "conv_block (book section 6.5): identity filter, batch norm, ReLU, 2x2 max pooling",
+            &y.as_vec(),
+            &[0.5 / sd, 1.5 / sd, 1.5 / sd, 0.5 / sd],
+            Tolerance::F32,
+        );
+        assert_all_close(
+            "conv_block (book section 6.5): training mode updates the running mean (0.1·1.5)",
+            &block.norm.running_mean.as_vec(),
+            &[0.15f64],
+            Tolerance::F32,
+        );
+    }
+}
+
+mod train_fashion_cnn {
+    use super::*;
+
+    #[test]
+    fn the_loss_falls_on_a_small_subset() {
+        course::graded!();
+        let train = datasets::fashion::train().expect("the shipped Fashion-MNIST subset");
+        let subset = train.subset(&(0..train.len()).step_by(10).collect::<Vec<_>>()); // 1200 images
+        let config = ch06::CnnConfig { epochs: 2, ..Default::default() };
+        let (_, losses) = ch06::train_fashion_cnn(&subset, &config);
+        assert_eq!(
+            losses.len(),
+            2 * (1200 / ch06::CNN_BATCH),
+            "train_fashion_cnn (book section 6.9): one loss per full batch of 64, two epochs of 1200 images"
+        );
+        let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
+        let (first, last) = (mean(&losses[..6]), mean(&losses[losses.len() - 6..]));
+        assert!(
+            last < 0.8 * first,
+            "train_fashion_cnn (book section 6.9): the mean loss of the last 6 batches ({last:.3}) should be \
+             well below that of the first 6 ({first:.3})"
         );
     }
 }
