@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use courselib::device::{device, rng, Dev};
-use courselib::plot::{self, Tile};
+use courselib::plot::{self, Panel, Series, Tile};
 use datasets::photos::Photo;
 use dfdx::prelude::*;
 use image::{imageops, GrayImage, Rgb, RgbImage};
@@ -11,8 +11,11 @@ use solutions::ch06_convolutions as ch06;
 
 use crate::{Figure, Result};
 
-pub const FIGURES: &[(&str, Figure)] =
-    &[("ch06/filters.png", filters), ("ch06/augmentations.png", augmentations)];
+pub const FIGURES: &[(&str, Figure)] = &[
+    ("ch06/filters.png", filters),
+    ("ch06/augmentations.png", augmentations),
+    ("ch06/cnn-training.png", cnn_training),
+];
 
 /// Side of the photo the filters are applied to.
 const SIDE: usize = 256;
@@ -106,5 +109,40 @@ fn augmentations(path: &Path) -> Result {
         Tile { image: combined, caption: "flip, rotate, crop, noise".into() },
     ];
     plot::image_grid(path, "data augmentation of one training image", &tiles, 3, 180)?;
+    Ok(())
+}
+
+/// The loss of every training batch of the chapter's CNN on Fashion-MNIST, with its moving
+/// average, and the test accuracy reached.
+fn cnn_training(path: &Path) -> Result {
+    let (train, test) = (datasets::fashion::train()?, datasets::fashion::test()?);
+    let config = ch06::CnnConfig::default();
+    let (model, losses) = ch06::train_fashion_cnn(&train, &config);
+    let accuracy = ch06::cnn_accuracy(&model, &test, &(0..test.len()).collect::<Vec<_>>());
+    const WINDOW: usize = 20;
+    let average = losses
+        .windows(WINDOW)
+        .enumerate()
+        .map(|(i, w)| ((i + WINDOW) as f64, f64::from(w.iter().sum::<f32>()) / WINDOW as f64))
+        .collect();
+    let panel = Panel {
+        title: format!(
+            "{} epochs, batch {}, Adam {}: test accuracy {:.1} %",
+            config.epochs,
+            ch06::CNN_BATCH,
+            config.learning_rate,
+            100.0 * accuracy
+        ),
+        x_label: "batch".into(),
+        y_label: "cross-entropy loss".into(),
+        series: vec![
+            Series {
+                label: "per batch".into(),
+                points: losses.iter().enumerate().map(|(i, &l)| ((i + 1) as f64, f64::from(l))).collect(),
+            },
+            Series { label: format!("mean of the last {WINDOW} batches"), points: average },
+        ],
+    };
+    plot::line_charts(path, &[panel], 760, 420)?;
     Ok(())
 }
