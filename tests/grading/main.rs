@@ -16,4 +16,5 @@ mod ch03;
 mod ch04;
 mod ch05;
 mod ch06;
+mod ch07;
 mod support;

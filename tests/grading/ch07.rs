@@ -1,0 +1,702 @@
+//! Hidden tests of chapter 7: CNN architectures and transfer. Operation counts against
+//! counting loops, the modules against compositions of `courselib::conv` functions and an
+//! f64 pooling loop, their tape gradients against finite differences, and the transfer
+//! experiment against training from scratch.
+
+use crate::support::{uniform, SEEDS};
+use courselib::check::{assert_all_close, Tolerance};
+use courselib::conv::conv2d;
+use courselib::device::{device, rng, Dev};
+use courselib::gradcheck::numerical_gradient;
+use dfdx::nn::BuildModule;
+use dfdx::prelude::*;
+use rand::Rng;
+use subject::ch07_architectures as ch07;
+
+type F64<S> = Tensor<S, f64, Dev>;
+
+/// Finite differences in f64 agree with exact gradients to about 1e-9 of the largest
+/// entry; a wrong gradient is off by order one.
+fn assert_gradient(context: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{context}: {} gradient entries, expected {}", got.len(), want.len());
+    let scale = want.iter().fold(1e-8, |m: f64, w| m.max(w.abs()));
+    let error = got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max) / scale;
+    assert!(error < 1e-6, "{context}: the tape gradient differs from finite differences by {error:.2e} of its largest entry\n got:  {got:?}\n want: {want:?}");
+}
+
+/// The multiplications of a convolution, counted one at a time.
+fn count_multiplications(
+    out_height: usize,
+    out_width: usize,
+    in_channels: usize,
+    filters: usize,
+    kernel: usize,
+) -> u64 {
+    let mut count = 0u64;
+    for _filter in 0..filters {
+        for _i in 0..out_height {
+            for _j in 0..out_width {
+                for _c in 0..in_channels {
+                    for _u in 0..kernel {
+                        for _v in 0..kernel {
+                            count += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    count
+}
+
+/// A 3x3, stride 1, padding 1 max pool of `(B, C, N, N)` values by loops: the maximum over
+/// the window's taps inside the map.
+fn same_pool_loops(values: &[f64], maps: usize, n: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(values.len());
+    for m in 0..maps {
+        for i in 0..n {
+            for j in 0..n {
+                let mut best = f64::NEG_INFINITY;
+                for r in i.saturating_sub(1)..(i + 2).min(n) {
+                    for s in j.saturating_sub(1)..(j + 2).min(n) {
+                        best = best.max(values[(m * n + r) * n + s]);
+                    }
+                }
+                out.push(best);
+            }
+        }
+    }
+    out
+}
+
+/// `(B, C, H, W)` tensors, image by image: the channels of every part in turn.
+fn concat_channels(parts: &[(Vec<f64>, usize)], batch: usize, map: usize) -> Vec<f64> {
+    let mut out = Vec::new();
+    for b in 0..batch {
+        for (values, channels) in parts {
+            out.extend_from_slice(&values[b * channels * map..(b + 1) * channels * map]);
+        }
+    }
+    out
+}
+
+mod conv_multiplications {
+    use super::*;
+
+    #[test]
+    fn matches_counting_loops_on_random_layers() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut rng = rng(seed);
+            for _ in 0..20 {
+                let (oh, ow) = (rng.gen_range(1..9), rng.gen_range(1..9));
+                let (c, f, k) = (rng.gen_range(1..7), rng.gen_range(1..6), rng.gen_range(1..6));
+                assert_eq!(
+                    ch07::conv_multiplications(oh, ow, c, f, k),
+                    count_multiplications(oh, ow, c, f, k),
+                    "conv_multiplications (book section 7.2): output {oh}x{ow}, {c} input channels, {f} filters of {k}x{k} (seed {seed})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn counts_large_layers_without_overflow() {
+        course::graded!();
+        let context = "conv_multiplications (book section 7.2)";
+        // AlexNet's first layer: 96 filters of 11x11x3, output 55x55.
+        assert_eq!(ch07::conv_multiplications(55, 55, 3, 96, 11), 105_415_200, "{context}: AlexNet's conv1");
+        // 256 filters of 5x5 on 112x112x256: more than 2^32.
+        assert_eq!(
+            ch07::conv_multiplications(112, 112, 256, 256, 5),
+            20_552_089_600,
+            "{context}: 256 5x5 filters on 112x112x256 (more than 2^32: count in u64)"
+        );
+    }
+}
+
+mod inception_cost {
+    use super::*;
+
+    /// The cost by the test's own bookkeeping: every convolution as (in, filters, kernel).
+    fn reference(spec: &ch07::InceptionSpec, h: usize, w: usize, c: usize) -> ch07::LayerCost {
+        let mut convs = vec![(c, spec.filters_1x1, 1)];
+        let mut channels = spec.filters_1x1 + spec.filters_3x3 + spec.filters_5x5;
+        for (reduce, filters, kernel) in
+            [(spec.reduce_3x3, spec.filters_3x3, 3), (spec.reduce_5x5, spec.filters_5x5, 5)]
+        {
+            match reduce {
+                Some(r) => convs.extend([(c, r, 1), (r, filters, kernel)]),
+                None => convs.push((c, filters, kernel)),
+            }
+        }
+        match spec.pool_projection {
+            Some(p) => {
+                convs.push((c, p, 1));
+                channels += p;
+            }
+            None => channels += c,
+        }
+        ch07::LayerCost {
+            multiplications: convs.iter().map(|&(i, f, k)| count_multiplications(h, w, i, f, k)).sum(),
+            parameters: convs.iter().map(|&(i, f, k)| f * (k * k * i + 1)).sum(),
+            output_channels: channels,
+        }
+    }
+
+    #[test]
+    fn matches_counting_on_random_modules() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut rng = rng(seed);
+            for _ in 0..10 {
+                let option =
+                    |rng: &mut rand_chacha::ChaCha8Rng| rng.gen_bool(0.5).then(|| rng.gen_range(1..5));
+                let spec = ch07::InceptionSpec {
+                    filters_1x1: rng.gen_range(1..5),
+                    reduce_3x3: option(&mut rng),
+                    filters_3x3: rng.gen_range(1..5),
+                    reduce_5x5: option(&mut rng),
+                    filters_5x5: rng.gen_range(1..5),
+                    pool_projection: option(&mut rng),
+                };
+                let (h, w, c) = (rng.gen_range(1..7), rng.gen_range(1..7), rng.gen_range(1..6));
+                assert_eq!(
+                    ch07::inception_cost(&spec, h, w, c),
+                    reference(&spec, h, w, c),
+                    "inception_cost (book section 7.3): {spec:?} on {h}x{w}x{c} (seed {seed})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_cost_table_of_the_book() {
+        course::graded!();
+        let googlenet_3a = ch07::InceptionSpec {
+            filters_1x1: 64,
+            reduce_3x3: Some(96),
+            filters_3x3: 128,
+            reduce_5x5: Some(16),
+            filters_5x5: 32,
+            pool_projection: Some(32),
+        };
+        let rows = [
+            ("lecture, naive, 28x28x256", ch07::InceptionSpec::NAIVE, 256),
+            ("bottlenecks of 64, 28x28x256", ch07::InceptionSpec::BOTTLENECK, 256),
+            ("GoogLeNet 3a, 28x28x192", googlenet_3a, 192),
+        ];
+        let mut text = String::from("module | multiplications | parameters | output channels\n");
+        for (name, spec, channels) in rows {
+            let cost = ch07::inception_cost(&spec, 28, 28, channels);
+            assert_eq!(cost, reference(&spec, 28, 28, channels), "inception_cost (book section 7.3): {name}");
+            text += &format!(
+                "{name} | {} | {} | {}\n",
+                cost.multiplications, cost.parameters, cost.output_channels
+            );
+        }
+        insta::assert_snapshot!("ch07_inception_costs", text);
+    }
+}
+
+mod max_pool_same {
+    use super::*;
+
+    fn random_case<const B: usize, const C: usize, const N: usize, const N_PAD: usize>(seed: u64) {
+        let dev = device(seed);
+        let x: F64<Rank4<B, C, N, N>> = uniform(&dev, seed, 3.0);
+        let context = format!("max_pool_same (book section 7.3): (B, C, N) = ({B}, {C}, {N}), seed {seed}");
+        let y = ch07::max_pool_same::<B, C, N, N_PAD, f64, Dev, NoneTape>(x.clone());
+        assert_all_close(&context, &y.as_vec(), &same_pool_loops(&x.as_vec(), B * C, N), Tolerance::F64);
+        // Through the tape: the gradient of Σ r·y.
+        let r: F64<Rank4<B, C, N, N>> = uniform(&dev, seed + 1, 1.0);
+        let grads = (ch07::max_pool_same::<B, C, N, N_PAD, f64, Dev, _>(x.leaky_trace()) * r.clone())
+            .sum()
+            .backward();
+        let fd = numerical_gradient(
+            |t| same_pool_loops(&t.as_vec(), B * C, N).iter().zip(r.as_vec()).map(|(y, r)| y * r).sum(),
+            &x,
+            1e-6,
+        );
+        assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec());
+    }
+
+    #[test]
+    fn matches_loops_and_finite_differences_on_random_maps() {
+        course::graded!();
+        for seed in SEEDS {
+            random_case::<2, 3, 5, 7>(seed);
+            random_case::<1, 1, 1, 3>(seed);
+            random_case::<3, 2, 4, 6>(seed);
+        }
+    }
+
+    #[test]
+    fn negative_maps_in_f32_are_pooled_from_real_values() {
+        course::graded!();
+        let dev = device(4);
+        let x: Tensor<Rank4<2, 4, 6, 6>, f32, Dev> = uniform(&dev, 4, 1.0);
+        let x = x - 1e6; // all values far below zero
+        let y = ch07::max_pool_same::<2, 4, 6, 8, f32, Dev, NoneTape>(x.clone());
+        let xs: Vec<f64> = x.as_vec().iter().map(|&v| f64::from(v)).collect();
+        assert_all_close(
+            "max_pool_same (book section 7.3): maps of values around -1e6",
+            &y.as_vec(),
+            &same_pool_loops(&xs, 8, 6),
+            Tolerance::F32,
+        );
+    }
+}
+
+/// The inception module of the hidden tests: 3 channels in, paths of 2, 3, 2 and 1
+/// channels on 5x5 maps.
+type Inception<E> = ch07::InceptionModule<3, 5, 7, 2, 2, 3, 1, 2, 1, 8, E, Dev>;
+
+mod inception_forward {
+    use super::*;
+
+    /// The module's output by the test: courselib's conv2d per convolution, the pool by loops.
+    fn reference<const B: usize>(m: &Inception<f64>, x: &F64<Rank4<B, 3, 5, 5>>) -> Vec<f64> {
+        let dev = x.device().clone();
+        let one = Const::<1>;
+        let p1: F64<Rank4<B, 2, 5, 5>> =
+            conv2d(x.clone(), &m.branch_1x1.weight, &m.branch_1x1.bias, one, Const::<0>).relu();
+        let r3: F64<Rank4<B, 2, 5, 5>> =
+            conv2d(x.clone(), &m.reduce_3x3.weight, &m.reduce_3x3.bias, one, Const::<0>).relu();
+        let p3: F64<Rank4<B, 3, 5, 5>> =
+            conv2d(r3, &m.conv_3x3.weight, &m.conv_3x3.bias, one, Const::<1>).relu();
+        let r5: F64<Rank4<B, 1, 5, 5>> =
+            conv2d(x.clone(), &m.reduce_5x5.weight, &m.reduce_5x5.bias, one, Const::<0>).relu();
+        let p5: F64<Rank4<B, 2, 5, 5>> =
+            conv2d(r5, &m.conv_5x5.weight, &m.conv_5x5.bias, one, Const::<2>).relu();
+        let pooled: F64<Rank4<B, 3, 5, 5>> = dev.tensor_from_vec(
+            same_pool_loops(&x.as_vec(), B * 3, 5),
+            (Const::<B>, Const::<3>, Const::<5>, Const::<5>),
+        );
+        let pp: F64<Rank4<B, 1, 5, 5>> =
+            conv2d(pooled, &m.pool_projection.weight, &m.pool_projection.bias, one, Const::<0>).relu();
+        concat_channels(&[(p1.as_vec(), 2), (p3.as_vec(), 3), (p5.as_vec(), 2), (pp.as_vec(), 1)], B, 25)
+    }
+
+    #[test]
+    fn matches_a_composition_of_convolutions_and_finite_differences() {
+        course::graded!();
+        for seed in SEEDS {
+            let dev = device(seed);
+            let module = Inception::<f64>::build(&dev);
+            let x: F64<Rank4<2, 3, 5, 5>> = uniform(&dev, seed, 2.0);
+            let context = format!("inception_forward (book section 7.3): seed {seed}");
+            let y: F64<Rank4<2, 8, 5, 5>> = module.forward(x.clone());
+            assert_all_close(&context, &y.as_vec(), &reference(&module, &x), Tolerance::F64);
+            if seed == SEEDS[0] {
+                let r: F64<Rank4<2, 8, 5, 5>> = uniform(&dev, seed + 1, 1.0);
+                let grads = (module.forward(x.leaky_trace()) * r.clone()).sum().backward();
+                let fd = numerical_gradient(
+                    |t| reference(&module, t).iter().zip(r.as_vec()).map(|(y, r)| y * r).sum(),
+                    &x,
+                    1e-6,
+                );
+                assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec());
+            }
+        }
+    }
+
+    #[test]
+    fn every_path_gets_a_gradient() {
+        course::graded!();
+        let dev = device(9);
+        let module = Inception::<f32>::build(&dev);
+        let x: Tensor<Rank4<4, 3, 5, 5>, f32, Dev> = uniform(&dev, 9, 2.0);
+        let r: Tensor<Rank4<4, 8, 5, 5>, f32, Dev> = uniform(&dev, 10, 1.0);
+        let grads = (module.forward(x.trace(module.alloc_grads())) * r).sum().backward();
+        let paths = [
+            ("branch_1x1", grads.get(&module.branch_1x1.weight).as_vec()),
+            ("reduce_3x3", grads.get(&module.reduce_3x3.weight).as_vec()),
+            ("conv_3x3", grads.get(&module.conv_3x3.weight).as_vec()),
+            ("reduce_5x5", grads.get(&module.reduce_5x5.weight).as_vec()),
+            ("conv_5x5", grads.get(&module.conv_5x5.weight).as_vec()),
+            ("pool_projection", grads.get(&module.pool_projection.weight).as_vec()),
+        ];
+        for (name, gradient) in paths {
+            assert!(
+                gradient.iter().any(|&g| g != 0.0),
+                "inception_forward (book section 7.3): no gradient reaches {name}.weight: is its path on the tape of x?"
+            );
+        }
+    }
+}
+
+mod residual_forward {
+    use super::*;
+
+    /// relu(shortcut + conv2(relu(conv1(x)))) by courselib's conv2d.
+    fn residual_part<const B: usize, const C_IN: usize, const C_OUT: usize>(
+        block: &ch07::ResidualBlock<C_IN, C_OUT, 4, impl Sized, f64, Dev>,
+        x: &F64<Rank4<B, C_IN, 4, 4>>,
+    ) -> F64<Rank4<B, C_OUT, 4, 4>> {
+        let h: F64<Rank4<B, C_OUT, 4, 4>> =
+            conv2d(x.clone(), &block.conv1.weight, &block.conv1.bias, Const::<1>, Const::<1>).relu();
+        conv2d(h, &block.conv2.weight, &block.conv2.bias, Const::<1>, Const::<1>)
+    }
+
+    fn identity_reference<const B: usize>(
+        block: &ch07::IdentityBlock<3, 4, f64, Dev>,
+        x: &F64<Rank4<B, 3, 4, 4>>,
+    ) -> Vec<f64> {
+        (residual_part(block, x) + x.clone()).relu().as_vec()
+    }
+
+    fn projection_reference<const B: usize>(
+        block: &ch07::ProjectionBlock<2, 3, 4, f64, Dev>,
+        x: &F64<Rank4<B, 2, 4, 4>>,
+    ) -> Vec<f64> {
+        let s = &block.shortcut;
+        let shortcut: F64<Rank4<B, 3, 4, 4>> = conv2d(x.clone(), &s.weight, &s.bias, Const::<1>, Const::<0>);
+        (residual_part(block, x) + shortcut).relu().as_vec()
+    }
+
+    #[test]
+    fn matches_compositions_and_finite_differences() {
+        course::graded!();
+        for seed in SEEDS {
+            let dev = device(seed);
+            let context = format!("residual_forward (book section 7.5): identity shortcut, seed {seed}");
+            let block = ch07::IdentityBlock::<3, 4, f64, Dev>::build(&dev);
+            let x: F64<Rank4<2, 3, 4, 4>> = uniform(&dev, seed, 2.0);
+            assert_all_close(
+                &context,
+                &block.forward(x.clone()).as_vec(),
+                &identity_reference(&block, &x),
+                Tolerance::F64,
+            );
+            let r: F64<Rank4<2, 3, 4, 4>> = uniform(&dev, seed + 1, 1.0);
+            let grads = (block.forward(x.leaky_trace()) * r.clone()).sum().backward();
+            let fd = numerical_gradient(
+                |t| identity_reference(&block, t).iter().zip(r.as_vec()).map(|(y, r)| y * r).sum(),
+                &x,
+                1e-6,
+            );
+            assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec());
+
+            let context =
+                format!("residual_forward (book section 7.5): 1x1 projection shortcut, seed {seed}");
+            let block = ch07::ProjectionBlock::<2, 3, 4, f64, Dev>::build(&dev);
+            let x: F64<Rank4<2, 2, 4, 4>> = uniform(&dev, seed + 2, 2.0);
+            assert_all_close(
+                &context,
+                &block.forward(x.clone()).as_vec(),
+                &projection_reference(&block, &x),
+                Tolerance::F64,
+            );
+            let grads = (block.forward(x.leaky_trace()) * r.clone()).sum().backward();
+            let fd = numerical_gradient(
+                |t| projection_reference(&block, t).iter().zip(r.as_vec()).map(|(y, r)| y * r).sum(),
+                &x,
+                1e-6,
+            );
+            assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec());
+        }
+    }
+
+    #[test]
+    fn with_f_zero_a_projection_block_is_relu_of_the_projection_and_parameters_get_gradients() {
+        course::graded!();
+        let dev = device(5);
+        let mut block = ch07::ProjectionBlock::<2, 3, 4, f64, Dev>::build(&dev);
+        let x: F64<Rank4<2, 2, 4, 4>> = uniform(&dev, 5, 2.0);
+        let grads = block.forward(x.trace(block.alloc_grads())).sum().backward();
+        for (name, gradient) in [
+            ("conv1", grads.get(&block.conv1.weight).as_vec()),
+            ("conv2", grads.get(&block.conv2.weight).as_vec()),
+            ("shortcut", grads.get(&block.shortcut.weight).as_vec()),
+        ] {
+            assert!(
+                gradient.iter().any(|&g| g != 0.0),
+                "residual_forward (book section 7.5): no gradient reaches {name}.weight"
+            );
+        }
+        block.conv2.weight = dev.zeros();
+        block.conv2.bias = dev.zeros();
+        let s = &block.shortcut;
+        let projected: F64<Rank4<2, 3, 4, 4>> = conv2d(x.clone(), &s.weight, &s.bias, Const::<1>, Const::<0>);
+        assert_all_close(
+            "residual_forward (book section 7.5): F(x) = 0 with a projection shortcut must give relu(W_s x)",
+            &block.forward(x).as_vec(),
+            &projected.relu().as_vec(),
+            Tolerance::F64,
+        );
+    }
+}
+
+mod loss_with_auxiliary {
+    use super::*;
+
+    /// Row-wise softmax probabilities of `(B, K)` values.
+    fn softmax_rows(values: &[f64], k: usize) -> Vec<f64> {
+        values
+            .chunks(k)
+            .flat_map(|row| {
+                let m = row.iter().copied().fold(f64::MIN, f64::max);
+                let sum: f64 = row.iter().map(|v| (v - m).exp()).sum();
+                row.iter().map(move |v| (v - m).exp() / sum)
+            })
+            .collect()
+    }
+
+    fn case<const B: usize, const K: usize>(seed: u64) {
+        let dev = device(seed);
+        let main: F64<Rank2<B, K>> = uniform(&dev, seed, 4.0);
+        let auxiliary: F64<Rank2<B, K>> = uniform(&dev, seed + 1, 4.0);
+        let labels = crate::support::labels::<B, K>(seed);
+        let weight = rng(seed).gen_range(0.0..1.0);
+        let context = format!(
+            "loss_with_auxiliary (book section 7.4): B = {B}, K = {K}, weight {weight:.3}, seed {seed}"
+        );
+        let (pm, pa) = (softmax_rows(&main.as_vec(), K), softmax_rows(&auxiliary.as_vec(), K));
+        let ce =
+            |p: &[f64]| -labels.iter().enumerate().map(|(b, &l)| p[b * K + l].ln()).sum::<f64>() / B as f64;
+        let want = ce(&pm) + weight * ce(&pa);
+        let loss = ch07::loss_with_auxiliary(main.leaky_trace(), auxiliary.leaky_trace(), &labels, weight);
+        assert_all_close(&context, &[loss.array()], &[want], Tolerance::F64);
+        // ∂L/∂z = (softmax − one-hot) / B for the main logits, times the weight for the auxiliary ones.
+        let grads = loss.backward();
+        let expected = |p: &[f64], scale: f64| -> Vec<f64> {
+            (0..B * K)
+                .map(|i| scale * (p[i] - f64::from(u8::from(labels[i / K] == i % K))) / B as f64)
+                .collect()
+        };
+        assert_all_close(
+            format!("{context}: ∂L/∂main"),
+            &grads.get(&main).as_vec(),
+            &expected(&pm, 1.0),
+            Tolerance::F64,
+        );
+        assert_all_close(
+            format!("{context}: ∂L/∂auxiliary"),
+            &grads.get(&auxiliary).as_vec(),
+            &expected(&pa, weight),
+            Tolerance::F64,
+        );
+    }
+
+    #[test]
+    fn matches_loops_and_the_gradient_formula() {
+        course::graded!();
+        for seed in SEEDS {
+            case::<4, 3>(seed);
+            case::<7, 10>(seed);
+        }
+    }
+
+    #[test]
+    fn the_gradient_reaches_an_early_layer_through_both_heads() {
+        course::graded!();
+        // A two-stage network: h = relu(x W1) with W1 stored transposed (the tape starts
+        // on the left of a product), main = relu(h W2) W3, auxiliary = h Wa.
+        let dev = device(6);
+        let xt: F64<Rank2<5, 4>> = uniform(&dev, 6, 1.0);
+        let w1t: F64<Rank2<6, 5>> = uniform(&dev, 7, 1.0);
+        let w2: F64<Rank2<6, 6>> = uniform(&dev, 8, 1.0);
+        let w3: F64<Rank2<6, 3>> = uniform(&dev, 9, 1.0);
+        let wa: F64<Rank2<6, 3>> = uniform(&dev, 10, 1.0);
+        let labels = [0, 2, 1, 2];
+        let loss = |w1t: &F64<Rank2<6, 5>>, weight: f64| -> f64 {
+            let h = w1t.clone().matmul(xt.clone()).permute::<Rank2<4, 6>, _>().relu();
+            let main = h.clone().matmul(w2.clone()).relu().matmul(w3.clone());
+            let aux = h.matmul(wa.clone());
+            ch07::loss_with_auxiliary(main, aux, &labels, weight).array()
+        };
+        let tape = |weight: f64| {
+            let h = w1t.leaky_trace().matmul(xt.clone()).permute::<Rank2<4, 6>, _>().relu();
+            let main = h.retaped().matmul(w2.clone()).relu().matmul(w3.clone());
+            let aux = h.matmul(wa.clone());
+            ch07::loss_with_auxiliary(main, aux, &labels, weight).backward().get(&w1t).as_vec()
+        };
+        for weight in [0.0, 0.3] {
+            let fd = numerical_gradient(|w| loss(w, weight), &w1t, 1e-6);
+            assert_gradient(
+                &format!("loss_with_auxiliary (book section 7.4): ∂L/∂W1 of a net whose auxiliary head reads h, weight {weight}"),
+                &tape(weight),
+                &fd.as_vec(),
+            );
+        }
+    }
+}
+
+mod linear_probe {
+    use super::*;
+
+    /// The fraction of rows whose largest logit under `probe` (computed by loops) is the label.
+    fn probe_accuracy(probe: &ch07::Probe, features: &[[f32; ch07::FEATURES]], labels: &[usize]) -> f64 {
+        let (w, b) = (probe.weight.as_vec(), probe.bias.as_vec());
+        let correct = features
+            .iter()
+            .zip(labels)
+            .filter(|(f, &label)| {
+                let logit = |k: usize| {
+                    b[k] + (0..ch07::FEATURES).map(|i| w[k * ch07::FEATURES + i] * f[i]).sum::<f32>()
+                };
+                (0..ch07::TASK_CLASSES).all(|k| logit(k) <= logit(label))
+            })
+            .count();
+        correct as f64 / labels.len() as f64
+    }
+
+    /// The fraction of `set` that `model` classifies correctly.
+    fn network_accuracy(model: &ch07::Classifier, set: &datasets::ImageSet) -> f64 {
+        let dev = device(0);
+        let indices: Vec<usize> = (0..set.len()).collect();
+        let mut correct = 0;
+        for chunk in indices.chunks(100) {
+            let (x, labels) = courselib::data::image_batch::<100, 1, 28, 28, Dev>(&dev, set, chunk);
+            let logits = model.forward(x).as_vec();
+            for (row, &label) in logits.chunks(ch07::TASK_CLASSES).zip(&labels).take(chunk.len()) {
+                correct += usize::from(row.iter().all(|&v| v <= row[label]));
+            }
+        }
+        correct as f64 / set.len() as f64
+    }
+
+    fn labels_of(set: &datasets::ImageSet) -> Vec<usize> {
+        (0..set.len()).map(|i| set.label(i)).collect()
+    }
+
+    #[test]
+    fn transfer_beats_training_from_scratch_on_100_labelled_images() {
+        course::graded!();
+        let train = datasets::fashion::train().expect("the fashion training set loads");
+        let test = datasets::fashion::test().expect("the fashion test set loads");
+        let source = ch07::task_subset(&train, &ch07::SOURCE_CLASSES, usize::MAX);
+        let labelled = ch07::task_subset(&train, &ch07::TARGET_CLASSES, ch07::LABELLED_PER_CLASS);
+        let target_test = ch07::task_subset(&test, &ch07::TARGET_CLASSES, usize::MAX);
+        let pretrained = ch07::train_classifier(&source, &ch07::TrainConfig::SOURCE);
+        let features = ch07::extract_features(&pretrained.0, &labelled);
+        let probe = ch07::linear_probe(&features, &labels_of(&labelled), &ch07::ProbeConfig::default());
+        let transfer = probe_accuracy(
+            &probe,
+            &ch07::extract_features(&pretrained.0, &target_test),
+            &labels_of(&target_test),
+        );
+        let scratch =
+            network_accuracy(&ch07::train_classifier(&labelled, &ch07::TrainConfig::SCRATCH), &target_test);
+        let context = "linear_probe (book section 7.6): 20 labelled images per class of sandal, shirt, sneaker, bag, ankle boot";
+        assert!(
+            transfer >= 0.90,
+            "{context}: the probe on the features of the network trained on classes 0-4 reaches {:.1} % on the 5,000 test images, below the bar of 90 %",
+            100.0 * transfer
+        );
+        assert!(
+            transfer >= scratch + 0.01,
+            "{context}: the probe ({:.1} %) should beat the same network trained from scratch ({:.1} %) by at least a point",
+            100.0 * transfer,
+            100.0 * scratch
+        );
+    }
+
+    #[test]
+    fn starts_from_the_seeded_layer_and_learns_clusters() {
+        course::graded!();
+        let context = "linear_probe (book section 7.6)";
+        // Five clusters of 30 points in feature space, around random centres.
+        let mut rng = rng(21);
+        let centres: Vec<Vec<f32>> = (0..ch07::TASK_CLASSES)
+            .map(|_| (0..ch07::FEATURES).map(|_| rng.gen_range(0.0..0.2)).collect())
+            .collect();
+        let labels: Vec<usize> = (0..150).map(|i| i % ch07::TASK_CLASSES).collect();
+        let features: Vec<[f32; ch07::FEATURES]> = labels
+            .iter()
+            .map(|&l| std::array::from_fn(|i| (centres[l][i] + rng.gen_range(-0.1..0.1f32)).max(0.0)))
+            .collect();
+        let config = ch07::ProbeConfig { steps: 0, ..Default::default() };
+        let untrained = ch07::linear_probe(&features, &labels, &config);
+        let fresh =
+            device(config.seed).build_module::<Linear<{ ch07::FEATURES }, { ch07::TASK_CLASSES }>, f32>();
+        assert_eq!(
+            untrained.weight.as_vec(),
+            fresh.weight.as_vec(),
+            "{context}: with 0 steps the probe must be the Linear layer built on device(config.seed)"
+        );
+        let trained = ch07::linear_probe(&features, &labels, &ch07::ProbeConfig::default());
+        let (before, after) =
+            (probe_accuracy(&untrained, &features, &labels), probe_accuracy(&trained, &features, &labels));
+        assert!(
+            after >= 0.95,
+            "{context}: 300 Adam steps on five clusters should fit at least 95 % of them, got {:.1} % (untrained {:.1} %)",
+            100.0 * after,
+            100.0 * before
+        );
+        let again = ch07::linear_probe(&features, &labels, &ch07::ProbeConfig::default());
+        assert_eq!(
+            trained.weight.as_vec(),
+            again.weight.as_vec(),
+            "{context}: two runs with the same seed differ"
+        );
+    }
+}
+
+mod top_activating_images {
+    use super::*;
+
+    /// The k largest means by repeated selection of the first maximum.
+    fn reference(
+        values: &[f64],
+        n: usize,
+        c: usize,
+        positions: usize,
+        channel: usize,
+        k: usize,
+    ) -> Vec<usize> {
+        let means: Vec<f64> = (0..n)
+            .map(|i| {
+                values[(i * c + channel) * positions..][..positions].iter().sum::<f64>() / positions as f64
+            })
+            .collect();
+        let mut taken = vec![false; n];
+        (0..k)
+            .map(|_| {
+                let best = (0..n).filter(|&i| !taken[i]).fold(None, |best: Option<usize>, i| match best {
+                    Some(b) if means[b] >= means[i] => Some(b),
+                    _ => Some(i),
+                });
+                taken[best.unwrap()] = true;
+                best.unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_selection_on_random_maps_with_ties() {
+        course::graded!();
+        for seed in SEEDS {
+            let dev = device(seed);
+            let mut rng = rng(seed);
+            // small integers: many equal means
+            let values: Vec<f64> = (0..12 * 3 * 2 * 3).map(|_| f64::from(rng.gen_range(-2..3))).collect();
+            let maps: F64<Rank4<12, 3, 2, 3>> =
+                dev.tensor_from_vec(values.clone(), Rank4::<12, 3, 2, 3>::default());
+            for channel in 0..3 {
+                let k = rng.gen_range(0..=12);
+                assert_eq!(
+                    ch07::top_activating_images(&maps, channel, k),
+                    reference(&values, 12, 3, 6, channel, k),
+                    "top_activating_images (book section 7.1): channel {channel}, k = {k}, seed {seed} (largest mean first, ties by index)"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ranks_the_units_of_a_dense_layer_in_f32() {
+        course::graded!();
+        let dev = device(8);
+        let values: Tensor<Rank4<40, 6, 1, 1>, f32, Dev> = uniform(&dev, 8, 1.0);
+        let as_f64: Vec<f64> = values.as_vec().iter().map(|&v| f64::from(v)).collect();
+        for unit in 0..6 {
+            assert_eq!(
+                ch07::top_activating_images(&values, unit, 10),
+                reference(&as_f64, 40, 6, 1, unit, 10),
+                "top_activating_images (book section 7.1): unit {unit} of (40, 6, 1, 1) values, k = 10"
+            );
+        }
+    }
+}
