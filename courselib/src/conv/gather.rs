@@ -219,3 +219,11 @@ pub fn avg_pool2d<
     let m = taps.try_mean::<(Const<B>, Const<C>, usize), Axis<2>>()?;
     m.try_reshape_like(&(Const::<B>, Const::<C>, Const::<OH>, Const::<OW>))
 }
+
+/// Device-generic inner product `Σ a·b`; same inputs and output as [`crate::conv::dot`].
+pub fn dot<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    a: Tensor<S, E, D, T>,
+    b: &Tensor<S, E, D>,
+) -> Result<Tensor<(), E, D, T>, D::Err> {
+    a.try_mul(b.clone())?.try_sum()
+}

@@ -251,3 +251,18 @@ fn conv_transpose2d_is_the_adjoint_of_conv2d() {
         adjoint!(2, 3, 4, 6, 5, 1, 1, 0; 500 + seed);
     }
 }
+
+#[test]
+fn dot_is_the_sum_of_products_and_its_gradients_are_the_other_factor() {
+    let dev = Cpu::default();
+    // longer than one parallel chunk of the Cpu kernel
+    let a: Tensor<Rank2<300, 70>, f64, _> = random(&dev, 31);
+    let b: Tensor<Rank2<300, 70>, f64, _> = random(&dev, 32);
+    let want = dot(&a.as_vec(), &b.as_vec());
+    for (path, l) in [("fast", courselib::conv::dot(a.leaky_trace(), &b)), ("gather", gather::dot(a.leaky_trace(), &b).unwrap())] {
+        assert_all_close(format!("dot, {path}"), &[l.array()], &[want], Tolerance::F64);
+        let g = l.backward();
+        assert_eq!(g.get(&a).as_vec(), b.as_vec(), "dot, {path}: dL/da = b");
+        assert_eq!(g.get(&b).as_vec(), a.as_vec(), "dot, {path}: dL/db = a");
+    }
+}
