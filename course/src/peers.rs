@@ -32,7 +32,8 @@ pub fn run(root: &Path, problem: &str) -> Result<i32, String> {
     println!();
     for name in ["conv2d_fwd_bwd", "cnn_train_step"] {
         let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_else(|| "n/a".into());
-        let (o, j, n) = (get(&ours, name), get(&peers, &format!("jax_{name}")), get(&peers, &format!("numpy_{name}")));
+        let (o, j, n) =
+            (get(&ours, name), get(&peers, &format!("jax_{name}")), get(&peers, &format!("numpy_{name}")));
         let ratio = match (o.parse::<f64>(), j.parse::<f64>()) {
             (Ok(o), Ok(j)) if j > 0.0 => format!("{:.2}", o / j),
             _ => "n/a".into(),

@@ -28,7 +28,10 @@ fn median_ms(runs: usize, warm: usize, mut f: impl FnMut()) -> (f64, f64) {
 
 fn main() {
     let runs = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(20usize).max(1);
-    println!("# ours: dfdx 0.13 Cpu + courselib::conv fast kernels, {} rayon threads", rayon::current_num_threads());
+    println!(
+        "# ours: dfdx 0.13 Cpu + courselib::conv fast kernels, {} rayon threads",
+        rayon::current_num_threads()
+    );
     let problem = ConvProblem::new(0);
     let (m, n) = median_ms(runs, 3, || {
         black_box(problem.fast());

@@ -24,6 +24,9 @@ use super::ConvDevice;
 /// assert_eq!(l.array(), 32.0);
 /// assert_eq!(l.backward().get(&a).array(), [4.0, 5.0, 6.0]);
 /// ```
-pub fn dot<S: Shape, E: Dtype, D: ConvDevice<E>, T: Tape<E, D>>(a: Tensor<S, E, D, T>, b: &Tensor<S, E, D>) -> Tensor<(), E, D, T> {
+pub fn dot<S: Shape, E: Dtype, D: ConvDevice<E>, T: Tape<E, D>>(
+    a: Tensor<S, E, D, T>,
+    b: &Tensor<S, E, D>,
+) -> Tensor<(), E, D, T> {
     D::try_dot(a, b).unwrap()
 }

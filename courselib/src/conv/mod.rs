@@ -194,7 +194,10 @@ pub trait ConvDevice<E: Dtype>: Device<E> + dfdx::nn::DeviceBuildExt {
     ) -> Result<Tensor<Rank4<B, C, OH, OW>, E, Self, T>, Self::Err>;
 
     /// [`dot`]: `a`, `b` of shape `S` → `Σ a·b`, shape `()`.
-    fn try_dot<S: Shape, T: Tape<E, Self>>(a: Tensor<S, E, Self, T>, b: &Tensor<S, E, Self>) -> Result<Tensor<(), E, Self, T>, Self::Err>;
+    fn try_dot<S: Shape, T: Tape<E, Self>>(
+        a: Tensor<S, E, Self, T>,
+        b: &Tensor<S, E, Self>,
+    ) -> Result<Tensor<(), E, Self, T>, Self::Err>;
 }
 
 /// Implements [`ConvDevice`] for a device by forwarding every method to one module of

@@ -41,7 +41,12 @@ pub type ConvGradients = (f32, Vec<f32>, Vec<f32>, Vec<f32>);
 impl ConvProblem {
     pub fn new(seed: u64) -> Self {
         let dev = Cpu::seed_from_u64(seed);
-        ConvProblem { x: dev.sample_normal(), weight: dev.sample_normal(), bias: dev.sample_normal(), r: dev.sample_normal() }
+        ConvProblem {
+            x: dev.sample_normal(),
+            weight: dev.sample_normal(),
+            bias: dev.sample_normal(),
+            r: dev.sample_normal(),
+        }
     }
 
     /// Forward and backward with the fast `Cpu` kernels; the gradients stay in dfdx's
@@ -87,7 +92,8 @@ impl CnnStep {
         let dev = Cpu::seed_from_u64(seed);
         let model = dev.build_module::<Cnn, f32>();
         let adam = Adam::new(&model, AdamConfig { lr: 1e-3, ..Default::default() });
-        let labels: Vec<f32> = (0..BATCH * 10).map(|i| if i % 10 == (i / 10 * 7) % 10 { 1.0 } else { 0.0 }).collect();
+        let labels: Vec<f32> =
+            (0..BATCH * 10).map(|i| if i % 10 == (i / 10 * 7) % 10 { 1.0 } else { 0.0 }).collect();
         let y = dev.tensor_from_vec(labels, Rank2::<BATCH, 10>::default());
         let grads = Some(model.alloc_grads());
         CnnStep { model, adam, x: dev.sample_uniform(), y, grads }

@@ -29,9 +29,11 @@ pub fn dot<S: Shape, E: CpuFloat, T: Tape<E, Cpu>>(
         tape.add_backward_op(move |grads| {
             let g = grads.get_or_alloc_mut(&out_g)?[0];
             for (grad, other) in [(a_g, &bv), (b_g, &av)] {
-                grads.get_or_alloc_mut(&grad)?.par_chunks_mut(CHUNK).zip(other.par_chunks(CHUNK)).for_each(|(d, v)| {
-                    d.iter_mut().zip(v).for_each(|(d, &v)| *d += g * v);
-                });
+                grads.get_or_alloc_mut(&grad)?.par_chunks_mut(CHUNK).zip(other.par_chunks(CHUNK)).for_each(
+                    |(d, v)| {
+                        d.iter_mut().zip(v).for_each(|(d, &v)| *d += g * v);
+                    },
+                );
             }
             Ok(())
         });

@@ -14,8 +14,8 @@ mod dot;
 mod pool;
 
 pub use conv2d::conv2d;
-pub use dot::dot;
 pub use conv_transpose2d::conv_transpose2d;
+pub use dot::dot;
 pub use pool::{avg_pool2d, max_pool2d};
 
 use dfdx::prelude::*;
@@ -193,7 +193,9 @@ impl ConvMats {
     fn image_forward<E: CpuFloat>(&self, w: &[E], cols: &[E], yb: &mut [E]) {
         let (ckk, ohw) = (self.ckk(), self.ohw());
         // SAFETY: yb is o × ohw, w is o × ckk, cols is ckk × ohw, all row-major
-        unsafe { mm((self.o, ohw, ckk), yb.as_mut_ptr(), ohw, true, (w.as_ptr(), ckk, 1), (cols.as_ptr(), ohw, 1)) }
+        unsafe {
+            mm((self.o, ohw, ckk), yb.as_mut_ptr(), ohw, true, (w.as_ptr(), ckk, 1), (cols.as_ptr(), ohw, 1))
+        }
     }
 
     /// One image: `xb (c × h·w) += col2im(Wᵀ · yb)`; `buf` holds the columns.
@@ -214,7 +216,16 @@ impl ConvMats {
     fn image_weight_grad<E: CpuFloat>(&self, cols: &[E], gyb: &[E], gw: &mut [E]) {
         let (ckk, ohw) = (self.ckk(), self.ohw());
         // SAFETY: gw is o × ckk, gyb is o × ohw, colsᵀ is ohw × ckk
-        unsafe { mm((self.o, ckk, ohw), gw.as_mut_ptr(), ckk, true, (gyb.as_ptr(), ohw, 1), (cols.as_ptr(), 1, ohw)) }
+        unsafe {
+            mm(
+                (self.o, ckk, ohw),
+                gw.as_mut_ptr(),
+                ckk,
+                true,
+                (gyb.as_ptr(), ohw, 1),
+                (cols.as_ptr(), 1, ohw),
+            )
+        }
     }
 
     /// Batch: `y_b (o × oh·ow) += W · cols(x_b)` for every image, in parallel over the
@@ -229,16 +240,25 @@ impl ConvMats {
     /// Batch: `x_b (c × h·w) += col2im(Wᵀ · y_b)` for every image, the adjoint of
     /// [`Self::forward`]: the forward pass of a transposed convolution.
     pub fn adjoint<E: CpuFloat>(&self, w: &[E], y: &[E], x: &mut [E]) {
-        x.par_chunks_exact_mut(self.x_len())
-            .zip(y.par_chunks_exact(self.y_len()))
-            .for_each_init(|| vec![E::zero(); self.ckk() * self.ohw()], |buf, (xb, yb)| self.image_adjoint(w, yb, buf, xb));
+        x.par_chunks_exact_mut(self.x_len()).zip(y.par_chunks_exact(self.y_len())).for_each_init(
+            || vec![E::zero(); self.ckk() * self.ohw()],
+            |buf, (xb, yb)| self.image_adjoint(w, yb, buf, xb),
+        );
     }
 
     /// The backward pass of a convolution `y = W·cols(x) + bias`, in one pass over the
     /// batch: `gx += col2im(Wᵀ·gy_b)`, `gw += Σ_b gy_b·cols(x_b)ᵀ`, `gb += Σ gy`. One pass
     /// keeps each image's `x_b`, `gy_b` and columns in cache for all three; each task
     /// sums its images' share of `gw` and `gb` in its own buffers.
-    pub fn backward<E: CpuFloat>(&self, w: &[E], x: &[E], gy: &[E], gx: &mut [E], gw: &mut [E], gb: &mut [E]) {
+    pub fn backward<E: CpuFloat>(
+        &self,
+        w: &[E],
+        x: &[E],
+        gy: &[E],
+        gx: &mut [E],
+        gw: &mut [E],
+        gb: &mut [E],
+    ) {
         let (ohw, group) = (self.ohw(), images_per_task(x.len() / self.x_len()));
         let partials = gx
             .par_chunks_mut(group * self.x_len())
@@ -266,7 +286,15 @@ impl ConvMats {
     /// The backward pass of the transposed convolution `y = adjoint(x) + bias` (see
     /// [`Self::adjoint`]), in one pass over the batch: with `cols = cols(gy_b)`,
     /// `gx_b += W·cols`, `gw += Σ_b x_b·colsᵀ`, `gb += Σ gy`.
-    pub fn transpose_backward<E: CpuFloat>(&self, w: &[E], x: &[E], gy: &[E], gx: &mut [E], gw: &mut [E], gb: &mut [E]) {
+    pub fn transpose_backward<E: CpuFloat>(
+        &self,
+        w: &[E],
+        x: &[E],
+        gy: &[E],
+        gx: &mut [E],
+        gw: &mut [E],
+        gb: &mut [E],
+    ) {
         let n = self.g.h * self.g.w; // positions of the transposed convolution's output
         let group = images_per_task(x.len() / self.y_len());
         let partials = gx
