@@ -40,12 +40,13 @@ where
     (v, t)
 }
 
-/// Row-major matrix operand: pointer, row stride, column stride.
+/// A matrix operand: pointer, row stride, column stride.
 type Mat<E> = (*const E, usize, usize);
 
 /// `dst (m × n) = [dst +] lhs (m × k) · rhs (k × n)`, single-threaded: the callers
 /// parallelise over the batch, which for the course's sizes keeps both cores busy
-/// without gemm's own per-call thread hand-off.
+/// without gemm's own per-call thread hand-off. Every operand has explicit strides, so a
+/// transposed operand costs nothing.
 ///
 /// # Safety
 /// The pointers and strides must describe matrices inside live allocations, and `dst`
@@ -53,8 +54,7 @@ type Mat<E> = (*const E, usize, usize);
 #[inline]
 unsafe fn mm<E: CpuFloat>(
     (m, n, k): (usize, usize, usize),
-    dst: *mut E,
-    dst_rs: usize,
+    (dst, dst_rs, dst_cs): (*mut E, usize, usize),
     accumulate: bool,
     (lhs, lhs_rs, lhs_cs): Mat<E>,
     (rhs, rhs_rs, rhs_cs): Mat<E>,
@@ -64,7 +64,7 @@ unsafe fn mm<E: CpuFloat>(
         n,
         k,
         dst,
-        1,
+        dst_cs as isize,
         dst_rs as isize,
         accumulate,
         lhs,
@@ -194,36 +194,45 @@ impl ConvMats {
         let (ckk, ohw) = (self.ckk(), self.ohw());
         // SAFETY: yb is o × ohw, w is o × ckk, cols is ckk × ohw, all row-major
         unsafe {
-            mm((self.o, ohw, ckk), yb.as_mut_ptr(), ohw, true, (w.as_ptr(), ckk, 1), (cols.as_ptr(), ohw, 1))
+            mm(
+                (self.o, ohw, ckk),
+                (yb.as_mut_ptr(), ohw, 1),
+                true,
+                (w.as_ptr(), ckk, 1),
+                (cols.as_ptr(), ohw, 1),
+            )
         }
     }
 
     /// One image: `xb (c × h·w) += col2im(Wᵀ · yb)`; `buf` holds the columns.
+    ///
+    /// Computed as `(Wᵀ·yb)ᵀ = ybᵀ · W` (`oh·ow × c·k·k`, written transposed): gemm is
+    /// about 1.5× faster with the long dimension as its `m` (measured, f32, 3×3, 8 → 16).
     fn image_adjoint<E: CpuFloat>(&self, w: &[E], yb: &[E], buf: &mut [E], xb: &mut [E]) {
         let (ckk, ohw) = (self.ckk(), self.ohw());
-        let (wt, rhs) = ((w.as_ptr(), 1, ckk), (yb.as_ptr(), ohw, 1)); // Wᵀ: swapped strides
+        let (lhs, rhs) = ((yb.as_ptr(), 1, ohw), (w.as_ptr(), ckk, 1)); // ybᵀ (ohw × o), W (o × ckk)
         if self.is_pointwise() {
-            // SAFETY: xb is c × ohw, Wᵀ is c × o, yb is o × ohw
-            unsafe { mm((ckk, ohw, self.o), xb.as_mut_ptr(), ohw, true, wt, rhs) }
+            // SAFETY: xbᵀ is ohw × c, ybᵀ is ohw × o, W is o × c
+            unsafe { mm((ohw, ckk, self.o), (xb.as_mut_ptr(), 1, ohw), true, lhs, rhs) }
         } else {
-            // SAFETY: buf is ckk × ohw, Wᵀ is ckk × o, yb is o × ohw
-            unsafe { mm((ckk, ohw, self.o), buf.as_mut_ptr(), ohw, false, wt, rhs) }
+            // SAFETY: bufᵀ is ohw × ckk, ybᵀ is ohw × o, W is o × ckk
+            unsafe { mm((ohw, ckk, self.o), (buf.as_mut_ptr(), 1, ohw), false, lhs, rhs) }
             self.col2im_add(buf, xb);
         }
     }
 
-    /// One image: `gw (o × c·k·k) += gyb (o × oh·ow) · colsᵀ`.
+    /// One image: `gw (o × c·k·k) += gyb (o × oh·ow) · colsᵀ`, computed as
+    /// `gwᵀ += cols · gybᵀ` (written transposed), which gemm runs about 1.3× faster.
     fn image_weight_grad<E: CpuFloat>(&self, cols: &[E], gyb: &[E], gw: &mut [E]) {
         let (ckk, ohw) = (self.ckk(), self.ohw());
-        // SAFETY: gw is o × ckk, gyb is o × ohw, colsᵀ is ohw × ckk
+        // SAFETY: gwᵀ is ckk × o, cols is ckk × ohw, gybᵀ is ohw × o
         unsafe {
             mm(
-                (self.o, ckk, ohw),
-                gw.as_mut_ptr(),
-                ckk,
+                (ckk, self.o, ohw),
+                (gw.as_mut_ptr(), 1, ckk),
                 true,
-                (gyb.as_ptr(), ohw, 1),
-                (cols.as_ptr(), 1, ohw),
+                (cols.as_ptr(), ohw, 1),
+                (gyb.as_ptr(), 1, ohw),
             )
         }
     }
