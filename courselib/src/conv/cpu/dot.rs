@@ -3,7 +3,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{values, CpuFloat};
+use super::{sum_of_products, values, CpuFloat};
 
 /// Values per parallel task: a fixed size, so the partial sums, and their rounding, do not
 /// depend on how rayon schedules the tasks.
@@ -17,11 +17,8 @@ pub fn dot<S: Shape, E: CpuFloat, T: Tape<E, Cpu>>(
     let (a, mut tape) = a.split_tape();
     let (av, a) = values(a);
     let (bv, b) = values(b.clone());
-    let partials: Vec<E> = av
-        .par_chunks(CHUNK)
-        .zip(bv.par_chunks(CHUNK))
-        .map(|(x, y)| x.iter().zip(y).fold(E::zero(), |s, (&p, &q)| s + p * q))
-        .collect();
+    let partials: Vec<E> =
+        av.par_chunks(CHUNK).zip(bv.par_chunks(CHUNK)).map(|(x, y)| sum_of_products(x, y)).collect();
     let sum = partials.into_iter().fold(E::zero(), |s, p| s + p);
     let out = a.device().try_tensor_from_vec(vec![sum], ())?;
     if T::OWNS_TAPE {
