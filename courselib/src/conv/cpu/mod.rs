@@ -358,7 +358,7 @@ pub(crate) fn sum_of_products<E: CpuFloat>(a: &[E], b: &[E]) -> E {
     let mut acc = [E::zero(); LANES];
     for (x, y) in ca.zip(cb) {
         for i in 0..LANES {
-            acc[i] = acc[i] + x[i] * y[i];
+            acc[i] += x[i] * y[i];
         }
     }
     acc.iter().fold(tail, |s, &v| s + v)
@@ -372,7 +372,7 @@ pub(crate) fn sum<E: CpuFloat>(a: &[E]) -> E {
     let mut acc = [E::zero(); LANES];
     for x in chunks {
         for i in 0..LANES {
-            acc[i] = acc[i] + x[i];
+            acc[i] += x[i];
         }
     }
     acc.iter().fold(tail, |s, &v| s + v)
