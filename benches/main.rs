@@ -5,6 +5,12 @@
 use criterion::{criterion_group, criterion_main};
 
 mod ch02;
+mod conv;
 
-criterion_group!(benches, ch02::backward_by_hand_vs_tape);
+criterion_group!(
+    benches,
+    ch02::backward_by_hand_vs_tape,
+    conv::conv2d_forward_backward,
+    conv::cnn_train_step
+);
 criterion_main!(benches);

@@ -9,6 +9,7 @@ mod isolate;
 mod libtest;
 mod manifest;
 mod mutants;
+mod peers;
 mod sync;
 mod verify;
 
@@ -35,6 +36,7 @@ Course development:
                                   grade in isolation -> points, DIR/results.json (Gradescope)
   verify                          the project's full check (format, lints, stubs, tests, book)
   mutants [chapter]               kill rate of the graded tests on mutated solutions (cargo-mutants)
+  bench --peers conv2d            our conv2d and CNN training step against JAX and NumPy
 
 Handing out (instructors):
   handout --out DIR [--with-solutions]  the learners' repository (no hidden tests, no solutions)
@@ -72,6 +74,16 @@ Chapters that do not compile (or use include_str!, #[path], env!) score 0; the o
 are graded. Exit status 0 whatever the score; 2 when nothing could be graded.
 ",
         "mutants" => "Usage: cargo course mutants [chapter]\n\nMutation testing: cargo-mutants (installed with `cargo install --locked` when missing)\nmakes small changes to solutions/src/<module>.rs and runs the graded tests (visible\nand hidden) on each. Prints per chapter the kill rate, caught / (caught + missed),\nwithout unviable mutants and the equivalent ones listed in course/mutants-equivalent.toml,\nlists the missed mutants, and writes target/course/mutants-summary.md. Works in a copy\n(target/course/mutants/tree), never in your tree; the first run builds it (minutes).\nWithout a chapter: every written chapter. Exit status 1 if a chapter is below 90 %.\n",
+        "bench" => "Usage: cargo course bench --peers conv2d
+
+Times our conv2d forward + backward (batch 64, 8 -> 16 channels, 28x28, 3x3, padding 1,
+L = sum(y * R)) and one Adam training step of the chapter's CNN (batch 64) in a release
+build, then the same problems in JAX (jit of value_and_grad, CPU) and NumPy (im2col),
+on this machine, each the median of 20 runs after 3 warm-ups (RUNS=n to change).
+Prints one line per problem: `<problem> ours_ms=.. jax_ms=.. numpy_ms=.. ratio=..`,
+ratio = ours / JAX. The first run creates target/course/peers-venv and installs jax and
+numpy with pip (needs the network). Not part of `verify`.
+",
         "verify" => "Usage: cargo course verify\n\nThe project's test command: fmt, clippy, sync --check, the solutions pass every test,\nthe stubs fail every graded test with a todo!, test counts and snapshots per exercise,\nthe book builds offline with KaTeX, and the CUDA path type-checks.\nExit status 1 if any step fails.\n",
         "handout" => "Usage: cargo course handout --out DIR [--with-solutions]\n\nWrites the learners' repository into DIR: the book, the exercise stubs with their\nvisible tests, courselib, datasets, the course tool and a learner README; no hidden tests,\nsnapshots, benches, CI or solutions, and a root Cargo.toml without them. DIR must be\nempty or a previous handout (its .git is kept).\n--with-solutions  include solutions/ (for tutors; `cargo course diff` then works)\n",
         "classroom" => "Usage: cargo course classroom --out DIR\n\nWrites DIR/.github/classroom/autograding.json and DIR/.github/workflows/classroom.yml\nfor GitHub Classroom: one test per exercise (its visible tests), with its points from\ncourse.toml. DIR is the learners' template repository (a handout).\n",
@@ -229,6 +241,13 @@ fn run(args: &[String]) -> Result<i32, String> {
             }
             let submission = submission.map(|s| cwd.join(s));
             isolate::grade(&root, &manifest, &isolate::Options { reference, submission, out, timeout_s })
+        }
+        "bench" => {
+            let a = parse_args(cmd, rest, &["--peers"], false)?;
+            match (a.flags.as_slice(), a.positional.as_slice()) {
+                (["--peers"], [problem]) => peers::run(&root, problem),
+                _ => Err(format!("expected --peers <problem>\n\n{help}")),
+            }
         }
         "verify" => {
             parse_none(cmd, rest, help)?;

@@ -118,11 +118,23 @@ impl<
 {
     type To<E2: Dtype, D2: Device<E2>> = ConvTranspose2d<C_IN, C_OUT, K, S, P, OH, OW, E2, D2>;
 
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
         visitor.visit_fields(
             (
-                Self::tensor("weight", |s| &s.weight, |s| &mut s.weight, TensorOptions::reset_with(|t| uniform_fan_in(t, C_OUT * K * K))),
-                Self::tensor("bias", |s| &s.bias, |s| &mut s.bias, TensorOptions::reset_with(|t| uniform_fan_in(t, C_OUT * K * K))),
+                Self::tensor(
+                    "weight",
+                    |s| &s.weight,
+                    |s| &mut s.weight,
+                    TensorOptions::reset_with(|t| uniform_fan_in(t, C_OUT * K * K)),
+                ),
+                Self::tensor(
+                    "bias",
+                    |s| &s.bias,
+                    |s| &mut s.bias,
+                    TensorOptions::reset_with(|t| uniform_fan_in(t, C_OUT * K * K)),
+                ),
             ),
             |(weight, bias)| ConvTranspose2d { weight, bias },
         )

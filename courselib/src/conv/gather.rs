@@ -56,6 +56,7 @@ pub fn conv_transpose_index(c: usize, g: Geometry) -> Vec<usize> {
 
 /// Gathers the columns of a batch: `x (B, n)` with the index `idx` of length `rows·q`
 /// (entries `0..=n`, `n` meaning zero) gives `(B, rows, q)`.
+#[allow(clippy::type_complexity)]
 fn gather_columns<const B: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     x: Tensor<(Const<B>, usize), E, D, T>,
     idx: Vec<usize>,
@@ -147,13 +148,14 @@ pub fn conv_transpose2d<
     let x = x.try_reshape_like(&(Const::<B>, C * H * W))?;
     let cols = gather_columns(x, conv_transpose_index(C, g), (C * K * K, OH * OW))?;
     let (cols, tape) = cols.split_tape(); // the tape goes to the weight, as in `conv2d`
-    // W'[o, (c, ky, kx)] = W[c, o, ky, kx]; `permute` is a view, the reshape copies
+                                          // W'[o, (c, ky, kx)] = W[c, o, ky, kx]; `permute` is a view, the reshape copies
     let wm = weight.clone().put_tape(tape).try_permute::<Rank4<O, C, K, K>, Axes4<1, 0, 2, 3>>()?;
     let wm = wm.try_reshape_like(&(Const::<O>, C * K * K))?;
     matmul_bias(wm, cols, bias)
 }
 
 /// The pooling windows of every plane: `x (B, C, H, W)` gives `(B, C, K·K, OH·OW)`.
+#[allow(clippy::type_complexity)]
 fn pool_taps<const B: usize, const C: usize, const H: usize, const W: usize, E, D, T>(
     x: Tensor<Rank4<B, C, H, W>, E, D, T>,
     g: Geometry,
@@ -218,4 +220,12 @@ pub fn avg_pool2d<
     let taps = pool_taps(x, Geometry::conv(H, W, K, S, 0))?;
     let m = taps.try_mean::<(Const<B>, Const<C>, usize), Axis<2>>()?;
     m.try_reshape_like(&(Const::<B>, Const::<C>, Const::<OH>, Const::<OW>))
+}
+
+/// Device-generic inner product `Σ a·b`; same inputs and output as [`crate::conv::dot`].
+pub fn dot<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    a: Tensor<S, E, D, T>,
+    b: &Tensor<S, E, D>,
+) -> Result<Tensor<(), E, D, T>, D::Err> {
+    a.try_mul(b.clone())?.try_sum()
 }

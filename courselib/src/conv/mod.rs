@@ -9,6 +9,7 @@
 //! | average pooling | [`avg_pool2d`] | `AvgPool2d<K, S, OH, OW>` | `(B, C, H, W) → (B, C, OH, OW)` |
 //! | transposed convolution | [`conv_transpose2d`] | `ConvTranspose2d<C_IN, C_OUT, K, S, P, OH, OW>` | `(B, C_IN, H, W) → (B, C_OUT, OH, OW)` |
 //! | flattening | – | `Flatten<N>` | `(B, C, H, W) → (B, N)` |
+//! | inner product `Σ a·b` | [`dot`] | – | `S, S → ()` |
 //!
 //! Output sizes ([`shape`]): convolution `(H + 2P − K)/S + 1`, pooling `(H − K)/S + 1`,
 //! transposed convolution `(H − 1)·S + K − 2P`.
@@ -20,10 +21,11 @@
 //! use courselib::conv::ConvDevice;
 //! use dfdx::prelude::*;
 //!
+//! // dfdx implements `Module` for tuples of up to 6 layers: nest longer models
 //! type Cnn = (
-//!     Conv2d<1, 8, 3, 1, 1, 28, 28>, ReLU, MaxPool2d<2, 2, 14, 14>,
-//!     Conv2d<8, 16, 3, 1, 1, 14, 14>, ReLU, MaxPool2d<2, 2, 7, 7>,
-//!     Flatten<784>, Linear<784, 10>,
+//!     (Conv2d<1, 8, 3, 1, 1, 28, 28>, ReLU, MaxPool2d<2, 2, 14, 14>),
+//!     (Conv2d<8, 16, 3, 1, 1, 14, 14>, ReLU, MaxPool2d<2, 2, 7, 7>),
+//!     (Flatten<784>, Linear<784, 10>),
 //! );
 //!
 //! /// Later chapters stay generic over the device with one bound.
@@ -88,14 +90,17 @@ pub mod cpu;
 pub mod gather;
 pub mod naive;
 pub mod shape;
+pub mod workloads;
 
 mod conv2d;
 mod conv_transpose2d;
+mod dot;
 mod flatten;
 mod pool;
 
 pub use conv2d::{conv2d, Conv2d};
 pub use conv_transpose2d::{conv_transpose2d, ConvTranspose2d};
+pub use dot::dot;
 pub use flatten::Flatten;
 pub use pool::{avg_pool2d, max_pool2d, AvgPool2d, MaxPool2d};
 pub use shape::{conv_out, conv_transpose_out, pool_out};
@@ -187,6 +192,12 @@ pub trait ConvDevice<E: Dtype>: Device<E> + dfdx::nn::DeviceBuildExt {
     >(
         x: Tensor<Rank4<B, C, H, W>, E, Self, T>,
     ) -> Result<Tensor<Rank4<B, C, OH, OW>, E, Self, T>, Self::Err>;
+
+    /// [`dot`]: `a`, `b` of shape `S` → `Σ a·b`, shape `()`.
+    fn try_dot<S: Shape, T: Tape<E, Self>>(
+        a: Tensor<S, E, Self, T>,
+        b: &Tensor<S, E, Self>,
+    ) -> Result<Tensor<(), E, Self, T>, Self::Err>;
 }
 
 /// Implements [`ConvDevice`] for a device by forwarding every method to one module of
@@ -263,6 +274,10 @@ macro_rules! conv_device {
             x: Tensor<Rank4<B, C, H, W>, E, Self, T>,
         ) -> Result<Tensor<Rank4<B, C, OH, OW>, E, Self, T>, Self::Err> {
             $kernels::avg_pool2d::<B, C, H, W, K, S, OH, OW, $($generics),*>(x)
+        }
+
+        fn try_dot<S: Shape, T: Tape<E, Self>>(a: Tensor<S, E, Self, T>, b: &Tensor<S, E, Self>) -> Result<Tensor<(), E, Self, T>, Self::Err> {
+            $kernels::dot::<S, $($generics),*>(a, b)
         }
     };
 }

@@ -22,7 +22,12 @@ pub struct Dims {
 
 impl Dims {
     /// `x[b, c, iy, ix]` read by `y[.., oy, ox]` through tap `(ky, kx)`, or `None` in the padding.
-    fn input(&self, (b, c): (usize, usize), (oy, ox): (usize, usize), (ky, kx): (usize, usize)) -> Option<usize> {
+    fn input(
+        &self,
+        (b, c): (usize, usize),
+        (oy, ox): (usize, usize),
+        (ky, kx): (usize, usize),
+    ) -> Option<usize> {
         let iy = (oy * self.s + ky).checked_sub(self.p).filter(|&i| i < self.h)?;
         let ix = (ox * self.s + kx).checked_sub(self.p).filter(|&i| i < self.w)?;
         Some(((b * self.c + c) * self.h + iy) * self.w + ix)
@@ -37,7 +42,8 @@ impl Dims {
             let (ox, oy, o, b) = (yi % ow, yi / ow % oh, yi / (ow * oh) % d.o, yi / (ow * oh * d.o));
             (0..d.c * d.k * d.k).filter_map(move |r| {
                 let (c, ky, kx) = (r / (d.k * d.k), r / d.k % d.k, r % d.k);
-                d.input((b, c), (oy, ox), (ky, kx)).map(|xi| (yi, xi, (o * d.c + c) * d.k * d.k + ky * d.k + kx))
+                d.input((b, c), (oy, ox), (ky, kx))
+                    .map(|xi| (yi, xi, (o * d.c + c) * d.k * d.k + ky * d.k + kx))
             })
         })
     }
@@ -57,7 +63,8 @@ pub fn conv2d<E: Float>(d: Dims, x: &[E], weight: &[E], bias: &[E]) -> Vec<E> {
 /// `(gx (b, c, h, w), gweight (o, c, k, k), gbias (o))`.
 pub fn conv2d_backward<E: Float>(d: Dims, x: &[E], weight: &[E], gy: &[E]) -> (Vec<E>, Vec<E>, Vec<E>) {
     let ohw = conv_out(d.h, d.k, d.s, d.p) * conv_out(d.w, d.k, d.s, d.p);
-    let (mut gx, mut gw, mut gb) = (vec![E::zero(); x.len()], vec![E::zero(); weight.len()], vec![E::zero(); d.o]);
+    let (mut gx, mut gw, mut gb) =
+        (vec![E::zero(); x.len()], vec![E::zero(); weight.len()], vec![E::zero(); d.o]);
     for (yi, xi, wi) in d.conv_terms() {
         gx[xi] = gx[xi] + gy[yi] * weight[wi];
         gw[wi] = gw[wi] + gy[yi] * x[xi];

@@ -82,10 +82,22 @@ pub struct MaxPool2d<const K: usize, const S: usize, const OH: usize, const OW: 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AvgPool2d<const K: usize, const S: usize, const OH: usize, const OW: usize>;
 
-impl<const K: usize, const S: usize, const OH: usize, const OW: usize> ZeroSizedModule for MaxPool2d<K, S, OH, OW> {}
-impl<const K: usize, const S: usize, const OH: usize, const OW: usize> NonMutableModule for MaxPool2d<K, S, OH, OW> {}
-impl<const K: usize, const S: usize, const OH: usize, const OW: usize> ZeroSizedModule for AvgPool2d<K, S, OH, OW> {}
-impl<const K: usize, const S: usize, const OH: usize, const OW: usize> NonMutableModule for AvgPool2d<K, S, OH, OW> {}
+impl<const K: usize, const S: usize, const OH: usize, const OW: usize> ZeroSizedModule
+    for MaxPool2d<K, S, OH, OW>
+{
+}
+impl<const K: usize, const S: usize, const OH: usize, const OW: usize> NonMutableModule
+    for MaxPool2d<K, S, OH, OW>
+{
+}
+impl<const K: usize, const S: usize, const OH: usize, const OW: usize> ZeroSizedModule
+    for AvgPool2d<K, S, OH, OW>
+{
+}
+impl<const K: usize, const S: usize, const OH: usize, const OW: usize> NonMutableModule
+    for AvgPool2d<K, S, OH, OW>
+{
+}
 
 impl<
         const B: usize,

@@ -114,9 +114,7 @@ mod tests {
         for (n, k, s, p) in [(5, 3, 1, 1), (7, 3, 2, 0), (6, 5, 3, 2), (4, 1, 1, 0), (28, 3, 2, 0)] {
             let g = Geometry::conv(n, n, k, s, p);
             for t in 0..k {
-                let want: Vec<usize> = (0..g.oh)
-                    .filter(|&o| (o * s + t) >= p && o * s + t - p < n)
-                    .collect();
+                let want: Vec<usize> = (0..g.oh).filter(|&o| (o * s + t) >= p && o * s + t - p < n).collect();
                 assert_eq!(g.rows(t).collect::<Vec<_>>(), want, "n={n} k={k} s={s} p={p} t={t}");
             }
         }

@@ -4,7 +4,7 @@
 use super::*;
 
 /// `y = op(x)` and the tape gradients of `L = Σ y·r`.
-fn run<Sx: ConstShape, Sy: ConstShape>(
+fn run<Sy: ConstShape>(
     y: Tensor<Sy, f64, Cpu, T64>,
     r: &Tensor<Sy, f64, Cpu>,
 ) -> (Vec<f64>, Gradients<f64, Cpu>) {
@@ -45,10 +45,7 @@ fn conv_case<
 
     let fast = conv2d(x.leaky_trace(), &w, &b, Const::<S>, Const::<P>);
     let generic = gather::conv2d::<B, C, H, W, O, K, S, P, OH, OW, _, _, _>(x.leaky_trace(), &w, &b).unwrap();
-    for (path, (y, g)) in [
-        ("fast", run::<Rank4<B, C, H, W>, _>(fast, &r)),
-        ("gather", run::<Rank4<B, C, H, W>, _>(generic, &r)),
-    ] {
+    for (path, (y, g)) in [("fast", run(fast, &r)), ("gather", run(generic, &r))] {
         assert_all_close(format!("{case}, {path}: y"), &y, &want, Tolerance::F64);
         assert_gradient(&format!("{case}, {path}: dx"), &g.get(&x).as_vec(), &fd_x);
         assert_gradient(&format!("{case}, {path}: dw"), &g.get(&w).as_vec(), &fd_w);
@@ -106,11 +103,9 @@ fn conv_transpose_case<
     let fd_b = numerical_gradient(|t| loss(&xv, &wv, &t.as_vec()), &b, 1e-6).as_vec();
 
     let fast = conv_transpose2d(x.leaky_trace(), &w, &b, Const::<S>, Const::<P>);
-    let generic = gather::conv_transpose2d::<B, C, H, W, O, K, S, P, OH, OW, _, _, _>(x.leaky_trace(), &w, &b).unwrap();
-    for (path, (y, g)) in [
-        ("fast", run::<Rank4<B, C, H, W>, _>(fast, &r)),
-        ("gather", run::<Rank4<B, C, H, W>, _>(generic, &r)),
-    ] {
+    let generic =
+        gather::conv_transpose2d::<B, C, H, W, O, K, S, P, OH, OW, _, _, _>(x.leaky_trace(), &w, &b).unwrap();
+    for (path, (y, g)) in [("fast", run(fast, &r)), ("gather", run(generic, &r))] {
         assert_all_close(format!("{case}, {path}: y"), &y, &want, Tolerance::F64);
         assert_gradient(&format!("{case}, {path}: dx"), &g.get(&x).as_vec(), &fd_x);
         assert_gradient(&format!("{case}, {path}: dw"), &g.get(&w).as_vec(), &fd_w);
@@ -145,7 +140,16 @@ fn conv_transpose2d_matches_loops_and_finite_differences() {
     conv_transpose!(1, 2, 3, 2, 2, 3, 3, 0; 16);
 }
 
-fn pool_case<const B: usize, const C: usize, const H: usize, const W: usize, const K: usize, const S: usize, const OH: usize, const OW: usize>(
+fn pool_case<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const K: usize,
+    const S: usize,
+    const OH: usize,
+    const OW: usize,
+>(
     seed: u64,
 ) {
     let dev = Cpu::default();
@@ -154,7 +158,9 @@ fn pool_case<const B: usize, const C: usize, const H: usize, const W: usize, con
     let r: Tensor<Rank4<B, C, OH, OW>, f64, _> = random(&dev, seed + 1);
     let rv = r.as_vec();
     type Naive = fn(Dims, &[f64]) -> Vec<f64>;
-    for (name, reference) in [("max_pool2d", naive::max_pool2d as Naive), ("avg_pool2d", naive::avg_pool2d as Naive)] {
+    for (name, reference) in
+        [("max_pool2d", naive::max_pool2d as Naive), ("avg_pool2d", naive::avg_pool2d as Naive)]
+    {
         let case = format!("{name} {d:?}, seed {seed}");
         let want = reference(d, &x.as_vec());
         let fd_x = numerical_gradient(|t| dot(&reference(d, &t.as_vec()), &rv), &x, 1e-6).as_vec();
@@ -228,16 +234,31 @@ fn adjoint_case<
     let cx: Tensor<Rank4<B, O, OH, OW>, f64, _> = conv2d(x.clone(), &w, &zc, Const::<S>, Const::<P>);
     let lhs = dot(&cx.as_vec(), &y.as_vec());
     let fast = conv_transpose2d(y.clone(), &w, &zt, Const::<S>, Const::<P>);
-    let generic = gather::conv_transpose2d::<B, O, OH, OW, C, K, S, P, H, W, _, _, _>(y.clone(), &w, &zt).unwrap();
+    let generic =
+        gather::conv_transpose2d::<B, O, OH, OW, C, K, S, P, H, W, _, _, _>(y.clone(), &w, &zt).unwrap();
     for (path, t) in [("fast", fast), ("gather", generic)] {
         let rhs = dot(&x.as_vec(), &t.as_vec());
-        assert!((lhs - rhs).abs() <= 1e-12 * lhs.abs().max(1.0), "{path}, seed {seed}: <conv x, y> = {lhs}, <x, convT y> = {rhs}");
+        assert!(
+            (lhs - rhs).abs() <= 1e-12 * lhs.abs().max(1.0),
+            "{path}, seed {seed}: <conv x, y> = {lhs}, <x, convT y> = {rhs}"
+        );
     }
 }
 
 macro_rules! adjoint {
     ($b:literal, $c:literal, $h:literal, $w:literal, $o:literal, $k:literal, $s:literal, $p:literal; $seed:expr) => {
-        adjoint_case::<$b, $c, $h, $w, $o, $k, $s, $p, { conv_out($h, $k, $s, $p) }, { conv_out($w, $k, $s, $p) }>($seed)
+        adjoint_case::<
+            $b,
+            $c,
+            $h,
+            $w,
+            $o,
+            $k,
+            $s,
+            $p,
+            { conv_out($h, $k, $s, $p) },
+            { conv_out($w, $k, $s, $p) },
+        >($seed)
     };
 }
 
@@ -249,5 +270,23 @@ fn conv_transpose2d_is_the_adjoint_of_conv2d() {
         adjoint!(2, 1, 10, 7, 2, 4, 3, 0; 300 + seed);
         adjoint!(1, 4, 5, 5, 2, 5, 1, 2; 400 + seed);
         adjoint!(2, 3, 4, 6, 5, 1, 1, 0; 500 + seed);
+    }
+}
+
+#[test]
+fn dot_is_the_sum_of_products_and_its_gradients_are_the_other_factor() {
+    let dev = Cpu::default();
+    // longer than one parallel chunk of the Cpu kernel
+    let a: Tensor<Rank2<300, 70>, f64, _> = random(&dev, 31);
+    let b: Tensor<Rank2<300, 70>, f64, _> = random(&dev, 32);
+    let want = dot(&a.as_vec(), &b.as_vec());
+    for (path, l) in [
+        ("fast", courselib::conv::dot(a.leaky_trace(), &b)),
+        ("gather", gather::dot(a.leaky_trace(), &b).unwrap()),
+    ] {
+        assert_all_close(format!("dot, {path}"), &[l.array()], &[want], Tolerance::F64);
+        let g = l.backward();
+        assert_eq!(g.get(&a).as_vec(), b.as_vec(), "dot, {path}: dL/da = b");
+        assert_eq!(g.get(&b).as_vec(), a.as_vec(), "dot, {path}: dL/db = a");
     }
 }

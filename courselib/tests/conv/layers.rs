@@ -46,21 +46,30 @@ fn initialisation_is_pytorch_uniform_in_one_over_sqrt_fan_in() {
 #[test]
 fn layers_compute_the_functions() {
     let dev = Cpu::default();
-    type Net = (Conv2d<2, 3, 3, 2, 1, 4, 4>, AvgPool2d<2, 2, 2, 2>, ConvTranspose2d<3, 2, 2, 2, 0, 4, 4>, MaxPool2d<3, 1, 2, 2>, Flatten<8>);
+    type Net = (
+        Conv2d<2, 3, 3, 2, 1, 4, 4>,
+        AvgPool2d<2, 2, 2, 2>,
+        ConvTranspose2d<3, 2, 2, 2, 0, 4, 4>,
+        MaxPool2d<3, 1, 2, 2>,
+        Flatten<8>,
+    );
     let net = dev.build_module::<Net, f64>();
     let x: Tensor<Rank4<2, 2, 8, 8>, f64, _> = random(&dev, 3);
     let y = net.forward(x.clone());
     let (c, _, t, _, _) = &net;
     let h: Tensor<Rank4<2, 3, 4, 4>, f64, _> = conv2d(x, &c.weight, &c.bias, Const::<2>, Const::<1>);
     let h: Tensor<Rank4<2, 3, 2, 2>, f64, _> = avg_pool2d(h, Const::<2>, Const::<2>);
-    let h: Tensor<Rank4<2, 2, 4, 4>, f64, _> = conv_transpose2d(h, &t.weight, &t.bias, Const::<2>, Const::<0>);
+    let h: Tensor<Rank4<2, 2, 4, 4>, f64, _> =
+        conv_transpose2d(h, &t.weight, &t.bias, Const::<2>, Const::<0>);
     let h: Tensor<Rank4<2, 2, 2, 2>, f64, _> = max_pool2d(h, Const::<3>, Const::<1>);
     assert_eq!(y.as_vec(), h.as_vec());
 }
 
 /// Four classes of 12×12 images: a horizontal, vertical, diagonal or anti-diagonal bar at
 /// a random offset, plus noise.
-fn bars<const N: usize>(rng: &mut impl Rng) -> (Tensor<Rank4<N, 1, 12, 12>, f32, Dev>, Tensor<Rank2<N, 4>, f32, Dev>, Dev) {
+fn bars<const N: usize>(
+    rng: &mut impl Rng,
+) -> (Tensor<Rank4<N, 1, 12, 12>, f32, Dev>, Tensor<Rank2<N, 4>, f32, Dev>, Dev) {
     let dev = device(0);
     let (mut x, mut y) = (vec![0.0f32; N * 144], vec![0.0f32; N * 4]);
     for n in 0..N {
@@ -79,13 +88,20 @@ fn bars<const N: usize>(rng: &mut impl Rng) -> (Tensor<Rank4<N, 1, 12, 12>, f32,
             *v += rng.gen_range(-0.3..0.3);
         }
     }
-    (dev.tensor_from_vec(x, Rank4::<N, 1, 12, 12>::default()), dev.tensor_from_vec(y, Rank2::<N, 4>::default()), dev)
+    (
+        dev.tensor_from_vec(x, Rank4::<N, 1, 12, 12>::default()),
+        dev.tensor_from_vec(y, Rank2::<N, 4>::default()),
+        dev,
+    )
 }
 
 type Tiny = (Conv2d<1, 4, 3, 1, 1, 12, 12>, ReLU, MaxPool2d<2, 2, 6, 6>, Flatten<144>, Linear<144, 4>);
 
 /// Mean cross-entropy over the first and the last ten of `steps` training steps.
-fn train(steps: usize, mut update: impl FnMut(&mut <Tiny as BuildOnDevice<Dev, f32>>::Built, &Gradients<f32, Dev>)) -> (f32, f32) {
+fn train(
+    steps: usize,
+    mut update: impl FnMut(&mut <Tiny as BuildOnDevice<Dev, f32>>::Built, &Gradients<f32, Dev>),
+) -> (f32, f32) {
     let mut rng = courselib::device::rng(7);
     let mut model = device(1).build_module::<Tiny, f32>();
     let mut grads = model.alloc_grads();
@@ -104,7 +120,8 @@ fn train(steps: usize, mut update: impl FnMut(&mut <Tiny as BuildOnDevice<Dev, f
 
 #[test]
 fn a_tiny_cnn_learns_bars_with_adam() {
-    let mut adam = Adam::new(&device(0).build_module::<Tiny, f32>(), AdamConfig { lr: 1e-2, ..Default::default() });
+    let mut adam =
+        Adam::new(&device(0).build_module::<Tiny, f32>(), AdamConfig { lr: 1e-2, ..Default::default() });
     let (first, last) = train(60, |m, g| adam.update(m, g).unwrap());
     assert!(last < 0.5 * first, "cross-entropy {first} → {last}: should halve in 60 Adam steps");
 }

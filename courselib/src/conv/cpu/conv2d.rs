@@ -2,7 +2,7 @@
 
 use dfdx::prelude::*;
 
-use super::{bias_grad, fill_bias, values, ConvMats, CpuFloat};
+use super::{fill_bias, values, ConvMats, CpuFloat};
 use crate::conv::shape::{check_conv2d, Geometry};
 
 /// conv2d on `Cpu` (see [`crate::conv::conv2d`] for the shapes); `x` carries the tape.
@@ -38,9 +38,12 @@ pub fn conv2d<
         let (x_g, w_g, b_g, out_g) = (x.ghost(), weight.ghost(), bias.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&out_g)?);
-            bias_grad(&gy, grads.get_or_alloc_mut(&b_g)?, OH * OW);
-            m.weight_grad(&xs, &gy, grads.get_or_alloc_mut(&w_g)?);
-            m.adjoint(&ws, &gy, grads.get_or_alloc_mut(&x_g)?);
+            // the three gradients are distinct buffers in `grads`, but dfdx lends one at a time
+            let mut gw = std::mem::take(&mut **grads.get_or_alloc_mut(&w_g)?);
+            let mut gb = std::mem::take(&mut **grads.get_or_alloc_mut(&b_g)?);
+            m.backward(&ws, &xs, &gy, grads.get_or_alloc_mut(&x_g)?, &mut gw, &mut gb);
+            **grads.get_or_alloc_mut(&w_g)? = gw;
+            **grads.get_or_alloc_mut(&b_g)? = gb;
             **grads.get_or_alloc_mut(&out_g)? = gy;
             Ok(())
         });

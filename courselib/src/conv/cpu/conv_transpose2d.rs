@@ -2,14 +2,15 @@
 
 use dfdx::prelude::*;
 
-use super::{bias_grad, fill_bias, values, ConvMats, CpuFloat};
+use super::{fill_bias, values, ConvMats, CpuFloat};
 use crate::conv::shape::{check_conv_transpose2d, Geometry};
 
 /// Transposed conv2d on `Cpu` (see [`crate::conv::conv_transpose2d`] for the shapes).
 ///
 /// With `m` the convolution from `OH × OW`, `O` channels, to `H × W`, `C` channels, whose
 /// weight matrix is the `(C, O, K, K)` weight as `C × O·K·K`: forward `y = mᵀ(x)`,
-/// input gradient `m(gy)`, weight gradient `Σ_b x_b · cols(gy_b)ᵀ`.
+/// input gradient `m(gy)`, weight gradient `Σ_b x_b · cols(gy_b)ᵀ`
+/// (`ConvMats::transpose_backward`).
 #[allow(clippy::type_complexity)]
 pub fn conv_transpose2d<
     const B: usize,
@@ -43,9 +44,11 @@ pub fn conv_transpose2d<
         let (x_g, w_g, b_g, out_g) = (x.ghost(), weight.ghost(), bias.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&out_g)?);
-            bias_grad(&gy, grads.get_or_alloc_mut(&b_g)?, OH * OW);
-            m.weight_grad(&gy, &xs, grads.get_or_alloc_mut(&w_g)?);
-            m.forward(&ws, &gy, grads.get_or_alloc_mut(&x_g)?);
+            let mut gw = std::mem::take(&mut **grads.get_or_alloc_mut(&w_g)?);
+            let mut gb = std::mem::take(&mut **grads.get_or_alloc_mut(&b_g)?);
+            m.transpose_backward(&ws, &xs, &gy, grads.get_or_alloc_mut(&x_g)?, &mut gw, &mut gb);
+            **grads.get_or_alloc_mut(&w_g)? = gw;
+            **grads.get_or_alloc_mut(&b_g)? = gb;
             **grads.get_or_alloc_mut(&out_g)? = gy;
             Ok(())
         });

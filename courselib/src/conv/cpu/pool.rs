@@ -30,8 +30,10 @@ pub fn max_pool2d<
     let mut ys = vec![E::zero(); B * C * OH * OW];
     // argmax within its H × W plane; u32 halves the memory traffic of usize
     let mut arg = vec![0u32; B * C * OH * OW];
-    ys.par_chunks_exact_mut(OH * OW).zip(arg.par_chunks_exact_mut(OH * OW)).zip(xs.par_chunks_exact(H * W)).for_each(
-        |((yp, ap), xp)| {
+    ys.par_chunks_exact_mut(OH * OW)
+        .zip(arg.par_chunks_exact_mut(OH * OW))
+        .zip(xs.par_chunks_exact(H * W))
+        .for_each(|((yp, ap), xp)| {
             for oy in 0..OH {
                 for ox in 0..OW {
                     let mut best = oy * S * W + ox * S;
@@ -47,21 +49,21 @@ pub fn max_pool2d<
                     ap[oy * OW + ox] = best as u32;
                 }
             }
-        },
-    );
+        });
     let out = x.device().try_tensor_from_vec(ys, (Const::<B>, Const::<C>, Const::<OH>, Const::<OW>))?;
     if T::OWNS_TAPE {
         let (x_g, out_g) = (x.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&out_g)?);
             let gx = grads.get_or_alloc_mut(&x_g)?;
-            gx.par_chunks_exact_mut(H * W).zip(gy.par_chunks_exact(OH * OW)).zip(arg.par_chunks_exact(OH * OW)).for_each(
-                |((gxp, gyp), ap)| {
+            gx.par_chunks_exact_mut(H * W)
+                .zip(gy.par_chunks_exact(OH * OW))
+                .zip(arg.par_chunks_exact(OH * OW))
+                .for_each(|((gxp, gyp), ap)| {
                     for (&g, &i) in gyp.iter().zip(ap) {
                         gxp[i as usize] += g;
                     }
-                },
-            );
+                });
             **grads.get_or_alloc_mut(&out_g)? = gy;
             Ok(())
         });
