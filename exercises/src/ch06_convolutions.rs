@@ -520,8 +520,9 @@ impl<
 
 /// The CNN of section 6.9 for 28x28 grey images and 10 classes: two conv blocks
 /// (1 → 8 channels, 28x28 → 14x14; 8 → 16 channels, 14x14 → 7x7), flattened to 784
-/// values, and a linear layer to 10 logits. 8·9 + 8 + 16·72 + 16 + 2·(8 + 16) (γ, β) +
-/// 784·10 + 10 = 9,202 parameters.
+/// values, and a linear layer to 10 logits: (72 + 8) + (1,152 + 16) convolution weights
+/// and biases, 2·(8 + 16) = 48 values of γ and β, and 7,840 + 10 in the linear layer, 9,146
+/// parameters in all.
 #[derive(Clone, Debug)]
 pub struct FashionCnn<E: Dtype, D: Storage<E>> {
     pub block1: ConvBlock<1, 8, 28, 28, 14, 14, E, D>,
