@@ -6,8 +6,8 @@
 //! padded to keep the size); the residual block `y = relu(x + F(x))`; the auxiliary loss
 //! of a classifier on an intermediate feature map. Then transfer (DeCAF): a small CNN
 //! trained on five Fashion-MNIST classes becomes a feature extractor, a linear probe on its
-//! frozen features learns five other classes from 30 labelled images each, and the units
-//! of its last hidden layer are shown by the test images that activate them most.
+//! frozen conv features learns five other classes from 20 labelled images each, and the
+//! units of its second conv layer are shown by the test images that activate them most.
 //!
 //! Tensors are NCHW; the layers are `courselib::conv`'s (chapter 6 built them by hand).
 
