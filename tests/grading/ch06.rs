@@ -1199,7 +1199,7 @@ mod train_fashion_cnn {
     }
 
     #[test]
-    fn repeats_and_trains_the_running_statistics() {
+    fn repeats_exactly_and_trains_the_running_statistics() {
         course::graded!();
         let train = datasets::fashion::train().expect("the shipped Fashion-MNIST train subset");
         let subset = train.subset(&(0..train.len()).step_by(20).collect::<Vec<_>>()); // 600 images
@@ -1208,13 +1208,9 @@ mod train_fashion_cnn {
         let (_, second) = ch06::train_fashion_cnn(&subset, &config);
         let context = "train_fashion_cnn (book section 6.9): 600 images, 1 epoch";
         assert_eq!(first.len(), 600 / ch06::CNN_BATCH, "{context}: one loss per full batch");
-        // The library's CPU kernels sum over the batch in parallel: repeated runs agree up to
-        // rounding, not bit for bit.
-        assert_all_close(
-            format!("{context}: the same seed must give the same losses (seed the device and the batches)"),
-            &first,
-            &second,
-            Tolerance { abs: 1e-3, rel: 1e-3 },
+        assert_eq!(
+            first, second,
+            "{context}: the same seed must give the same losses (seed the device and the batches)"
         );
         assert_close(
             format!("{context}: the first loss, of the untrained network, is about ln 10"),
