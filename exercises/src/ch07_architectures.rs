@@ -98,12 +98,7 @@ pub struct LayerCost {
 /// the multiplications of all its convolutions ([`conv_multiplications`]; every output is
 /// `height x width`; pooling multiplies nothing), their parameters with one bias per
 /// filter (chapter 6's [`conv_parameter_count`]) and the number of output channels.
-pub fn inception_cost(
-    spec: &InceptionSpec,
-    height: usize,
-    width: usize,
-    in_channels: usize,
-) -> LayerCost {
+pub fn inception_cost(spec: &InceptionSpec, height: usize, width: usize, in_channels: usize) -> LayerCost {
     todo!("ch07 inception_cost: list every convolution (in channels, filters, kernel) of the four paths, add up their costs; see book section 7.3")
 }
 // ANCHOR_END: inception_cost
@@ -193,12 +188,7 @@ impl<
         &self,
         x: Tensor<Rank4<B, C_IN, N, N>, E, D, T>,
     ) -> Tensor<Rank4<B, C_OUT, N, N>, E, D, T> {
-        const {
-            assert!(
-                C_OUT == C1 + C3 + C5 + CP,
-                "InceptionModule: C_OUT must be C1 + C3 + C5 + CP"
-            )
-        };
+        const { assert!(C_OUT == C1 + C3 + C5 + CP, "InceptionModule: C_OUT must be C1 + C3 + C5 + CP") };
         todo!("ch07 inception_forward: run the four paths on copies of x (retaped), concatenate along Axis<1>, realize (B, C_OUT, N, N); see book section 7.3")
     }
     // ANCHOR_END: inception_forward
@@ -220,8 +210,7 @@ impl<
         const C_OUT: usize,
         E: CpuFloat + SampleUniform,
         D: Device<E>,
-    > TensorCollection<E, D>
-    for InceptionModule<C_IN, N, N_PAD, C1, R3, C3, R5, C5, CP, C_OUT, E, D>
+    > TensorCollection<E, D> for InceptionModule<C_IN, N, N_PAD, C1, R3, C3, R5, C5, CP, C_OUT, E, D>
 {
     type To<E2: Dtype, D2: Device<E2>> =
         InceptionModule<C_IN, N, N_PAD, C1, R3, C3, R5, C5, CP, C_OUT, E2, D2>;
@@ -236,21 +225,15 @@ impl<
                 Self::module("conv_3x3", |s| &s.conv_3x3, |s| &mut s.conv_3x3),
                 Self::module("reduce_5x5", |s| &s.reduce_5x5, |s| &mut s.reduce_5x5),
                 Self::module("conv_5x5", |s| &s.conv_5x5, |s| &mut s.conv_5x5),
-                Self::module(
-                    "pool_projection",
-                    |s| &s.pool_projection,
-                    |s| &mut s.pool_projection,
-                ),
+                Self::module("pool_projection", |s| &s.pool_projection, |s| &mut s.pool_projection),
             ),
-            |(branch_1x1, reduce_3x3, conv_3x3, reduce_5x5, conv_5x5, pool_projection)| {
-                InceptionModule {
-                    branch_1x1,
-                    reduce_3x3,
-                    conv_3x3,
-                    reduce_5x5,
-                    conv_5x5,
-                    pool_projection,
-                }
+            |(branch_1x1, reduce_3x3, conv_3x3, reduce_5x5, conv_5x5, pool_projection)| InceptionModule {
+                branch_1x1,
+                reduce_3x3,
+                conv_3x3,
+                reduce_5x5,
+                conv_5x5,
+                pool_projection,
             },
         )
     }
@@ -277,22 +260,14 @@ impl<X: HasErr> Module<X> for Identity {
 /// The shortcut `S` is [`Identity`] when `C_IN = C_OUT` ([`IdentityBlock`]) or a 1x1
 /// convolution that projects `x` to `C_OUT` channels ([`ProjectionBlock`]).
 #[derive(Clone, Debug)]
-pub struct ResidualBlock<
-    const C_IN: usize,
-    const C_OUT: usize,
-    const N: usize,
-    S,
-    E: Dtype,
-    D: Storage<E>,
-> {
+pub struct ResidualBlock<const C_IN: usize, const C_OUT: usize, const N: usize, S, E: Dtype, D: Storage<E>> {
     pub conv1: Conv2d<C_IN, C_OUT, 3, 1, 1, N, N, E, D>,
     pub conv2: Conv2d<C_OUT, C_OUT, 3, 1, 1, N, N, E, D>,
     pub shortcut: S,
 }
 
 /// A residual block whose shortcut is the identity: `y = relu(x + F(x))`.
-pub type IdentityBlock<const C: usize, const N: usize, E, D> =
-    ResidualBlock<C, C, N, Identity, E, D>;
+pub type IdentityBlock<const C: usize, const N: usize, E, D> = ResidualBlock<C, C, N, Identity, E, D>;
 /// A residual block whose shortcut is a 1x1 convolution `W_s`: `y = relu(W_s x + F(x))`.
 pub type ProjectionBlock<const C_IN: usize, const C_OUT: usize, const N: usize, E, D> =
     ResidualBlock<C_IN, C_OUT, N, Conv2d<C_IN, C_OUT, 1, 1, 0, N, N, E, D>, E, D>;
@@ -308,10 +283,7 @@ impl<const C_IN: usize, const C_OUT: usize, const N: usize, S, E: Dtype, D: Conv
         x: Tensor<Rank4<B, C_IN, N, N>, E, D, T>,
     ) -> Tensor<Rank4<B, C_OUT, N, N>, E, D, T>
     where
-        S: Module<
-            Tensor<Rank4<B, C_IN, N, N>, E, D, T>,
-            Output = Tensor<Rank4<B, C_OUT, N, N>, E, D, T>,
-        >,
+        S: Module<Tensor<Rank4<B, C_IN, N, N>, E, D, T>, Output = Tensor<Rank4<B, C_OUT, N, N>, E, D, T>>,
     {
         todo!("ch07 residual_forward: the shortcut of a retaped copy of x, plus conv2(relu(conv1(x))), then relu; see book section 7.5")
     }
@@ -337,11 +309,7 @@ where
                 Self::module("conv2", |s| &s.conv2, |s| &mut s.conv2),
                 Self::module("shortcut", |s| &s.shortcut, |s| &mut s.shortcut),
             ),
-            |(conv1, conv2, shortcut)| ResidualBlock {
-                conv1,
-                conv2,
-                shortcut,
-            },
+            |(conv1, conv2, shortcut)| ResidualBlock { conv1, conv2, shortcut },
         )
     }
 }
@@ -352,11 +320,7 @@ pub fn cross_entropy<const B: usize, const K: usize, E: Dtype, D: Device<E>, T: 
     labels: &[usize; B],
 ) -> Tensor<Rank0, E, D, T> {
     let dev = logits.device().clone();
-    logits
-        .log_softmax::<Axis<1>>()
-        .select(dev.tensor(*labels))
-        .mean()
-        .negate()
+    logits.log_softmax::<Axis<1>>().select(dev.tensor(*labels)).mean().negate()
 }
 
 // ANCHOR: loss_with_auxiliary
@@ -368,13 +332,7 @@ pub fn cross_entropy<const B: usize, const K: usize, E: Dtype, D: Device<E>, T: 
 ///   head reads a `retaped` copy of the intermediate feature map, so that adding the two
 ///   losses merges the tapes and no operation is recorded twice.
 /// - returns the scalar loss on the merged tape.
-pub fn loss_with_auxiliary<
-    const B: usize,
-    const K: usize,
-    E: Dtype,
-    D: Device<E>,
-    T: Tape<E, D>,
->(
+pub fn loss_with_auxiliary<const B: usize, const K: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     main_logits: Tensor<Rank2<B, K>, E, D, T>,
     auxiliary_logits: Tensor<Rank2<B, K>, E, D, T>,
     labels: &[usize; B],
@@ -399,10 +357,7 @@ pub type FeatureNet = (
 );
 /// The classifier of the transfer experiment: the features, then a fully connected
 /// head with 64 hidden ReLU units and `TASK_CLASSES` logits.
-pub type TransferNet = (
-    FeatureNet,
-    (Linear<FEATURES, 64>, ReLU, Linear<64, TASK_CLASSES>),
-);
+pub type TransferNet = (FeatureNet, (Linear<FEATURES, 64>, ReLU, Linear<64, TASK_CLASSES>));
 /// The classifier's parameters on the course's device; `.0` is the feature extractor.
 pub type Classifier = <TransferNet as BuildOnDevice<Dev, f32>>::Built;
 /// The feature extractor's parameters on the course's device.
@@ -422,17 +377,9 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     /// Training on the source task: all 6,000 training images of [`SOURCE_CLASSES`], 2 epochs.
-    pub const SOURCE: TrainConfig = TrainConfig {
-        epochs: 2,
-        learning_rate: 1e-3,
-        seed: 1,
-    };
+    pub const SOURCE: TrainConfig = TrainConfig { epochs: 2, learning_rate: 1e-3, seed: 1 };
     /// Training from scratch on the [`LABELLED_PER_CLASS`] images per class of the target task.
-    pub const SCRATCH: TrainConfig = TrainConfig {
-        epochs: 30,
-        learning_rate: 1e-3,
-        seed: 1,
-    };
+    pub const SCRATCH: TrainConfig = TrainConfig { epochs: 30, learning_rate: 1e-3, seed: 1 };
 }
 
 /// The source task: T-shirt/top, trouser, pullover, dress, coat.
@@ -461,15 +408,9 @@ pub fn task_subset(set: &ImageSet, classes: &[usize; TASK_CLASSES], per_class: u
     }
     let mut subset = set.subset(&indices);
     for label in &mut subset.labels {
-        *label = classes
-            .iter()
-            .position(|&c| c == usize::from(*label))
-            .expect("a task class") as u8;
+        *label = classes.iter().position(|&c| c == usize::from(*label)).expect("a task class") as u8;
     }
-    subset.class_names = classes
-        .iter()
-        .map(|&c| set.class_names[c].clone())
-        .collect();
+    subset.class_names = classes.iter().map(|&c| set.class_names[c].clone()).collect();
     subset
 }
 
@@ -479,13 +420,7 @@ pub fn task_subset(set: &ImageSet, classes: &[usize; TASK_CLASSES], per_class: u
 pub fn train_classifier(train: &ImageSet, config: &TrainConfig) -> Classifier {
     let dev = courselib::device::device(config.seed);
     let mut model = dev.build_module::<TransferNet, f32>();
-    let mut adam = Adam::new(
-        &model,
-        AdamConfig {
-            lr: config.learning_rate,
-            ..Default::default()
-        },
-    );
+    let mut adam = Adam::new(&model, AdamConfig { lr: config.learning_rate, ..Default::default() });
     let mut grads = model.alloc_grads();
     for epoch in 0..config.epochs {
         let mut batches =
@@ -494,31 +429,22 @@ pub fn train_classifier(train: &ImageSet, config: &TrainConfig) -> Classifier {
             batches.push((0..train.len()).collect());
         }
         for batch in &batches {
-            let (x, labels) =
-                courselib::data::image_batch::<TRAIN_BATCH, 1, 28, 28, Dev>(&dev, train, batch);
+            let (x, labels) = courselib::data::image_batch::<TRAIN_BATCH, 1, 28, 28, Dev>(&dev, train, batch);
             let logits = model.forward(x.traced(grads));
             // rows beyond the batch (label usize::MAX) get weight 0
-            let mask: Vec<f32> = labels
-                .iter()
-                .flat_map(|&l| [f32::from(u8::from(l < TASK_CLASSES)); TASK_CLASSES])
-                .collect();
+            let mask: Vec<f32> =
+                labels.iter().flat_map(|&l| [f32::from(u8::from(l < TASK_CLASSES)); TASK_CLASSES]).collect();
             let targets: Vec<f32> = labels
                 .iter()
                 .flat_map(|&l| (0..TASK_CLASSES).map(move |k| f32::from(u8::from(k == l))))
                 .collect();
-            let targets =
-                dev.tensor_from_vec(targets, (Const::<TRAIN_BATCH>, Const::<TASK_CLASSES>));
+            let targets = dev.tensor_from_vec(targets, (Const::<TRAIN_BATCH>, Const::<TASK_CLASSES>));
             let mask = dev.tensor_from_vec(mask, (Const::<TRAIN_BATCH>, Const::<TASK_CLASSES>));
             let scale = TRAIN_BATCH as f32 / batch.len() as f32;
             let log_p = logits.log_softmax::<Axis<1>>() * mask;
-            let loss = (log_p * targets)
-                .sum::<Rank1<TRAIN_BATCH>, Axis<1>>()
-                .mean()
-                .negate()
-                * scale;
+            let loss = (log_p * targets).sum::<Rank1<TRAIN_BATCH>, Axis<1>>().mean().negate() * scale;
             grads = loss.backward();
-            adam.update(&mut model, &grads)
-                .expect("every parameter has a gradient");
+            adam.update(&mut model, &grads).expect("every parameter has a gradient");
             model.zero_grads(&mut grads);
         }
     }
@@ -536,10 +462,7 @@ pub fn extract_features(features: &Extractor, set: &ImageSet) -> Vec<[f32; FEATU
         let (x, _) = courselib::data::image_batch::<CHUNK, 1, 28, 28, Dev>(&dev, set, chunk);
         let values = features.forward(x).as_vec();
         out.extend(
-            values
-                .chunks(FEATURES)
-                .take(chunk.len())
-                .map(|row| <[f32; FEATURES]>::try_from(row).unwrap()),
+            values.chunks(FEATURES).take(chunk.len()).map(|row| <[f32; FEATURES]>::try_from(row).unwrap()),
         );
     }
     out
@@ -569,11 +492,7 @@ pub struct ProbeConfig {
 
 impl Default for ProbeConfig {
     fn default() -> Self {
-        Self {
-            steps: 300,
-            learning_rate: 1e-2,
-            seed: 3,
-        }
+        Self { steps: 300, learning_rate: 1e-2, seed: 3 }
     }
 }
 
@@ -586,11 +505,7 @@ impl Default for ProbeConfig {
 /// the mean cross-entropy of all `features` (one row of [`FEATURES`] values per image)
 /// against their `labels` (below [`TASK_CLASSES`]). Returns the trained probe.
 pub fn linear_probe(features: &[[f32; FEATURES]], labels: &[usize], config: &ProbeConfig) -> Probe {
-    assert_eq!(
-        features.len(),
-        labels.len(),
-        "linear_probe: one label per feature vector"
-    );
+    assert_eq!(features.len(), labels.len(), "linear_probe: one label per feature vector");
     let dev = courselib::device::device(config.seed);
     let mut probe: Probe = dev.build_module::<Linear<FEATURES, TASK_CLASSES>, f32>();
     todo!("ch07 linear_probe: the features as one (n, FEATURES) tensor; per step: logits on a tape, mean cross-entropy, backward, Adam update; see book section 7.6")
@@ -616,10 +531,7 @@ pub fn top_activating_images<
     channel: usize,
     k: usize,
 ) -> Vec<usize> {
-    assert!(
-        channel < C && k <= N,
-        "top_activating_images: channel {channel} of {C}, {k} of {N} images"
-    );
+    assert!(channel < C && k <= N, "top_activating_images: channel {channel} of {C}, {k} of {N} images");
     todo!("ch07 top_activating_images: sum each image's map of the channel, sort the indices by it (largest first, stable), keep k; see book section 7.1")
 }
 // ANCHOR_END: top_activating_images
