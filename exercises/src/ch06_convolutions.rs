@@ -5,7 +5,9 @@
 //! differentiable operations, so that it runs on any device and the tape gives its
 //! gradients. Around it: the output-size and parameter-count formulas, max and average
 //! pooling, batch normalisation with running statistics, inverted dropout, and data
-//! augmentation with the `image` crate.
+//! augmentation with the `image` crate. Finally a conv block (the course's
+//! `courselib::conv` layers with your batch normalisation) and a small CNN trained on
+//! Fashion-MNIST.
 //!
 //! Tensors are NCHW: `(batch, channels, height, width)`; filters are `(out channels, in
 //! channels, K, K)`. A convolution's output size `OH`, `OW` is a const parameter of its
