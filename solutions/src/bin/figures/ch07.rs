@@ -2,7 +2,6 @@
 //! how well its features transfer.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use courselib::device::Dev;
 use courselib::plot::{self, Panel, Series, Tile};
@@ -20,13 +19,16 @@ pub const FIGURES: &[(&str, Figure)] = &[
 ];
 
 /// The network of section 7.6, trained on the source classes, once for all figures.
+/// (Thread-local, not a `static`: on `Cuda` a model is not `Sync`.)
 fn pretrained() -> &'static ch07::Classifier {
-    static MODEL: OnceLock<ch07::Classifier> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let train = datasets::fashion::train().expect("the fashion training set loads");
-        let source = ch07::task_subset(&train, &ch07::SOURCE_CLASSES, usize::MAX);
-        ch07::train_classifier(&source, &ch07::TrainConfig::SOURCE)
-    })
+    thread_local! {
+        static MODEL: &'static ch07::Classifier = Box::leak(Box::new({
+            let train = datasets::fashion::train().expect("the fashion training set loads");
+            let source = ch07::task_subset(&train, &ch07::SOURCE_CLASSES, usize::MAX);
+            ch07::train_classifier(&source, &ch07::TrainConfig::SOURCE)
+        }));
+    }
+    MODEL.with(|model| *model)
 }
 
 /// The 8 learned 5x5 filters of the first layer: red positive, blue negative weights,
