@@ -613,7 +613,8 @@ mod tests {
         assert!(all.contains("  ch01::a::wrong: index out of bounds"), "{all}");
         assert!(!all.contains("ch01::a::ok"), "{all}");
         assert!(all.contains("doctest `src/lib.rs - f (line 5)` passes"), "{all}");
-        assert!(all.contains("doctest `src/lib.rs - f (line 9)` (compile fail) passes"), "{all}");
+        // A compile_fail doctest may show a given compile-time check, which holds on the stubs.
+        assert!(!all.contains("(line 9)"), "{all}");
         assert!(!all.contains("(line 1)") && !all.contains("(line 20)"), "{all}");
     }
 }
