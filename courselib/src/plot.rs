@@ -7,6 +7,8 @@ use std::path::Path;
 use std::sync::Once;
 
 use image::{imageops, Rgb, RgbImage};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
@@ -90,6 +92,40 @@ fn bounds(points: impl Iterator<Item = (f64, f64)>) -> ((f64, f64), (f64, f64)) 
     (pad(x0, x1), pad(y0, y1))
 }
 
+/// The chart type every figure draws on: `f64` against `f64`, into a bitmap.
+type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A titled chart on `area` spanning `x` × `y`, with ticks, axis descriptions and, when
+/// `grid`, grid lines.
+fn titled_chart<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    title: &str,
+    (x, y): ((f64, f64), (f64, f64)),
+    (x_label, y_label): (&str, &str),
+    y_label_area: u32,
+    grid: bool,
+) -> Result<Chart<'a, 'b>, PlotError> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(y_label_area)
+        .build_cartesian_2d(x.0..x.1, y.0..y.1)
+        .map_err(err)?;
+    let mut mesh = chart.configure_mesh();
+    if !grid {
+        mesh.disable_mesh();
+    }
+    mesh.x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 /// Line charts side by side, one per panel, `panel_width` x `height` pixels each; up to
 /// ten curves per panel get distinct colours.
 pub fn line_charts(path: &Path, panels: &[Panel], panel_width: u32, height: u32) -> Result<(), PlotError> {
@@ -101,22 +137,8 @@ pub fn line_charts(path: &Path, panels: &[Panel], panel_width: u32, height: u32)
         root.fill(&WHITE).map_err(err)?;
         for (area, panel) in root.split_evenly((1, panels.len())).iter().zip(panels) {
             let ((x0, x1), (y0, y1)) = bounds(panel.series.iter().flat_map(|s| s.points.iter().copied()));
-            let mut chart = ChartBuilder::on(area)
-                .caption(&panel.title, ("sans-serif", 22))
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(x0..x1, y0..y1)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| tick(*v))
-                .x_desc(&panel.x_label)
-                .y_desc(&panel.y_label)
-                .label_style(("sans-serif", 15))
-                .draw()
-                .map_err(err)?;
+            let labels = (panel.x_label.as_str(), panel.y_label.as_str());
+            let mut chart = titled_chart(area, &panel.title, ((x0, x1), (y0, y1)), labels, 60, true)?;
             for (series, colour) in panel.series.iter().zip(CATEGORY_PALETTE.iter().cycle()) {
                 chart
                     .draw_series(LineSeries::new(series.points.iter().copied(), colour.stroke_width(2)))
@@ -165,23 +187,8 @@ pub fn paths_over_backdrop(
                 ),
             );
         for (area, panel) in root.split_evenly((rows, columns)).iter().zip(panels) {
-            let mut chart = ChartBuilder::on(area)
-                .caption(&panel.title, ("sans-serif", 22))
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(50)
-                .build_cartesian_2d(x0..x1, y0..y1)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .disable_mesh()
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| tick(*v))
-                .x_desc(&panel.x_label)
-                .y_desc(&panel.y_label)
-                .label_style(("sans-serif", 15))
-                .draw()
-                .map_err(err)?;
+            let labels = (panel.x_label.as_str(), panel.y_label.as_str());
+            let mut chart = titled_chart(area, &panel.title, ((x0, x1), (y0, y1)), labels, 50, false)?;
             for curve in backdrop {
                 chart
                     .draw_series(LineSeries::new(curve.iter().copied(), BLACK.mix(0.25).stroke_width(1)))
@@ -228,22 +235,7 @@ pub fn scatter_against_diagonal(
         root.fill(&WHITE).map_err(err)?;
         let ((x0, x1), (y0, y1)) = bounds(points.iter().copied());
         let (lo, hi) = (x0.min(y0), x1.max(y1));
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(lo..hi, lo..hi)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+        let mut chart = titled_chart(&root, title, ((lo, hi), (lo, hi)), (x_label, y_label), 60, true)?;
         chart
             .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.4).stroke_width(1)))
             .map_err(err)?;
@@ -284,22 +276,7 @@ pub fn scatter_groups(
         let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let ((x0, x1), (y0, y1)) = bounds(groups.iter().flat_map(|g| g.points.iter().copied()));
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+        let mut chart = titled_chart(&root, title, ((x0, x1), (y0, y1)), (x_label, y_label), 60, true)?;
         for (group, colour) in groups.iter().zip(CATEGORY_PALETTE.iter().cycle()) {
             chart
                 .draw_series(group.points.iter().map(|&p| Circle::new(p, 3, colour.mix(0.8).filled())))
