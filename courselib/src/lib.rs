@@ -23,3 +23,8 @@ pub mod plot;
 
 pub use datasets;
 pub use dfdx;
+
+/// The book's appendix B (`book/appB-dfdx-tape.md`): its code blocks run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../book/appB-dfdx-tape.md")]
+pub struct DfdxTapeReference;
