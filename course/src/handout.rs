@@ -6,6 +6,7 @@
 //! root `Cargo.toml` that is a plain workspace of the crates it keeps.
 
 use crate::manifest::Manifest;
+use crate::progress::say;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -89,9 +90,14 @@ pub fn handout_manifest(root_manifest: &str, with_solutions: bool) -> Result<Str
         .get_mut("workspace")
         .and_then(|w| w.as_table_mut())
         .ok_or("the root Cargo.toml has no [workspace]")?;
-    let dropped = |member: &str| !with_solutions && member.trim_end_matches('/') == "solutions";
+    // The members the handout copies (the solutions only when asked for).
+    let copied = |member: &str| {
+        let m = member.trim_end_matches('/');
+        COPIED.iter().any(|c| m == *c || m.starts_with(&format!("{c}/")))
+            || (with_solutions && m == "solutions")
+    };
     let members = ws.get_mut("members").and_then(|m| m.as_array_mut()).ok_or("[workspace] has no members")?;
-    members.retain(|m| m.as_str().is_some_and(|m| !dropped(m)));
+    members.retain(|m| m.as_str().is_some_and(copied));
     let kept: Vec<String> = members.iter().filter_map(|m| m.as_str().map(String::from)).collect();
     if let Some(d) = ws.get_mut("default-members").and_then(|m| m.as_array_mut()) {
         d.retain(|m| m.as_str().is_some_and(|m| kept.iter().any(|k| k == m)));
@@ -234,10 +240,14 @@ pub fn write_handout(
 }
 
 /// Cargo.lock still lists the instructor-only packages; cargo drops them the first time it
-/// resolves, offline, so do it now and the learner's first build leaves it unchanged.
+/// resolves, so do it now and the learner's first build leaves it unchanged.
+/// `cargo update --workspace` re-resolves only the workspace's own packages and keeps every
+/// locked version; offline, it needs only the registry index that building this repository
+/// fetched (`cargo metadata` would also download the sources of every locked package, for
+/// all platforms, which a fresh cargo home does not have).
 pub fn prune_lock(out: &Path) -> bool {
     crate::libtest::cargo()
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["update", "--workspace", "--offline"])
         .current_dir(out)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -257,7 +267,7 @@ pub fn handout(root: &Path, manifest: &Manifest, out: &Path, with_solutions: boo
         start.elapsed().as_secs_f64()
     );
     if !pruned {
-        println!("note: `cargo metadata --offline` failed there; Cargo.lock is pruned on the learner's first build.");
+        println!("note: `cargo update --workspace --offline` failed there; Cargo.lock is pruned on the learner's first build.");
     }
     println!(
         "Next: `cd {}`, `git init`, commit, and publish it as the learners' (template) repository.\n\
@@ -412,50 +422,58 @@ pub fn classroom(root: &Path, manifest: &Manifest, out: &Path) -> Result<i32, St
     Ok(0)
 }
 
-/// The part of `cargo course verify` that checks the handout: it is generated, it builds, every
-/// visible test fails with a `todo!` there, and `cargo course status` runs there. Findings are
-/// added to `f`; timings are printed.
-pub fn verify_handout(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
-    let out = root.join("target/course/handout");
+/// The part of `cargo course verify` that checks the handout, written to `out`: it is
+/// generated, it builds with its own Cargo.lock (`--locked`) in this checkout's target dir
+/// (sharing its dependencies), every visible test fails with a `todo!` there, `cargo course
+/// status` runs there and `grade`/`verify` say they are for instructors; and the Gradescope
+/// bundle's layout. (Grading the handout as a submission is verify's stubs step.) Findings
+/// are added to `f`; timings are printed.
+pub fn verify_handout(root: &Path, manifest: &Manifest, out: &Path, f: &mut Vec<String>) {
     let start = Instant::now();
-    if let Err(e) = write_handout(root, manifest, &out, false) {
-        f.push(format!("cargo course handout failed: {e}"));
-        return;
+    let home = out.parent().unwrap_or(out);
+    if let Err(e) = crate::libtest::share_target(
+        root,
+        home,
+        &crate::isolate::target_dir(root),
+        crate::libtest::Copy::Handout,
+    ) {
+        return f.push(e);
     }
-    if !prune_lock(&out) {
-        f.push("`cargo metadata --offline` fails in the handout (its Cargo.toml or Cargo.lock)".to_string());
+    if let Err(e) = write_handout(root, manifest, out, false) {
+        return f.push(format!("cargo course handout failed: {e}"));
     }
-    println!("      handout written to target/course/handout ({:.1} s)", start.elapsed().as_secs_f64());
+    if !prune_lock(out) {
+        f.push(
+            "`cargo update --workspace --offline` fails in the handout (its Cargo.toml or Cargo.lock)"
+                .to_string(),
+        );
+    }
+    say!("      handout written to {} ({:.1} s)", out.display(), start.elapsed().as_secs_f64());
     for gone in ["tests", "solutions", "benches", ".ci", "CONTRIBUTING.md"].iter().chain(NEVER) {
         if out.join(gone).exists() {
             f.push(format!("the handout contains {gone}"));
         }
     }
-    // Build in a target folder of its own: the handout's crates have the same names and
-    // workspace-relative paths as this repository's, so cargo would give them the same
-    // artifact names and each build would overwrite the other's (with the other's
-    // CARGO_MANIFEST_DIR baked in). The first run builds the dependencies once (minutes).
-    let target = root.join("target/handout-target");
+    // `--locked`: the Cargo.lock written above is the one cargo wants, so the learner's first
+    // build leaves it unchanged (and needs nothing a build of this repository did not fetch).
     let start = Instant::now();
     let mut cmd = crate::libtest::cargo();
-    cmd.args(["test", "--package", "exercises", "--no-fail-fast"])
-        .current_dir(&out)
-        .env("CARGO_TARGET_DIR", &target);
+    cmd.args(["test", "--package", "exercises", "--no-fail-fast", "--locked"]).current_dir(out);
     crate::libtest::test_env(&mut cmd);
     let ran = match crate::libtest::run_merged(cmd, crate::libtest::Echo::Quiet) {
         Ok(r) => r,
         Err(e) => return f.push(format!("cannot run cargo test in the handout: {e}")),
     };
     let (passed, failed, not_todo) = stub_outcomes(&ran.text);
-    println!(
-        "      cargo test --package exercises there: {} failed, {} passed ({:.1} s)",
+    say!(
+        "      cargo test --package exercises --locked there: {} failed, {} passed ({:.1} s)",
         failed,
         passed.len(),
         start.elapsed().as_secs_f64()
     );
     if failed == 0 && passed.is_empty() {
         f.push(format!(
-            "`cargo test --package exercises` in the handout ran no test (does it build?):\n{}",
+            "`cargo test --package exercises --locked` in the handout ran no test (does it build?):\n{}",
             crate::libtest::compile_errors(&ran.text, 30)
         ));
     }
@@ -465,21 +483,15 @@ pub fn verify_handout(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
     if !not_todo.is_empty() {
         f.push(format!("tests fail in the handout without a todo!: {}", not_todo.join(", ")));
     }
-    for args in [
-        &["check", "--package", "course", "--bins", "--quiet"][..],
-        &["metadata", "--format-version", "1", "--offline", "--locked"][..],
-    ] {
-        let mut cmd = crate::libtest::cargo();
-        cmd.args(args).current_dir(&out).env("CARGO_TARGET_DIR", &target);
-        match crate::libtest::run_merged(cmd, crate::libtest::Echo::Quiet) {
-            Ok(o) if o.success => {}
-            Ok(o) => f.push(format!(
-                "`cargo {}` fails in the handout:\n{}",
-                args.join(" "),
-                crate::libtest::compile_errors(&o.text, 20)
-            )),
-            Err(e) => f.push(format!("cannot run cargo: {e}")),
-        }
+    let mut cmd = crate::libtest::cargo();
+    cmd.args(["check", "--package", "course", "--bins", "--locked", "--quiet"]).current_dir(out);
+    match crate::libtest::run_merged(cmd, crate::libtest::Echo::Quiet) {
+        Ok(o) if o.success => {}
+        Ok(o) => f.push(format!(
+            "`cargo check --package course --bins --locked` fails in the handout:\n{}",
+            crate::libtest::compile_errors(&o.text, 20)
+        )),
+        Err(e) => f.push(format!("cannot run cargo: {e}")),
     }
     // `cargo course status` there: this very tool, run in the handout (same sources; a
     // `cargo run` there would rebuild it).
@@ -487,18 +499,19 @@ pub fn verify_handout(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
     match self_exe() {
         Err(e) => f.push(format!("cannot find the course tool's binary: {e}")),
         Ok(exe) => {
-            let mut cmd = std::process::Command::new(exe);
-            cmd.arg("status").current_dir(&out).env("CARGO_TARGET_DIR", &target);
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.arg("status").current_dir(out);
             match crate::libtest::run_merged(cmd, crate::libtest::Echo::Quiet) {
-                Ok(o) if o.success && o.text.contains("Next: ") => {}
-                Ok(o) => {
-                    f.push(format!("`cargo course status` fails in the handout:\n{}", o.text.trim_end()))
-                }
+                Ok(o) if o.success && o.text.contains("Next: ") && o.text.contains("exercises/src/ch01_") => {}
+                Ok(o) => f.push(format!(
+                    "`cargo course status` fails in the handout (or shows no next exercise as file:line):\n{}",
+                    o.text.trim_end()
+                )),
                 Err(e) => f.push(format!("cannot run cargo course status: {e}")),
             }
             for cmd_name in ["grade", "verify"] {
-                let mut cmd = std::process::Command::new(self_exe().expect("found above"));
-                cmd.arg(cmd_name).current_dir(&out);
+                let mut cmd = std::process::Command::new(&exe);
+                cmd.arg(cmd_name).current_dir(out);
                 match crate::libtest::run_merged(cmd, crate::libtest::Echo::Quiet) {
                     Ok(o) if o.text.contains("instructor") && !o.success => {}
                     Ok(o) => f.push(format!(
@@ -510,7 +523,7 @@ pub fn verify_handout(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
             }
         }
     }
-    println!("      cargo course status/grade/verify there ({:.1} s)", start.elapsed().as_secs_f64());
+    say!("      cargo course status/grade/verify there ({:.1} s)", start.elapsed().as_secs_f64());
 
     // The Gradescope bundle's layout (no network: nothing runs there).
     let bundle = root.join("target/course/gradescope/autograder");
@@ -521,40 +534,6 @@ pub fn verify_handout(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
         ),
     }
     let _ = std::fs::remove_dir_all(root.join("target/course/gradescope"));
-
-    // This repository grades the untouched handout as a submission: score 0, exit status 0.
-    let start = Instant::now();
-    let graded_out = root.join("target/course/handout-grading");
-    let _ = std::fs::remove_dir_all(&graded_out);
-    let Ok(exe) = self_exe() else { return };
-    let help = std::process::Command::new(&exe).args(["grade", "--help"]).output();
-    if !help.is_ok_and(|h| String::from_utf8_lossy(&h.stdout).contains("--submission")) {
-        println!("      (this grade has no --submission: grading the handout skipped)");
-        return;
-    }
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("grade").arg("--submission").arg(&out).arg("--out").arg(&graded_out).current_dir(root);
-    match crate::libtest::run_merged(cmd, crate::libtest::Echo::Quiet) {
-        Err(e) => f.push(format!("cannot run cargo course grade: {e}")),
-        Ok(o) if !o.success => f.push(format!(
-            "`cargo course grade --submission target/course/handout` failed:\n{}",
-            crate::libtest::compile_errors(&o.text, 30)
-        )),
-        Ok(_) => {
-            let results = std::fs::read_to_string(graded_out.join("results.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-            match results.as_ref().and_then(|r| r["score"].as_f64()) {
-                Some(s) if s.abs() < 1e-9 => {}
-                Some(s) => f.push(format!("the untouched handout scores {s}, not 0")),
-                None => f.push("grading the handout wrote no results.json with a score".to_string()),
-            }
-        }
-    }
-    println!(
-        "      cargo course grade --submission target/course/handout: ({:.1} s)",
-        start.elapsed().as_secs_f64()
-    );
 }
 
 /// This tool's binary. When a build replaced it while it runs (target/debug/course), Linux
@@ -607,7 +586,7 @@ mod tests {
     const ROOT: &str = r#"
 [workspace]
 resolver = "2"
-members = ["course", "courselib", "exercises", "solutions"]
+members = ["benches", "course", "course/graded", "courselib", "exercises", "solutions"]
 default-members = ["course"]
 
 [workspace.package]
@@ -652,7 +631,7 @@ opt-level = 3
         let ws = t["workspace"].as_table().unwrap();
         let members: Vec<&str> =
             ws["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
-        assert_eq!(members, ["course", "courselib", "exercises"]);
+        assert_eq!(members, ["course", "course/graded", "courselib", "exercises"]);
         assert_eq!(ws["default-members"].as_array().unwrap().len(), 1);
         assert_eq!(ws["resolver"].as_str(), Some("2"));
         assert_eq!(ws["package"]["edition"].as_str(), Some("2021"));
@@ -667,7 +646,7 @@ opt-level = 3
     fn handout_manifest_with_solutions_keeps_them() {
         let t: toml::Table = handout_manifest(ROOT, true).unwrap().parse().unwrap();
         let ws = t["workspace"].as_table().unwrap();
-        assert_eq!(ws["members"].as_array().unwrap().len(), 4);
+        assert_eq!(ws["members"].as_array().unwrap().len(), 5);
         assert!(ws["dependencies"].as_table().unwrap().contains_key("solutions"));
         assert!(!t.contains_key("package") && !t.contains_key("features"));
     }
