@@ -1,4 +1,4 @@
-//! Benchmarks of the reference solutions: `cargo bench -p dlcv --features reference`.
+//! Benchmarks of the reference solutions and the course's kernels: `cargo bench -p benches`.
 //!
 //! One binary, one module per chapter, as for the tests.
 

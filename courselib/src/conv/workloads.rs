@@ -1,5 +1,5 @@
 //! The chapter's benchmark problems, shared by the criterion benches
-//! (`cargo bench -p dlcv --features reference`) and `cargo course bench --peers conv2d`,
+//! (`cargo bench -p benches`) and `cargo course bench --peers conv2d`,
 //! which times the same problems in JAX and NumPy (`course/peers/conv2d.py`).
 //!
 //! - conv2d forward + backward: `x (64, 8, 28, 28)`, `weight (16, 8, 3, 3)`, `bias (16,)`,
