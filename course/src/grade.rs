@@ -366,6 +366,7 @@ mod tests {
             } else {
                 String::new()
             },
+            duration: None,
         }
     }
 

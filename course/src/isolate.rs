@@ -21,6 +21,7 @@
 use crate::grade;
 use crate::libtest::{self, Kind, Outcome, Report, TestResult};
 use crate::manifest::Manifest;
+use crate::progress::say;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
@@ -38,6 +39,9 @@ pub struct Options {
     pub out: PathBuf,
     /// Overrides `[grading] timeout_s`.
     pub timeout_s: Option<u64>,
+    /// Grade only these chapters (ids): only their tests are built and run. The library keeps
+    /// every chapter of what is graded (later chapters may call earlier exercises).
+    pub chapters: Option<Vec<String>>,
 }
 
 /// The longest output kept per test (the rest is dropped).
@@ -219,7 +223,7 @@ struct Chapter {
 }
 
 /// The workspace's target dir: shared with this checkout's builds.
-fn target_dir(root: &Path) -> PathBuf {
+pub fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(t) => {
             let t = PathBuf::from(t);
@@ -309,8 +313,9 @@ enum Build {
     Failed(String),
 }
 
-fn build(ws: &Path, target: &Path, hidden: bool) -> Result<Build, String> {
+fn build(ws: &Path, hidden: bool) -> Result<Build, String> {
     let mut cmd = libtest::cargo();
+    cmd.current_dir(ws);
     cmd.args([
         "test",
         "--no-run",
@@ -323,18 +328,12 @@ fn build(ws: &Path, target: &Path, hidden: bool) -> Result<Build, String> {
     if hidden {
         cmd.args(["-p", "dlcv", "--test", "grading"]);
     }
-    cmd.current_dir(ws)
-        .env("CARGO_TARGET_DIR", target)
-        .env("CARGO_TERM_COLOR", "never")
-        .env_remove("RUSTFLAGS")
-        .stdin(Stdio::null());
-    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Ok(Build::Failed(libtest::compile_errors(&stderr, 40)));
+    let out = libtest::run_json(cmd).map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.success {
+        return Ok(Build::Failed(libtest::compile_errors(&out.stderr, 40)));
     }
     let mut bins = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in out.stdout.lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
         if v["reason"] != "compiler-artifact" || v["profile"]["test"] != true {
             continue;
@@ -360,21 +359,12 @@ fn build(ws: &Path, target: &Path, hidden: bool) -> Result<Build, String> {
 }
 
 /// `cargo check -p exercises --lib`: the compiler's errors when the library does not compile.
-fn check_lib(ws: &Path, target: &Path) -> Result<Result<(), String>, String> {
-    let out = libtest::cargo()
-        .args(["check", "-p", "exercises", "--lib"])
-        .current_dir(ws)
-        .env("CARGO_TARGET_DIR", target)
-        .env("CARGO_TERM_COLOR", "never")
-        .env_remove("RUSTFLAGS")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    Ok(if out.status.success() {
-        Ok(())
-    } else {
-        Err(libtest::compile_errors(&String::from_utf8_lossy(&out.stderr), 40))
-    })
+fn check_lib(ws: &Path) -> Result<Result<(), String>, String> {
+    let mut cmd = libtest::cargo();
+    cmd.current_dir(ws);
+    cmd.args(["check", "-p", "exercises", "--lib"]);
+    let out = libtest::run_json(cmd).map_err(|e| format!("cannot run cargo: {e}"))?;
+    Ok(if out.success { Ok(()) } else { Err(libtest::compile_errors(&out.stderr, 40)) })
 }
 
 /// Writes the chapter files of the grading workspace: the learner's where `use_learner`.
@@ -451,6 +441,8 @@ const BASE_UID: u32 = 64000;
 struct Run {
     /// Exit status 0.
     success: bool,
+    /// From the start of the process to its end.
+    duration: Duration,
     timed_out: bool,
     signal: Option<i32>,
     output: String,
@@ -563,6 +555,7 @@ fn run_one(bin: &Binary, name: &str, token: &str, sandbox: &Sandbox, slot: usize
     let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
     cmd.stdin(Stdio::piped()).stdout(writer.try_clone().map_err(|e| e.to_string())?).stderr(writer);
     confine(&mut cmd, sandbox, slot);
+    let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.exe.display()))?;
     drop(cmd);
     if let Some(mut stdin) = child.stdin.take() {
@@ -598,6 +591,7 @@ fn run_one(bin: &Binary, name: &str, token: &str, sandbox: &Sandbox, slot: usize
             None => std::thread::sleep(Duration::from_millis(10)),
         }
     };
+    let duration = started.elapsed();
     // Children it left behind die with it.
     kill_all(&mut child, sandbox, slot);
     let until = Instant::now() + Duration::from_secs(2);
@@ -609,7 +603,7 @@ fn run_one(bin: &Binary, name: &str, token: &str, sandbox: &Sandbox, slot: usize
     let signal = std::os::unix::process::ExitStatusExt::signal(&status);
     #[cfg(not(unix))]
     let signal = None;
-    Ok(Run { success: status.success() && !timed_out, timed_out, signal, output })
+    Ok(Run { success: status.success() && !timed_out, duration, timed_out, signal, output })
 }
 
 /// The output worth showing: libtest's own lines, proofs and forged result lines removed.
@@ -618,6 +612,7 @@ fn clean(output: &str, name: &str) -> String {
         .lines()
         .filter(|l| {
             !(l.contains(course::proof::PROOF_PREFIX)
+                || l.contains(crate::timing::BUDGET_PREFIX)
                 || matches!(l.trim(), "ok" | "FAILED" | "ignored")
                 || l.starts_with("running ")
                 || l.starts_with("test result:")
@@ -801,9 +796,61 @@ fn prepare_chapters(root: &Path, manifest: &Manifest, opts: &Options) -> Result<
     Ok(Prepared { chapters, notes })
 }
 
-/// `cargo course grade [--reference | --submission DIR] [--out DIR]`.
-pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, String> {
-    let start = Instant::now();
+/// A test crate's main file with only the chapter modules (`mod chNN;`, with the attributes
+/// above it) of `chapters` (all of them when `None`): a grading of some chapters builds
+/// only their tests.
+pub fn test_main(text: &str, manifest: &Manifest, chapters: Option<&[String]>) -> String {
+    let mut out = String::new();
+    let mut attributes = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("#[") {
+            attributes.push_str(line);
+            attributes.push('\n');
+            continue;
+        }
+        let keep = match t.strip_prefix("mod ").and_then(|r| r.strip_suffix(';')) {
+            Some(m) if manifest.chapter_by_id(m).is_some() => {
+                chapters.is_none_or(|c| c.iter().any(|x| x == m))
+            }
+            _ => true,
+        };
+        if keep {
+            out.push_str(&attributes);
+            out.push_str(line);
+            out.push('\n');
+        }
+        attributes.clear();
+    }
+    out.push_str(&attributes);
+    out
+}
+
+/// The test crates' main files, relative to the root: written by the grader (see [`test_main`]).
+const TEST_MAINS: [&str; 2] = ["exercises/tests/visible/main.rs", "tests/grading/main.rs"];
+
+/// The grading workspaces (each holds a copy of the solutions).
+fn grading_workspaces(target: &Path) -> Vec<PathBuf> {
+    ["reference", "submissions"].iter().map(|k| target.join("course/grading").join(k).join("ws")).collect()
+}
+
+/// A finished grading: every test's result, before points.
+pub struct Grading {
+    pub visible: Report,
+    pub hidden: Report,
+    pub has_hidden: bool,
+    /// What the report says besides the table (missing, refused or broken chapters).
+    pub notes: Vec<String>,
+    /// The training budgets the tests declared (`course::budget!`), by test name.
+    pub budgets: BTreeMap<String, String>,
+    /// Seconds spent building the test binaries, and running the tests.
+    pub build_secs: f64,
+    pub test_secs: f64,
+}
+
+/// Grades without writing reports. `Ok(Err(why))`: nothing could be graded (score 0);
+/// `Err`: the grader itself failed.
+pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Grading, String>, String> {
     let what = if opts.reference {
         "the reference solutions".to_string()
     } else if let Some(s) = &opts.submission {
@@ -811,16 +858,29 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
     } else {
         "this checkout's exercises".to_string()
     };
-    println!("Grading {what}:");
-    let Prepared { mut chapters, mut notes } = prepare_chapters(root, manifest, opts)?;
+    let only = opts.chapters.as_deref();
+    match only {
+        Some([]) => say!("Building {what} without any chapter's tests (what all chapters share):"),
+        Some(c) => say!("Grading {what}, chapters {}:", c.join(", ")),
+        None => say!("Grading {what}:"),
+    }
+    let Prepared { mut chapters, notes } = prepare_chapters(root, manifest, opts)?;
+    let graded_chapter = |id: &str| only.is_none_or(|c| c.iter().any(|x| x == id));
+    let mut notes: Vec<String> =
+        notes.into_iter().filter(|n| graded_chapter(n.split(':').next().unwrap_or_default())).collect();
     let target = target_dir(root);
-    let ws = target.join("course/grading/ws");
-    // Its own target dir: cargo names the artifacts of path crates by their path relative to
-    // the workspace root, so the grading workspace's would overwrite this checkout's.
-    let build_target = target.join("course/grading/target");
+    // Two workspaces, each with its own artifacts and incremental caches: the reference
+    // solutions and the submissions (alternating between the two would rebuild everything).
+    let copy = if opts.reference { libtest::Copy::Reference } else { libtest::Copy::Submissions };
+    let home =
+        target.join(if opts.reference { "course/grading/reference" } else { "course/grading/submissions" });
+    let ws = home.join("ws");
     let has_hidden = root.join("tests/grading/main.rs").is_file();
-    let modules: BTreeSet<PathBuf> =
-        chapters.iter().map(|c| PathBuf::from(format!("exercises/src/{}.rs", c.module))).collect();
+    let modules: BTreeSet<PathBuf> = chapters
+        .iter()
+        .map(|c| PathBuf::from(format!("exercises/src/{}.rs", c.module)))
+        .chain(TEST_MAINS.iter().map(PathBuf::from))
+        .collect();
     let target_rel = target.strip_prefix(root).ok().map(Path::to_path_buf);
     let skip = |rel: &Path| -> bool {
         let first =
@@ -834,15 +894,20 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
     };
     // One grading at a time uses the workspace: another one waits here.
     std::fs::create_dir_all(&ws).map_err(|e| format!("cannot create {}: {e}", ws.display()))?;
-    let lock_path = target.join("course/grading/lock");
+    let lock_path = home.join("lock");
     let lock = std::fs::File::create(&lock_path)
         .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
     if lock.try_lock().is_err() {
-        println!("  waiting for another grading to finish (it holds {})", lock_path.display());
+        say!("  waiting for another grading to finish (it holds {})", lock_path.display());
         lock.lock().map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
     }
-    println!("  workspace: {}", ws.display());
+    say!("  workspace: {}", ws.display());
     mirror(root, &ws, &skip)?;
+    for main in TEST_MAINS {
+        if let Ok(text) = std::fs::read_to_string(root.join(main)) {
+            write_if_changed(&ws.join(main), test_main(&text, manifest, only).as_bytes())?;
+        }
+    }
     // The hidden test sources: unreadable for the test processes (they run as another user).
     #[cfg(unix)]
     if let Ok(entries) = std::fs::read_dir(ws.join("tests/grading")) {
@@ -855,54 +920,58 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
     }
 
     // Build; on failure find the chapters that break it.
-    println!("  building the test binaries (cargo test --no-run)");
+    let build_start = Instant::now();
+    libtest::share_target(root, &home, &target, copy)?;
+    say!("  building the test binaries (cargo test --no-run)");
+    let building = crate::progress::begin("building the test binaries");
     write_chapters(&ws, &chapters, &|c| c.origin == Origin::Learner)?;
-    let mut bins = match build(&ws, &build_target, has_hidden)? {
+    let mut bins = match build(&ws, has_hidden)? {
         Build::Ok(b) => b,
         Build::Failed(all_errors) => {
             let learner: Vec<usize> =
                 (0..chapters.len()).filter(|&i| chapters[i].origin == Origin::Learner).collect();
             // First the cheap check: does each chapter's library code compile alone?
             for &i in &learner {
-                println!("  the build failed: checking {} alone (cargo check)", chapters[i].id);
+                say!("  the build failed: checking {} alone (cargo check)", chapters[i].id);
                 let id = chapters[i].id.clone();
                 write_chapters(&ws, &chapters, &|c| c.id == id)?;
-                if let Err(e) = check_lib(&ws, &build_target)? {
+                if let Err(e) = check_lib(&ws)? {
                     chapters[i].origin = Origin::Broken(e);
                 }
             }
             write_chapters(&ws, &chapters, &|c| c.origin == Origin::Learner)?;
-            let mut result = build(&ws, &build_target, has_hidden)?;
+            let mut result = build(&ws, has_hidden)?;
             if matches!(result, Build::Failed(_)) {
                 // The library compiles but the tests do not (a changed signature): full builds.
                 for &i in &learner {
                     if chapters[i].origin != Origin::Learner {
                         continue;
                     }
-                    println!("  the tests do not build: trying {} alone", chapters[i].id);
+                    say!("  the tests do not build: trying {} alone", chapters[i].id);
                     let id = chapters[i].id.clone();
                     write_chapters(&ws, &chapters, &|c| c.id == id)?;
-                    if let Build::Failed(e) = build(&ws, &build_target, has_hidden)? {
+                    if let Build::Failed(e) = build(&ws, has_hidden)? {
                         chapters[i].origin = Origin::Broken(e);
                     }
                 }
                 write_chapters(&ws, &chapters, &|c| c.origin == Origin::Learner)?;
-                result = build(&ws, &build_target, has_hidden)?;
+                result = build(&ws, has_hidden)?;
             }
             match result {
                 Build::Ok(b) => b,
                 Build::Failed(e) => {
-                    let msg = if learner.is_empty() {
+                    return Ok(Err(if learner.is_empty() {
                         format!("error in the course (not in your code): the stubs do not build:\n\n{e}")
                     } else {
                         format!("The code does not compile; score 0. The compiler says:\n\n{all_errors}")
-                    };
-                    return write_failed(&opts.out, msg, start);
+                    }));
                 }
             }
         }
     };
-    for ch in &chapters {
+    drop(building);
+    let build_secs = build_start.elapsed().as_secs_f64();
+    for ch in chapters.iter().filter(|c| graded_chapter(&c.id)) {
         if let Origin::Broken(e) = &ch.origin {
             notes.push(format!(
                 "{}: exercises/src/{}.rs does not compile: 0 points for {}. The compiler says:\n\n{e}",
@@ -929,6 +998,7 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
                     mode: None,
                     outcome: Outcome::Failed,
                     output: format!("not run: {chapter} was not graded (see the report's notes)"),
+                    duration: None,
                 }),
                 _ => jobs.push((b, name)),
             }
@@ -944,13 +1014,16 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
             .iter()
             .map(|p| root.join(p))
             .chain([ws.join("solutions/src"), ws.join("course/redteam"), red_team_cases_dir(root)])
+            .chain(
+                grading_workspaces(&target).into_iter().filter(|w| w != &ws).map(|w| w.join("solutions/src")),
+            )
             .filter(|p| p.is_dir())
             .collect(),
     };
     let (switch_user, mask) = probe_privileges(&sandbox0);
     let sandbox = Sandbox { switch_user, mask, ..sandbox0 };
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(jobs.len().max(1));
-    println!(
+    say!(
         "  running {} tests, each in its own process ({} at a time; limits: {} s, {} MiB{})",
         jobs.len(),
         workers,
@@ -968,12 +1041,17 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
         .collect();
     let before = tree_hash(&guarded);
 
+    let test_start = Instant::now();
+    let running = crate::progress::begin("running the tests");
+    crate::progress::set_total(jobs.len());
     let queue = Mutex::new(jobs.into_iter().collect::<VecDeque<_>>());
     let results: Mutex<Vec<(usize, TestResult)>> = Mutex::new(Vec::new());
+    let budgets: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
     let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for slot in 0..workers {
-            let (queue, results, errors, bins, sandbox) = (&queue, &results, &errors, &bins, &sandbox);
+            let (queue, results, budgets, errors, bins, sandbox) =
+                (&queue, &results, &budgets, &errors, &bins, &sandbox);
             s.spawn(move || loop {
                 let Some((b, name)) = queue.lock().unwrap().pop_front() else { break };
                 let bin = &bins[b];
@@ -981,6 +1059,10 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
                 match run_one(bin, &name, &token, sandbox, slot) {
                     Ok(run) => {
                         let (outcome, output) = judge(bin, &name, &token, &run, sandbox.timeout);
+                        crate::progress::test_done(&name);
+                        if let Some(b) = crate::timing::budget_of(&run.output) {
+                            budgets.lock().unwrap().insert(name.clone(), b);
+                        }
                         let r = TestResult {
                             binary: bin.krate.clone(),
                             kind: Kind::Integration,
@@ -988,6 +1070,7 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
                             mode: None,
                             outcome,
                             output,
+                            duration: Some(run.duration),
                         };
                         results.lock().unwrap().push((b, r));
                     }
@@ -996,6 +1079,8 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
             });
         }
     });
+    drop(running);
+    let test_secs = test_start.elapsed().as_secs_f64();
     let errors = errors.into_inner().unwrap();
     if !errors.is_empty() {
         return Err(format!("the grader could not run the tests: {}", errors.join("; ")));
@@ -1007,13 +1092,11 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
         r.sort_by(|a, b| a.name.cmp(&b.name));
     }
     if tree_hash(&guarded) != before {
-        return write_failed(
-            &opts.out,
+        return Ok(Err(
             "The hidden tests, their snapshots or the test binaries changed while the tests ran: \
              the code under test wrote to them. Score 0."
                 .into(),
-            start,
-        );
+        ));
     }
 
     let mut visible = Report::default();
@@ -1021,15 +1104,28 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
     for (bin, tests) in bins.iter().zip(reports) {
         if bin.hidden { &mut hidden } else { &mut visible }.tests.extend(tests);
     }
-    let assigned = match grade::assign(manifest, &visible, has_hidden.then_some(&hidden)) {
+    let budgets = budgets.into_inner().unwrap();
+    Ok(Ok(Grading { visible, hidden, has_hidden, notes, budgets, build_secs, test_secs }))
+}
+
+/// `cargo course grade [--reference | --submission DIR] [--chapters ..] [--out DIR]`.
+pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, String> {
+    let start = Instant::now();
+    let g = match run(root, manifest, opts)? {
+        Ok(g) => g,
+        Err(why) => return write_failed(&opts.out, why, start),
+    };
+    let assigned = match grade::assign(manifest, &g.visible, g.has_hidden.then_some(&g.hidden)) {
         Ok(a) => a,
         Err(e) => return write_failed(&opts.out, format!("{e}\nscore 0"), start),
     };
     let rows = grade::chapter_rows(manifest, &assigned.graded);
     let table = grade::table(&rows);
+    let mut notes = g.notes;
     let untested: Vec<&str> = manifest
         .exercises
         .iter()
+        .filter(|ex| opts.chapters.as_ref().is_none_or(|c| c.contains(&ex.chapter)))
         .filter(|ex| !assigned.graded.iter().any(|g| g.exercise.id == ex.id))
         .map(|ex| ex.id.as_str())
         .collect();
@@ -1052,7 +1148,12 @@ pub fn grade(root: &Path, manifest: &Manifest, opts: &Options) -> Result<i32, St
         &grade::junit(manifest, &assigned.graded),
         &grade::summary_md(&rows, &notes),
     )?;
-    println!("Graded in {:.0} s", start.elapsed().as_secs_f64());
+    println!(
+        "Graded in {:.0} s (building {:.0} s, running the tests {:.0} s)",
+        start.elapsed().as_secs_f64(),
+        g.build_secs,
+        g.test_secs
+    );
     Ok(0)
 }
 
@@ -1157,28 +1258,17 @@ fn red_team_cases_dir(root: &Path) -> PathBuf {
     target_dir(root).join("course/redteam-cases")
 }
 
-/// `cargo course verify`'s red-team step: the reference gets full marks, the stubs 0, every
-/// case of `course/redteam` the points its `expected.toml` says, and a grading repeated
-/// gives the same results. Problems go to `f`.
-pub fn red_team(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
+/// `cargo course verify`'s red-team step: every case of `course/redteam`, graded on
+/// `chapters`, earns what its `expected.toml` says, and a grading repeated gives the same
+/// results. (The reference's full marks and the stubs' zero are verify's own steps.)
+/// Problems go to `f`.
+pub fn red_team(root: &Path, manifest: &Manifest, chapters: &[String], f: &mut Vec<String>) {
     // Per process: two verify runs at once must not read each other's reports.
     let out_root = target_dir(root).join(format!("course/redteam-out/{}", std::process::id()));
-    let total: f64 = manifest.exercises.iter().map(|e| e.points).sum();
+    let total: f64 =
+        manifest.exercises.iter().filter(|e| chapters.contains(&e.chapter)).map(|e| e.points).sum();
     let score = |v: &serde_json::Value| v["score"].as_f64().unwrap_or(-1.0);
-    match grade_child(&["--reference"], &out_root.join("reference")) {
-        Err(e) => f.push(format!("grade --reference: {e}")),
-        Ok(v) if (score(&v) - total).abs() > 1e-6 => f.push(format!(
-            "grade --reference scored {} of {total}: every graded test must pass and print its proof",
-            score(&v)
-        )),
-        Ok(_) => println!("      reference: {total}/{total}"),
-    }
-    // This checkout's exercises are the stubs (`sync --check` makes sure): they earn nothing.
-    match grade_child(&[], &out_root.join("stubs")) {
-        Err(e) => f.push(format!("grade (the stubs): {e}")),
-        Ok(v) if score(&v) != 0.0 => f.push(format!("grading the stubs scored {}, not 0", score(&v))),
-        Ok(_) => println!("      stubs: 0/{total}"),
-    }
+    let chapter_arg = chapters.join(",");
     // The cases are made from the current solutions, so they never drift from them.
     let cases_dir = red_team_cases_dir(root);
     let _ = std::fs::remove_dir_all(&cases_dir);
@@ -1210,7 +1300,8 @@ pub fn red_team(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
             }
         };
         let case_arg = case.to_string_lossy().into_owned();
-        let v = match grade_child(&["--submission", &case_arg, "--timeout", "10"], &out_root.join(&name)) {
+        let args = ["--submission", &case_arg, "--timeout", "10", "--chapters", &chapter_arg];
+        let v = match grade_child(&args, &out_root.join(&name)) {
             Ok(v) => v,
             Err(e) => {
                 f.push(format!("red team {name}: the grader failed: {e}"));
@@ -1248,7 +1339,7 @@ pub fn red_team(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
             }
         }
         if problems.is_empty() {
-            println!(
+            say!(
                 "      red team {name:<10} {:>5}/{total}: {} exercises at 0, {} at full points, as expected",
                 grade::fmt_points(score(&v)),
                 expected.zero.len(),
@@ -1266,7 +1357,7 @@ pub fn red_team(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
             let first_dir = out_root.join(&name);
             let same = (2..=3).all(|i| {
                 let dir = out_root.join(format!("{name}-{i}"));
-                match grade_child(&["--submission", &case_arg, "--timeout", "10"], &dir) {
+                match grade_child(&args, &dir) {
                     Err(e) => {
                         f.push(format!("grading red team {name} again: {e}"));
                         false
@@ -1286,7 +1377,7 @@ pub fn red_team(root: &Path, manifest: &Manifest, f: &mut Vec<String>) {
                 }
             });
             if same {
-                println!("      red team {name} graded 3 times: identical results.json (but execution_time), junit.xml, summary.md");
+                say!("      red team {name} graded 3 times: identical results.json (but execution_time), junit.xml, summary.md");
             }
         }
     }
@@ -1323,6 +1414,20 @@ mod tests {
     }
 
     #[test]
+    fn a_test_main_keeps_the_chosen_chapters() {
+        let m = crate::manifest::two_chapter_sample();
+        let main = "//! Tests.\n\nextern crate solutions as subject;\n\n#[path = \"a/ch01.rs\"]\nmod ch01;\n#[path = \"a/ch02.rs\"]\nmod ch02;\nmod support;\n";
+        assert_eq!(test_main(main, &m, None), main);
+        let only2 = test_main(main, &m, Some(&["ch02".to_string()]));
+        assert_eq!(only2, "//! Tests.\n\nextern crate solutions as subject;\n\n#[path = \"a/ch02.rs\"]\nmod ch02;\nmod support;\n");
+        let none = test_main(main, &m, Some(&[]));
+        assert!(
+            !none.contains("mod ch0") && !none.contains("#[path") && none.contains("mod support;"),
+            "{none}"
+        );
+    }
+
+    #[test]
     fn proofs_and_forged_lines_are_not_shown() {
         let out = "running 1 test\ndlcv-grading-proof:0123\ntest ch01::a::b ... ok\nhello\n\ntest result: ok. 1 passed";
         assert_eq!(clean(out, "ch01::a::b"), "hello");
@@ -1334,7 +1439,13 @@ mod tests {
     fn a_test_passes_only_with_its_proof() {
         let bin = Binary { krate: "grading".into(), exe: PathBuf::new(), dir: PathBuf::new(), hidden: true };
         let proof = course::proof::proof_line("tok", "grading::ch01::top_k_error");
-        let run = |success, output: String| Run { success, timed_out: false, signal: None, output };
+        let run = |success, output: String| Run {
+            success,
+            duration: Duration::from_millis(5),
+            timed_out: false,
+            signal: None,
+            output,
+        };
         let t = Duration::from_secs(1);
         let name = "ch01::top_k_error::ties";
         assert_eq!(judge(&bin, name, "tok", &run(true, format!("x\n{proof}\n")), t).0, Outcome::Passed);

@@ -40,6 +40,8 @@ pub struct TestResult {
     pub outcome: Outcome,
     /// The failure section (captured output and panic), cleaned; empty when passed.
     pub output: String,
+    /// How long it ran, where measured (the grader runs each test in its own process).
+    pub duration: Option<std::time::Duration>,
 }
 
 impl TestResult {
@@ -152,6 +154,7 @@ pub fn parse_run(output: &str) -> HashMap<(String, String), TestResult> {
                     mode,
                     outcome,
                     output: String::new(),
+                    duration: None,
                 },
             );
         }
@@ -254,6 +257,7 @@ pub fn combine(
             output: format!(
                 "this test never reported a result: its test process crashed or was killed{crash_note}"
             ),
+            duration: None,
         });
         if r.outcome == Outcome::Failed && r.output.is_empty() {
             // libtest prints failure details at the end, which a crash never reaches
@@ -312,6 +316,7 @@ pub fn run_merged(mut cmd: Command, echo: Echo) -> std::io::Result<CargoOutput> 
             break;
         }
         let line = String::from_utf8_lossy(&buf);
+        crate::progress::observe(&line);
         if echo == Echo::All {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(line.as_bytes());
@@ -321,6 +326,128 @@ pub fn run_merged(mut cmd: Command, echo: Echo) -> std::io::Result<CargoOutput> 
     }
     let status = child.wait()?;
     Ok(CargoOutput { success: status.success(), text })
+}
+
+/// The two streams of a cargo command whose stdout is JSON messages.
+pub struct JsonOutput {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` (a cargo command with `--message-format=json..`), reading both streams as they
+/// come: the JSON messages of stdout, and stderr's human lines, which feed the progress line.
+pub fn run_json(mut cmd: Command) -> std::io::Result<JsonOutput> {
+    cmd.env("CARGO_TERM_COLOR", "never").env_remove("RUSTFLAGS").stdin(Stdio::null());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let stderr = child.stderr.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            crate::progress::observe(&line);
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("piped"), &mut stdout)?;
+    let status = child.wait()?;
+    let stderr = reader.join().unwrap_or_default();
+    Ok(JsonOutput { success: status.success(), stdout, stderr })
+}
+
+/// The copies of this repository that build into its target dir ([`share_target`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Copy {
+    /// The handout that `verify` checks.
+    Handout = 1,
+    /// The grading workspace of submissions (and of the handout, and the red-team cases).
+    Submissions = 2,
+    /// The grading workspace of the reference solutions.
+    Reference = 3,
+    /// The mutation tests' copy (`cargo course mutants`).
+    Mutants = 4,
+}
+
+impl Copy {
+    /// The copy's codegen-units for its own packages: a number that changes nothing but the
+    /// names of their artifacts (this checkout keeps rustc's default, 256).
+    pub fn codegen_units(self) -> i64 {
+        256 - self as i64
+    }
+}
+
+/// Makes cargo, run anywhere under `dir`, build into `target` (this checkout's target dir)
+/// with artifact names of its own: for copies of this repository (the grading workspaces,
+/// the handout check), which then share the registry dependencies built once there.
+///
+/// A copy's packages have the same names and workspace-relative paths as this checkout's,
+/// so cargo would give their artifacts the same names; each build would then take the
+/// other's artifacts for fresh (cargo compares file times, not contents), with the other's
+/// sources and `CARGO_MANIFEST_DIR` compiled in. A profile setting of the copy's own
+/// packages is part of their artifacts' hash: a `codegen-units` of their own gives them
+/// names of their own, while the registry dependencies keep theirs. The settings go to
+/// `dir/.cargo/config.toml`, which cargo reads for every command under `dir`, whoever runs
+/// it (`cargo course status` in the handout included).
+pub fn share_target(root: &Path, dir: &Path, target: &Path, copy: Copy) -> Result<(), String> {
+    let read = |p: &Path| -> Result<toml::Table, String> {
+        std::fs::read_to_string(p)
+            .map_err(|e| format!("cannot read {}: {e}", p.display()))?
+            .parse()
+            .map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let manifest = read(&root.join("Cargo.toml"))?;
+    let units = copy.codegen_units();
+    let own = manifest.get("profile").and_then(|p| p.get("dev")).and_then(|d| d.get("codegen-units"));
+    if own.and_then(|u| u.as_integer()).is_some_and(|u| u >= Copy::Mutants.codegen_units()) {
+        return Err(format!(
+            "the root Cargo.toml sets [profile.dev] codegen-units = {}, a number the copies of the course use to keep their artifacts apart ({units}..255): choose a smaller one",
+            own.and_then(|u| u.as_integer()).unwrap_or_default()
+        ));
+    }
+    let mut names: Vec<String> = manifest
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .map(String::from)
+        .into_iter()
+        .collect();
+    let members = manifest.get("workspace").and_then(|w| w.get("members")).and_then(|m| m.as_array());
+    for m in members.into_iter().flatten().filter_map(|m| m.as_str()) {
+        let member = read(&root.join(m).join("Cargo.toml"))?;
+        if let Some(n) = member.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str()) {
+            names.push(n.to_string());
+        }
+    }
+    let mut config = toml::Table::new();
+    let mut build = toml::Table::new();
+    build.insert("target-dir".into(), toml::Value::String(target.to_string_lossy().into_owned()));
+    config.insert("build".into(), toml::Value::Table(build));
+    let mut packages = toml::Table::new();
+    for n in names {
+        let mut p = toml::Table::new();
+        p.insert("codegen-units".into(), toml::Value::Integer(units));
+        packages.insert(n, toml::Value::Table(p));
+    }
+    let mut dev = toml::Table::new();
+    dev.insert("package".into(), toml::Value::Table(packages));
+    let mut profile = toml::Table::new();
+    profile.insert("dev".into(), toml::Value::Table(dev));
+    config.insert("profile".into(), toml::Value::Table(profile));
+    let text = format!(
+        "# Written by the course tool (course/src/libtest.rs, share_target): cargo commands under this\n\
+         # folder build a copy of the course into its target dir, with artifact names of their own.\n\n{}",
+        toml::to_string(&config).map_err(|e| e.to_string())?
+    );
+    let path = dir.join(".cargo/config.toml");
+    std::fs::create_dir_all(dir.join(".cargo"))
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// A test run failed to build: the compiler's first errors.
@@ -580,6 +707,42 @@ error: could not compile `lt` (lib test) due to 1 previous error
         assert!(e.ends_with("error: could not compile `lt` (lib) due to 1 previous error"), "{e}");
         assert!(!e.contains("unused variable"));
         assert_eq!(compile_errors("a\nb\nc", 2), "b\nc");
+    }
+
+    #[test]
+    fn a_copy_builds_its_own_packages_with_codegen_units_of_its_own() {
+        let dir = std::env::temp_dir().join(format!("course-share-target-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = dir.join("repo");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"a\"]\n[package]\nname = \"top\"\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("a/Cargo.toml"), "[package]\nname = \"alpha\"\n").unwrap();
+        share_target(&root, &dir.join("copy"), Path::new("/t"), Copy::Submissions).unwrap();
+        let text = std::fs::read_to_string(dir.join("copy/.cargo/config.toml")).unwrap();
+        let config: toml::Table = text.parse().unwrap();
+        assert_eq!(config["build"]["target-dir"].as_str(), Some("/t"));
+        for name in ["top", "alpha"] {
+            assert_eq!(
+                config["profile"]["dev"]["package"][name]["codegen-units"].as_integer(),
+                Some(254),
+                "{text}"
+            );
+        }
+        assert_ne!(Copy::Handout.codegen_units(), Copy::Reference.codegen_units());
+        // a repository that uses one of those numbers itself is refused
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"a\"]\n[profile.dev]\ncodegen-units = 255\n",
+        )
+        .unwrap();
+        assert!(share_target(&root, &dir.join("copy"), Path::new("/t"), Copy::Handout)
+            .unwrap_err()
+            .contains("codegen-units"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -27,6 +27,15 @@ pub struct Grading {
     /// Address-space limit per test process in MiB (default 8192).
     #[serde(default = "default_memory_mb")]
     pub memory_mb: u64,
+    /// The chapters `cargo course verify` grades every red-team case on: the grader's code
+    /// paths are the same for every chapter, so a fixed set keeps the red team's cost flat
+    /// as chapters are added. Empty: every written chapter.
+    #[serde(default)]
+    pub red_team_chapters: Vec<String>,
+    /// The share of `timeout_s` a graded test may use in `cargo course verify`'s reference
+    /// grading (default 0.5): what trains must stay well inside the limit on a loaded machine.
+    #[serde(default = "default_budget_share")]
+    pub budget_share: f64,
 }
 
 fn default_timeout_s() -> u64 {
@@ -35,10 +44,18 @@ fn default_timeout_s() -> u64 {
 fn default_memory_mb() -> u64 {
     8192
 }
+fn default_budget_share() -> f64 {
+    0.5
+}
 
 impl Default for Grading {
     fn default() -> Self {
-        Grading { timeout_s: default_timeout_s(), memory_mb: default_memory_mb() }
+        Grading {
+            timeout_s: default_timeout_s(),
+            memory_mb: default_memory_mb(),
+            red_team_chapters: Vec::new(),
+            budget_share: default_budget_share(),
+        }
     }
 }
 
@@ -173,6 +190,18 @@ impl Manifest {
         if self.grading.timeout_s == 0 || self.grading.memory_mb < 64 {
             errors.push("[grading]: timeout_s must be positive and memory_mb at least 64".into());
         }
+        if !(self.grading.budget_share > 0.0 && self.grading.budget_share <= 1.0) {
+            errors.push("[grading]: budget_share must be in (0, 1]".into());
+        }
+        for id in &self.grading.red_team_chapters {
+            match self.chapters.iter().find(|c| &c.id == id) {
+                None => errors.push(format!("[grading] red_team_chapters: `{id}` is not a [[chapter]] id")),
+                Some(c) if c.module.is_none() => {
+                    errors.push(format!("[grading] red_team_chapters: {id} is planned (it has no module)"))
+                }
+                Some(_) => {}
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -190,6 +219,28 @@ impl Manifest {
                     && !a.is_empty()
                     && a.trim_start_matches('0') == c.number)
         })
+    }
+
+    /// The ids of the written chapters named by `args` (each as [`Manifest::chapter`] reads
+    /// it), in manifest order without repeats.
+    pub fn chapter_ids(&self, args: &[String]) -> Result<Vec<String>, String> {
+        let mut wanted = Vec::new();
+        for a in args {
+            let ch = self.chapter(a).ok_or_else(|| {
+                let ids: Vec<&str> = self.written().map(|c| c.id.as_str()).collect();
+                format!("unknown chapter `{a}`; chapters: {}", ids.join(", "))
+            })?;
+            if ch.module.is_none() {
+                return Err(format!("chapter {} ({}) is planned: it has no exercises yet", ch.id, ch.title));
+            }
+            wanted.push(ch.id.clone());
+        }
+        Ok(self.written().map(|c| c.id.clone()).filter(|id| wanted.contains(id)).collect())
+    }
+
+    /// The written chapters (with a module), in order.
+    pub fn written(&self) -> impl Iterator<Item = &Chapter> {
+        self.chapters.iter().filter(|c| c.module.is_some())
     }
 
     pub fn chapter_by_id(&self, id: &str) -> Option<&Chapter> {
@@ -302,6 +353,9 @@ points = 1.5
         assert!(m.chapter("2").is_none());
         assert_eq!(m.chapters[0].html_path(), "target/book/ch01-one.html");
         assert_eq!(m.exercises_of("ch01").count(), 2);
+        assert_eq!(m.chapter_ids(&["1".into(), "ch01".into()]).unwrap(), ["ch01"]);
+        assert!(m.chapter_ids(&["appA".into()]).unwrap_err().contains("planned"));
+        assert!(m.chapter_ids(&["7".into()]).unwrap_err().contains("unknown chapter `7`; chapters: ch01"));
     }
 
     fn error_of(text: &str) -> String {
@@ -384,5 +438,7 @@ points = 2
         assert_eq!(m.exercises[0].weights.get("ties"), Some(&3.0));
         let bad = text.replace("\"ties\" = 3", "\"ties\" = 0");
         assert!(Manifest::parse(&bad).unwrap_err().contains("weight of `ties` must be positive"));
+        let red = text.replace("timeout_s = 5", "timeout_s = 5\nred_team_chapters = [\"ch01\", \"ch09\"]");
+        assert!(Manifest::parse(&red).unwrap_err().contains("`ch09` is not a [[chapter]] id"));
     }
 }

@@ -2,9 +2,13 @@
 
 use crate::commands;
 use crate::grade;
+use crate::isolate::{self, Grading};
 use crate::libtest::{self, BuildFailed, Echo, Kind, Outcome, Report, TestResult};
 use crate::manifest::Manifest;
+use crate::progress::say;
 use crate::sync;
+use crate::timing::Timing;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -13,11 +17,10 @@ use std::time::Instant;
 enum Status {
     Ok,
     Failed,
-    Skipped,
 }
 
 struct Step {
-    title: &'static str,
+    title: String,
     status: Status,
     secs: f64,
 }
@@ -341,17 +344,30 @@ fn check_book(root: &Path, manifest: &Manifest, f: &mut Findings) {
     }
 }
 
-pub fn verify(root: &Path, manifest: &Manifest) -> Result<i32, String> {
-    let total_start = Instant::now();
-    let mut steps: Vec<Step> = Vec::new();
-    let n_steps = 9;
-    let mut run_step = |title: &'static str, body: &mut dyn FnMut(&mut Findings) -> Option<Status>| {
-        let n = steps.len() + 1;
-        println!("[{n}/{n_steps}] {title}");
+/// Numbered steps, each with its findings, verdict and seconds; the summary and the timing
+/// table at the end.
+struct Runner {
+    steps: Vec<Step>,
+    n_steps: usize,
+    start: Instant,
+}
+
+impl Runner {
+    fn new(n_steps: usize) -> Runner {
+        Runner { steps: Vec::new(), n_steps, start: Instant::now() }
+    }
+
+    /// Runs one step: `body` records its findings; any finding fails the step.
+    fn step(&mut self, title: &str, body: impl FnOnce(&mut Findings)) {
+        let n = self.steps.len() + 1;
+        println!("[{n}/{}] {title}", self.n_steps);
         let start = Instant::now();
         let mut f = Findings::default();
-        let forced = body(&mut f);
-        let status = forced.unwrap_or_else(|| f.status());
+        {
+            let _activity = crate::progress::begin(format!("[{n}/{}] {}", self.n_steps, short(title)));
+            body(&mut f);
+        }
+        let status = f.status();
         let secs = start.elapsed().as_secs_f64();
         for line in &f.0 {
             println!("{}", indent(line, "      "));
@@ -359,175 +375,404 @@ pub fn verify(root: &Path, manifest: &Manifest) -> Result<i32, String> {
         let word = match status {
             Status::Ok => "ok",
             Status::Failed => "FAILED",
-            Status::Skipped => "skipped",
         };
         println!("      {word} ({secs:.1} s)");
-        steps.push(Step { title, status, secs });
-    };
+        self.steps.push(Step { title: title.to_string(), status, secs });
+    }
 
-    run_step("format: cargo fmt --all -- --check", &mut |f| {
-        match libtest::run_cargo(root, &["fmt", "--all", "--", "--check"], Echo::Quiet) {
-            Err(e) => f.add(e),
+    /// The summary, the timing table and the closing line; the exit status.
+    fn finish(self, mut timing: Timing, counts: &str) -> i32 {
+        println!("\nSummary");
+        for (i, s) in self.steps.iter().enumerate() {
+            let word = match s.status {
+                Status::Ok => "ok",
+                Status::Failed => "FAILED",
+            };
+            println!("  {:<8} {}. {:<60} {:>7.1} s", word, i + 1, short(&s.title), s.secs);
+        }
+        if !counts.is_empty() {
+            println!("{counts}");
+        }
+        timing.steps = self.steps.iter().map(|s| (short(&s.title).to_string(), s.secs)).collect();
+        println!("\n{}", timing.table());
+        let bad: Vec<String> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.status != Status::Ok)
+            .map(|(i, _)| (i + 1).to_string())
+            .collect();
+        let secs = self.start.elapsed().as_secs_f64();
+        if bad.is_empty() {
+            println!("verify: all {} steps passed ({secs:.0} s)", self.steps.len());
+        } else {
+            println!("verify: FAILED (steps {}; {secs:.0} s)", bad.join(", "));
+        }
+        // Last, the plain closing line that CI systems read, counting steps as a runner counts tests.
+        println!("steps: {} passed, {} failed", self.steps.len() - bad.len(), bad.len());
+        i32::from(!bad.is_empty())
+    }
+}
+
+/// A step's title before its colon: `format`, `lints`, ...
+fn short(title: &str) -> &str {
+    title.split(':').next().unwrap_or(title)
+}
+
+fn check_format(root: &Path, f: &mut Findings) {
+    match libtest::run_cargo(root, &["fmt", "--all", "--", "--check"], Echo::Quiet) {
+        Err(e) => f.add(e),
+        Ok(o) if !o.success => {
+            let mut files: Vec<&str> = o
+                .text
+                .lines()
+                .filter_map(|l| l.strip_prefix("Diff in ")?.rsplit_once(':')?.0.rsplit_once(':').map(|x| x.0))
+                .collect();
+            files.dedup();
+            let prefix = format!("{}/", root.display());
+            let files: Vec<&str> = files.iter().map(|p| p.strip_prefix(&prefix).unwrap_or(p)).collect();
+            if files.is_empty() {
+                f.add(format!("cargo fmt failed:\n{}", indent(&first_lines(&o.text, 20), "  ")));
+            } else {
+                f.add(format!("not formatted (run `cargo fmt --all`): {}", files.join(", ")));
+            }
+        }
+        Ok(_) => {}
+    }
+}
+
+fn check_sync(root: &Path, manifest: &Manifest, f: &mut Findings) {
+    match sync::plan(root, manifest) {
+        Err(e) => f.add(e),
+        Ok(plan) => {
+            for p in plan.files.iter().filter(|p| p.differs()) {
+                f.add(format!(
+                    "exercises/src/{} differs from what solutions/src/{} generates (run `cargo course sync`)",
+                    p.name, p.name
+                ));
+            }
+            for o in &plan.orphans {
+                f.add(format!("exercises/src/{o} has no source solutions/src/{o}"));
+            }
+        }
+    }
+}
+
+/// The builds whose dependencies must be the same artifacts: the handout's and the learner's
+/// tests, the grader's (with the hidden tests), the figures (no dev-dependencies), and the
+/// library tests. (The course tool's tests build on their own: its dependencies are its own.)
+const BUILDS: [(&str, &[&str]); 4] = [
+    ("the visible tests", &["-p", "exercises"]),
+    ("the grader's build", &["-p", "exercises", "-p", "dlcv"]),
+    ("the figures", &["-p", "solutions", "-e", "normal,build"]),
+    ("the library tests", &["-p", "courselib", "-p", "datasets"]),
+];
+
+/// A crate shared by two builds with other features in each is built twice, and with it
+/// everything above it (a libc feature set meant dfdx three times in a cold run): every
+/// shared crate must have one feature set (`cargo tree -f '{p} {f}'`).
+fn check_feature_sets(root: &Path, f: &mut Findings) {
+    let mut seen: BTreeMap<String, Vec<(String, &str)>> = BTreeMap::new();
+    for (what, args) in BUILDS {
+        let mut cmd = vec!["tree", "-f", "{p} {f}", "--prefix", "none"];
+        cmd.extend_from_slice(args);
+        match libtest::run_cargo(root, &cmd, Echo::Quiet) {
+            Err(e) => return f.add(e),
             Ok(o) if !o.success => {
-                let mut files: Vec<&str> = o
-                    .text
-                    .lines()
-                    .filter_map(|l| {
-                        l.strip_prefix("Diff in ")?.rsplit_once(':')?.0.rsplit_once(':').map(|x| x.0)
-                    })
-                    .collect();
-                files.dedup();
-                let prefix = format!("{}/", root.display());
-                let files: Vec<&str> = files.iter().map(|p| p.strip_prefix(&prefix).unwrap_or(p)).collect();
-                if files.is_empty() {
-                    f.add(format!("cargo fmt failed:\n{}", indent(&first_lines(&o.text, 20), "  ")));
-                } else {
-                    f.add(format!("not formatted (run `cargo fmt --all`): {}", files.join(", ")));
+                return f.add(format!(
+                    "`cargo {}` failed:\n{}",
+                    cmd.join(" "),
+                    indent(&first_lines(&o.text, 10), "  ")
+                ))
+            }
+            Ok(o) => {
+                // `(*)`: printed before, with its features
+                let lines: BTreeSet<&str> =
+                    o.text.lines().filter(|l| !l.trim().is_empty() && !l.ends_with("(*)")).collect();
+                for line in lines {
+                    // `name vX.Y.Z (path)? features`
+                    let mut words = line.split_whitespace();
+                    let (Some(name), Some(version)) = (words.next(), words.next()) else { continue };
+                    if !version.starts_with('v') || line.contains(" (/") {
+                        continue; // this workspace's own packages are built apart anyway
+                    }
+                    let features = words.last().filter(|w| !w.ends_with(')')).unwrap_or("").to_string();
+                    seen.entry(format!("{name} {version}")).or_default().push((features, what));
                 }
             }
-            Ok(_) => {}
         }
-        None
-    });
-    run_step("lints: cargo clippy --workspace --all-targets --features reference -- -D warnings", &mut |f| {
-        cargo_step(
-            root,
-            &["clippy", "--workspace", "--all-targets", "--features", "reference", "--", "-D", "warnings"],
-            f,
-            "",
+    }
+    for (krate, builds) in seen {
+        let sets: BTreeSet<&String> = builds.iter().map(|(f, _)| f).collect();
+        if sets.len() > 1 {
+            let each: Vec<String> =
+                builds.iter().map(|(f, w)| format!("{w}: [{}]", if f.is_empty() { "" } else { f })).collect();
+            f.add(format!(
+                "{krate} has other features in other builds ({}), so it and what depends on it are built once per set: pin the union in courselib/Cargo.toml",
+                each.join("; ")
+            ));
+        }
+    }
+}
+
+const LINTS: &str =
+    "lints: cargo clippy --workspace --all-targets --features reference -- -D warnings; one feature set per shared crate";
+
+const CLIPPY: [&str; 8] =
+    ["clippy", "--workspace", "--all-targets", "--features", "reference", "--", "-D", "warnings"];
+
+/// A grading through the grader, as `verify` runs it (no reports written).
+fn grading(
+    root: &Path,
+    manifest: &Manifest,
+    reference: bool,
+    submission: Option<&Path>,
+    chapters: Option<Vec<String>>,
+    f: &mut Findings,
+) -> Option<Grading> {
+    let opts = isolate::Options {
+        reference,
+        submission: submission.map(Path::to_path_buf),
+        out: PathBuf::new(),
+        timeout_s: None,
+        chapters,
+    };
+    match isolate::run(root, manifest, &opts) {
+        Err(e) => f.add(format!("the grader failed: {e}")),
+        Ok(Err(why)) => f.add(format!("nothing was graded:\n{}", indent(&first_lines(&why, 40), "  "))),
+        Ok(Ok(g)) => return Some(g),
+    }
+    None
+}
+
+/// A test over this many seconds trains something and must declare its budget.
+fn budget_needed_above(manifest: &Manifest) -> f64 {
+    0.1 * manifest.grading.timeout_s as f64
+}
+
+/// Training budgets: no graded test may use more than `budget_share` of the timeout in the
+/// reference grading, and a long one must say what it trains (`course::budget!`).
+fn check_budgets(manifest: &Manifest, g: &Grading, f: &mut Findings) {
+    let limit = manifest.grading.budget_share * manifest.grading.timeout_s as f64;
+    let declare = budget_needed_above(manifest);
+    for t in g.visible.tests.iter().chain(&g.hidden.tests) {
+        let Some(secs) = t.duration.map(|d| d.as_secs_f64()) else { continue };
+        if secs > limit {
+            f.add(format!(
+                "{} took {secs:.1} s, more than {:.0} % of the grading timeout ({} s, [grading] budget_share): make its training smaller",
+                t.name,
+                100.0 * manifest.grading.budget_share,
+                manifest.grading.timeout_s
+            ));
+        } else if secs > declare && !g.budgets.contains_key(&t.name) {
+            f.add(format!(
+                "{} took {secs:.1} s without declaring its budget: add `course::budget!(\"<epochs> x <steps> ...\")` before it trains (see course/graded/src/budget.rs)",
+                t.name
+            ));
+        }
+    }
+}
+
+/// The reference grading: every graded test passes in the grader's isolation; test counts,
+/// snapshots and budgets. Its run times go to `timing`.
+fn check_reference(
+    root: &Path,
+    manifest: &Manifest,
+    chapters: Option<Vec<String>>,
+    f: &mut Findings,
+    timing: &mut Timing,
+) -> Option<Grading> {
+    let g = grading(root, manifest, true, None, chapters.clone(), f)?;
+    all_pass(&g.visible, "the visible tests on the solutions", f);
+    all_pass(&g.hidden, "the hidden tests on the solutions", f);
+    if chapters.is_none() {
+        check_counts(manifest, &g.visible, &g.hidden, f);
+        check_snapshots(root, manifest, f);
+    }
+    check_budgets(manifest, &g, f);
+    timing.add_tests(&g.visible, &g.budgets);
+    timing.add_tests(&g.hidden, &g.budgets);
+    say!(
+        "      {} visible + {} hidden tests on the solutions (building {:.0} s, running {:.0} s)",
+        graded(manifest, &g.visible).count(),
+        graded(manifest, &g.hidden).count(),
+        g.build_secs,
+        g.test_secs
+    );
+    Some(g)
+}
+
+/// The names of a grading's graded tests.
+fn names(manifest: &Manifest, reports: &[&Report]) -> BTreeSet<String> {
+    reports.iter().flat_map(|r| graded(manifest, r)).map(|t| t.name.clone()).collect()
+}
+
+/// The stubs fail every graded test with a `todo!`; graded chapter by chapter, so that each
+/// chapter's build time is measured (after the part all chapters share). Returns the counts
+/// line.
+fn check_stubs_by_chapter(
+    root: &Path,
+    manifest: &Manifest,
+    submission: Option<&Path>,
+    chapters: &[String],
+    reference: Option<&Grading>,
+    f: &mut Findings,
+    timing: &mut Timing,
+) -> String {
+    let Some(shared) = grading(root, manifest, false, submission, Some(Vec::new()), f) else {
+        return String::new();
+    };
+    timing.shared_build_secs = Some(shared.build_secs);
+    let mut reports = Vec::new();
+    for ch in chapters {
+        let Some(g) = grading(root, manifest, false, submission, Some(vec![ch.clone()]), f) else { continue };
+        timing.chapters.entry(ch.clone()).or_default().build_secs = Some(g.build_secs);
+        say!("      {ch}: built in {:.1} s", g.build_secs);
+        reports.push(g.visible);
+        reports.push(g.hidden);
+    }
+    let all: Vec<&Report> = reports.iter().collect();
+    let (failing, total) = check_stubs(manifest, &all, f);
+    if let Some(r) = reference {
+        let (on_stubs, on_solutions) = (names(manifest, &all), names(manifest, &[&r.visible, &r.hidden]));
+        if on_stubs != on_solutions {
+            let missing: Vec<&String> = on_solutions.difference(&on_stubs).take(10).collect();
+            let extra: Vec<&String> = on_stubs.difference(&on_solutions).take(10).collect();
+            f.add(format!(
+                "the stubs' gradings ran other tests than the reference grading: missing {missing:?}, extra {extra:?}"
+            ));
+        }
+        let (v, h) = (graded(manifest, &r.visible).count(), graded(manifest, &r.hidden).count());
+        let passed =
+            r.visible.tests.iter().chain(&r.hidden.tests).filter(|t| t.outcome == Outcome::Passed).count();
+        return format!(
+            "graded tests: {v} visible + {h} hidden; pass on the solutions: {passed}/{}; fail on the stubs: {failing}/{total}",
+            v + h
         );
-        None
+    }
+    format!("graded tests: fail on the stubs: {failing}/{total}")
+}
+
+/// Where `verify` writes and checks the handout (its parent holds the cargo settings that
+/// let it share the target dir).
+pub fn handout_check_dir(root: &Path) -> PathBuf {
+    isolate::target_dir(root).join("course/handout-check/handout")
+}
+
+pub fn verify(root: &Path, manifest: &Manifest) -> Result<i32, String> {
+    let mut r = Runner::new(10);
+    let mut timing = Timing::default();
+    let written: Vec<String> = manifest.written().map(|c| c.id.clone()).collect();
+    r.step("format: cargo fmt --all -- --check", |f| {
+        check_format(root, f);
     });
-    run_step("stubs are generated: cargo course sync --check", &mut |f| {
-        match sync::plan(root, manifest) {
-            Err(e) => f.add(e),
-            Ok(plan) => {
-                for p in plan.files.iter().filter(|p| p.differs()) {
-                    f.add(format!("exercises/src/{} differs from what solutions/src/{} generates (run `cargo course sync`)", p.name, p.name));
-                }
-                for o in &plan.orphans {
-                    f.add(format!("exercises/src/{o} has no source solutions/src/{o}"));
+    r.step(LINTS, |f| {
+        cargo_step(root, &CLIPPY, f, "");
+        check_feature_sets(root, f);
+    });
+    r.step("stubs are generated: cargo course sync --check", |f| {
+        check_sync(root, manifest, f);
+    });
+    r.step(
+        "library and tool tests: cargo test -p courselib -p datasets; -p course; -p solutions --doc",
+        |f| {
+            for args in
+                [&["-p", "courselib", "-p", "datasets"][..], &["-p", "course"], &["-p", "solutions", "--doc"]]
+            {
+                if let Some(report) = tests(root, args, f) {
+                    all_pass(&report, &format!("cargo test {}", args.join(" ")), f);
                 }
             }
-        }
-        None
-    });
-
-    let (mut sol_visible, mut sol_hidden) = (None, None);
-    let mut solutions_build = true;
-    run_step("solutions pass: cargo test -p solutions; -p dlcv --test grading --features reference; -p courselib -p datasets -p course", &mut |f| {
-        sol_visible = tests(root, &["-p", "solutions"], f);
-        sol_hidden = tests(root, &["-p", "dlcv", "--test", "grading", "--features", "reference"], f);
-        solutions_build = sol_visible.is_some() && sol_hidden.is_some();
-        if let Some(r) = &sol_visible {
-            all_pass(r, "solutions", f);
-        }
-        if let Some(r) = &sol_hidden {
-            all_pass(r, "the hidden grading tests on the solutions", f);
-        }
-        if let Some(r) = tests(root, &["-p", "courselib", "-p", "datasets", "-p", "course"], f) {
-            all_pass(&r, "courselib, datasets and course", f);
-        }
-        None
-    });
-
+        },
+    );
+    let mut reference = None;
+    r.step(
+        "solutions pass: cargo course grade --reference, every graded test in the grader's isolation; tests per exercise; snapshots; training budgets",
+        |f| {
+            reference = check_reference(root, manifest, None, f, &mut timing);
+        },
+    );
+    r.step(
+        "handout: cargo course handout; it builds (--locked), its visible tests fail with a todo!, cargo course status there; gradescope bundle",
+        |f| {
+            crate::handout::verify_handout(root, manifest, &handout_check_dir(root), &mut f.0);
+        },
+    );
     let mut counts = String::new();
-    run_step(
-        "stubs fail: cargo test -p exercises; -p dlcv --test grading; tests per exercise; snapshots",
-        &mut |f| {
-            let stub_visible = tests(root, &["-p", "exercises"], f);
-            let stub_hidden = tests(root, &["-p", "dlcv", "--test", "grading"], f);
-            let reports: Vec<&Report> = stub_visible.iter().chain(stub_hidden.iter()).collect();
-            let (failing, stub_total) = check_stubs(manifest, &reports, f);
-            // test counts from the solutions' runs (the same test files), else the stubs'
-            let v = sol_visible.as_ref().or(stub_visible.as_ref());
-            let h = sol_hidden.as_ref().or(stub_hidden.as_ref());
-            if let (Some(v), Some(h)) = (v, h) {
-                check_counts(manifest, v, h, f);
-                let nv = graded(manifest, v).count();
-                let nh = graded(manifest, h).count();
-                let sol: Vec<&TestResult> =
-                    sol_visible.iter().chain(sol_hidden.iter()).flat_map(|r| graded(manifest, r)).collect();
-                let sol_pass = sol.iter().filter(|t| t.outcome == Outcome::Passed).count();
-                counts = format!(
-                "graded tests: {nv} visible + {nh} hidden; pass on the solutions: {sol_pass}/{}; fail on the stubs: {failing}/{stub_total}",
-                sol.len()
-            );
-                println!("      {counts}");
+    r.step(
+        "stubs fail: the handout graded as a submission, chapter by chapter: every graded test fails with a todo!, score 0",
+        |f| {
+            let handout = handout_check_dir(root);
+            if !handout.join("exercises/src").is_dir() {
+                return f.add("the handout was not written (see the handout step)");
             }
-            check_snapshots(root, manifest, f);
-            None
+            counts = check_stubs_by_chapter(root, manifest, Some(&handout), &written, reference.as_ref(), f, &mut timing);
+            say!("      {counts}");
         },
     );
-    run_step("book: figures, mdbook build, KaTeX maths, nothing loaded from the network", &mut |f| {
-        if !solutions_build {
-            f.add("skipped: the solutions do not build, so the figures cannot be drawn");
-            return Some(Status::Skipped);
-        }
+    r.step("book: figures, mdbook build, KaTeX maths, nothing loaded from the network", |f| {
         check_book(root, manifest, f);
-        None
     });
-    run_step(
-        "CUDA path type-checks: cargo check --workspace --all-targets --features cuda,ci-check",
-        &mut |f| {
-            cargo_step(
-                root,
-                &["check", "--workspace", "--all-targets", "--features", "cuda,ci-check"],
-                f,
-                "",
-            );
-            None
-        },
-    );
-
-    run_step(
-        "handout builds and fails on the stubs: cargo course handout; cargo test -p exercises and cargo course status there; gradescope bundle",
-        &mut |f| {
-            crate::handout::verify_handout(root, manifest, &mut f.0);
-            None
-        },
-    );
-    run_step(
-        "grader red team: grade --reference full, stubs 0, course/redteam cheats earn nothing, repeat gradings identical",
-        &mut |f| {
-            crate::isolate::red_team(root, manifest, &mut f.0);
-            None
-        },
-    );
-
-    println!("\nSummary");
-    for (i, s) in steps.iter().enumerate() {
-        let word = match s.status {
-            Status::Ok => "ok",
-            Status::Failed => "FAILED",
-            Status::Skipped => "skipped",
-        };
-        println!(
-            "  {:<8} {}. {:<60} {:>7.1} s",
-            word,
-            i + 1,
-            s.title.split(':').next().unwrap_or(s.title),
-            s.secs
-        );
-    }
-    if !counts.is_empty() {
-        println!("{counts}");
-    }
-    let bad: Vec<String> = steps
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.status != Status::Ok)
-        .map(|(i, _)| (i + 1).to_string())
-        .collect();
-    let secs = total_start.elapsed().as_secs_f64();
-    if bad.is_empty() {
-        println!("verify: all {} steps passed ({secs:.0} s)", steps.len());
+    r.step("CUDA path type-checks: cargo check --workspace --all-targets --features cuda,ci-check", |f| {
+        cargo_step(root, &["check", "--workspace", "--all-targets", "--features", "cuda,ci-check"], f, "");
+    });
+    let red_team: Vec<String> = if manifest.grading.red_team_chapters.is_empty() {
+        written.clone()
     } else {
-        println!("verify: FAILED (steps {}; {secs:.0} s)", bad.join(", "));
-    }
-    // Last, the plain closing line that CI systems read, counting steps as a runner counts tests.
-    println!("steps: {} passed, {} failed", steps.len() - bad.len(), bad.len());
-    Ok(if bad.is_empty() { 0 } else { 1 })
+        manifest.grading.red_team_chapters.clone()
+    };
+    let title = format!(
+        "grader red team: course/redteam cases graded on {} ([grading] red_team_chapters): cheats earn nothing, honest code full points, repeat gradings identical",
+        red_team.join(", ")
+    );
+    r.step(&title, |f| {
+        isolate::red_team(root, manifest, &red_team, &mut f.0);
+    });
+    Ok(r.finish(timing, &counts))
+}
+
+/// `cargo course verify --quick [--chapter chNN]`: the maintainer's edit loop. Format, lints,
+/// stubs in sync, and for one chapter (or all) the solutions pass and the stubs fail.
+pub fn quick(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i32, String> {
+    let mut r = Runner::new(5);
+    let mut timing = Timing::default();
+    let chapters: Vec<String> = match chapter {
+        Some(c) => vec![c.to_string()],
+        None => manifest.written().map(|c| c.id.clone()).collect(),
+    };
+    let only = chapter.map(|c| vec![c.to_string()]);
+    r.step("format: cargo fmt --all -- --check", |f| {
+        check_format(root, f);
+    });
+    r.step(LINTS, |f| {
+        cargo_step(root, &CLIPPY, f, "");
+        check_feature_sets(root, f);
+    });
+    r.step("stubs are generated: cargo course sync --check", |f| {
+        check_sync(root, manifest, f);
+    });
+    let mut reference = None;
+    r.step("solutions pass: cargo course grade --reference, in isolation", |f| {
+        reference = check_reference(root, manifest, only.clone(), f, &mut timing);
+    });
+    let mut counts = String::new();
+    r.step("stubs fail: this checkout's exercises graded: every graded test fails with a todo!", |f| {
+        let Some(g) = grading(root, manifest, false, None, only.clone(), f) else { return };
+        let (failing, total) = check_stubs(manifest, &[&g.visible, &g.hidden], f);
+        if let Some(rg) = &reference {
+            let (on_stubs, on_solutions) =
+                (names(manifest, &[&g.visible, &g.hidden]), names(manifest, &[&rg.visible, &rg.hidden]));
+            if on_stubs != on_solutions {
+                f.add("the stubs' grading ran other tests than the reference grading");
+            }
+        }
+        for ch in &chapters {
+            timing.chapters.entry(ch.clone()).or_default();
+        }
+        counts = format!("{}: fail on the stubs: {failing}/{total}", chapters.join(", "));
+        say!("      {counts}");
+    });
+    Ok(r.finish(timing, &counts))
 }
 
 #[cfg(test)]
@@ -573,6 +818,7 @@ mod tests {
             mode: mode.map(String::from),
             outcome,
             output: out.into(),
+            duration: None,
         }
     }
 

@@ -1184,7 +1184,16 @@ mod train_fashion_cnn {
         course::graded!();
         let train = datasets::fashion::train().expect("the shipped Fashion-MNIST train subset");
         let test = datasets::fashion::test().expect("the shipped Fashion-MNIST test split");
-        let (model, losses) = ch06::train_fashion_cnn(&train, &ch06::CnnConfig::default());
+        let config = ch06::CnnConfig::default();
+        course::budget!(
+            "{} epochs x {} steps of batch {} ({} images), then {} test images",
+            config.epochs,
+            train.len() / ch06::CNN_BATCH,
+            ch06::CNN_BATCH,
+            train.len(),
+            test.len()
+        );
+        let (model, losses) = ch06::train_fashion_cnn(&train, &config);
         assert_eq!(
             losses.len(),
             2 * (12_000 / ch06::CNN_BATCH),

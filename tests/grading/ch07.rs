@@ -569,6 +569,17 @@ mod linear_probe {
         let source = ch07::task_subset(&train, &ch07::SOURCE_CLASSES, usize::MAX);
         let labelled = ch07::task_subset(&train, &ch07::TARGET_CLASSES, ch07::LABELLED_PER_CLASS);
         let target_test = ch07::task_subset(&test, &ch07::TARGET_CLASSES, usize::MAX);
+        let (source_steps, scratch_steps) =
+            (source.len().div_ceil(ch07::TRAIN_BATCH), labelled.len().div_ceil(ch07::TRAIN_BATCH));
+        course::budget!(
+            "source CNN {} epochs x {source_steps} steps of batch {} ({} images); probe {} steps on {} images; from scratch {} epochs x {scratch_steps} steps",
+            ch07::TrainConfig::SOURCE.epochs,
+            ch07::TRAIN_BATCH,
+            source.len(),
+            ch07::ProbeConfig::default().steps,
+            labelled.len(),
+            ch07::TrainConfig::SCRATCH.epochs
+        );
         let pretrained = ch07::train_classifier(&source, &ch07::TrainConfig::SOURCE);
         let features = ch07::extract_features(&pretrained.0, &labelled);
         let probe = ch07::linear_probe(&features, &labels_of(&labelled), &ch07::ProbeConfig::default());
