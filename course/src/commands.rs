@@ -69,9 +69,12 @@ pub fn status(root: &Path, manifest: &Manifest) -> Result<i32, String> {
                 "Next: {} ({} {}), book section {}: book/{}",
                 ex.title, ch.id, ex.id, ex.section, ch.book
             );
+            if let Some((file, line)) = exercise_location(root, manifest, ex) {
+                println!("  {}:{line}", file.display());
+            }
             println!(
-                "Commands: `cargo course check {}` runs its tests, `cargo course hint {}` gives a hint, `cargo course --help` lists the rest.",
-                ch.id, ex.id
+                "Commands: `cargo course watch` re-runs its tests whenever you save, `cargo course hint {}` gives a hint, `cargo course --help` lists the rest.",
+                ex.id
             );
         }
         None => {
@@ -82,6 +85,32 @@ pub fn status(root: &Path, manifest: &Manifest) -> Result<i32, String> {
         }
     }
     Ok(0)
+}
+
+/// Where exercise `ex` is in the learner's file, relative to the root: the line of its
+/// `todo!("chNN <id>: ..")`, else (already replaced) the line of `fn <id>`, else line 1.
+pub fn exercise_location(
+    root: &Path,
+    manifest: &Manifest,
+    ex: &crate::manifest::Exercise,
+) -> Option<(PathBuf, usize)> {
+    let module = manifest.chapter_of(ex).module.as_deref()?;
+    let rel = PathBuf::from(format!("exercises/src/{module}.rs"));
+    let text = std::fs::read_to_string(root.join(&rel)).ok()?;
+    let todo = format!("todo!(\"{} {}:", ex.chapter, ex.id);
+    let is_fn = |l: &str| {
+        let t = l.trim_start();
+        let t = t.strip_prefix("pub ").unwrap_or(t);
+        t.strip_prefix("fn ")
+            .and_then(|r| r.strip_prefix(ex.id.as_str()))
+            .is_some_and(|r| r.starts_with(['(', '<']))
+    };
+    let line = text
+        .lines()
+        .position(|l| l.contains(&todo))
+        .or_else(|| text.lines().position(is_fn))
+        .map_or(1, |i| i + 1);
+    Some((rel, line))
 }
 
 /// A line cut to `max` characters.
@@ -544,6 +573,24 @@ mod tests {
         );
         assert_eq!(unified_diff(a, a, "x", "y").unwrap(), "");
         assert_eq!(unified_diff("", "a\n", "x", "y").unwrap(), "--- x\n+++ y\n@@ -0,0 +1,1 @@\n+a\n");
+    }
+
+    #[test]
+    fn exercise_location_finds_the_todo_or_the_function() {
+        let m = crate::manifest::two_chapter_sample();
+        let root = std::env::temp_dir().join(format!("course-location-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("exercises/src")).unwrap();
+        let ex = m.exercise("top_k").unwrap();
+        let file = root.join("exercises/src/ch01_one.rs");
+        std::fs::write(&file, "//! One\n\npub fn top_k_other() {}\n/// doc\npub fn top_k(x: u8) -> u8 {\n    todo!(\"ch01 top_k: count; see book section 1.2\")\n}\n").unwrap();
+        assert_eq!(exercise_location(&root, &m, ex), Some((PathBuf::from("exercises/src/ch01_one.rs"), 6)));
+        std::fs::write(
+            &file,
+            "//! One\n\npub fn top_k_other() {}\n/// doc\npub fn top_k(x: u8) -> u8 {\n    x\n}\n",
+        )
+        .unwrap();
+        assert_eq!(exercise_location(&root, &m, ex).unwrap().1, 5);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

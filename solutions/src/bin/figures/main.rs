@@ -30,10 +30,14 @@ fn main() -> Result {
         ch06::FIGURES,
         ch07::FIGURES,
     ];
-    for &(name, draw) in chapters.iter().copied().flatten() {
+    let figures: Vec<(&str, Figure)> = chapters.iter().copied().flatten().copied().collect();
+    for (k, &(name, draw)) in figures.iter().enumerate() {
         let path = root.join(name);
+        // Some figures train a model first: say what runs, so that no minute passes in silence.
+        println!("[{}/{}] drawing {name} ...", k + 1, figures.len());
+        let start = std::time::Instant::now();
         draw(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("wrote {}", path.display());
+        println!("      wrote {} ({:.1} s)", path.display(), start.elapsed().as_secs_f64());
     }
     Ok(())
 }
