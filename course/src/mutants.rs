@@ -247,6 +247,40 @@ fn sync_tree(root: &Path, tree: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// A unified diff that adds the lines of every solution region of `text` (the file `file`,
+/// relative to the root): given to cargo-mutants as `--in-diff`, it limits the mutants to the
+/// code a learner writes. Mutants of given code test the course's own code, which the
+/// grading does not ask a learner for. `None` when the file has no regions.
+pub fn regions_diff(file: &str, text: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = format!("--- a/{file}\n+++ b/{file}\n");
+    let mut open = None;
+    let mut added = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        if t.starts_with("// BEGIN SOLUTION") {
+            open = Some(i + 1); // the first body line, 0-based
+        } else if t == "// END SOLUTION" {
+            let Some(first) = open.take() else { continue };
+            let body = &lines[first..i];
+            if body.is_empty() {
+                continue;
+            }
+            // The body added: new lines first+1 ..= i (1-based), after what is line
+            // `first - added` of the file without the bodies added before.
+            out.push_str(&format!("@@ -{},0 +{},{} @@\n", first - added, first + 1, body.len()));
+            for l in body {
+                out.push_str(&format!("+{l}\n"));
+            }
+            added += body.len();
+        }
+    }
+    (added > 0).then_some(out)
+}
+
+/// The test crates' main files that list the chapters' test modules.
+const TEST_MAINS: [&str; 2] = ["solutions/tests/visible.rs", "tests/grading/main.rs"];
+
 /// The graded tests of one chapter, as cargo test arguments (before the name filter).
 const TEST_ARGS: [&str; 11] = [
     "test",
@@ -288,7 +322,18 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i3
     let tree = work.join("tree");
     println!("copying the sources to {} ...", tree.display());
     sync_tree(root, &tree)?;
+    // The copy builds into this checkout's target dir, with its own artifact names: the
+    // registry dependencies built there are not built again.
+    libtest::share_target(root, &work, &crate::isolate::target_dir(root), libtest::Copy::Mutants)?;
 
+    // nextest runs each test in its own process and stops at the first failure: a caught
+    // mutant costs the time to its first failing test, not the chapter's whole suite.
+    let nextest = Command::new(libtest::cargo().get_program())
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     let mut runs = Vec::new();
     for ch in chapters {
         let module = ch.module.as_deref().unwrap_or_default();
@@ -298,6 +343,17 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i3
         }
         let filter = format!("{}::", ch.id);
         let started = Instant::now();
+        // Only this chapter's tests are built: every mutant rebuilds the test crates, and the
+        // other chapters' tests would cost build time without testing anything here.
+        for main in TEST_MAINS {
+            let text =
+                std::fs::read_to_string(root.join(main)).map_err(|e| format!("cannot read {main}: {e}"))?;
+            let restricted = crate::isolate::test_main(&text, manifest, Some(std::slice::from_ref(&ch.id)));
+            if std::fs::read_to_string(tree.join(main)).ok().as_deref() != Some(restricted.as_str()) {
+                std::fs::write(tree.join(main), restricted)
+                    .map_err(|e| format!("cannot write {main}: {e}"))?;
+            }
+        }
 
         // Our own baseline: cargo-mutants' would test only the mutated package, without the
         // hidden tests (and `dlcv/reference` is not a feature of `solutions`).
@@ -305,6 +361,13 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i3
             "\n{}: baseline (the graded tests on the unmutated solutions; the first build takes minutes)",
             ch.id
         );
+        let build = libtest::cargo()
+            .args(TEST_ARGS)
+            .arg("--no-run")
+            .current_dir(&tree)
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run cargo test: {e}"))?;
         let t = Instant::now();
         let status = libtest::cargo()
             .args(TEST_ARGS)
@@ -313,7 +376,7 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i3
             .stdout(Stdio::null())
             .status()
             .map_err(|e| format!("cannot run cargo test: {e}"))?;
-        if !status.success() {
+        if !build.success() || !status.success() {
             return Err(format!(
                 "{}: the graded tests fail on the unmutated solutions (`cargo {} {filter}` in {})",
                 ch.id,
@@ -321,21 +384,35 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i3
                 tree.display()
             ));
         }
+        // The tests' own time (built above): a mutant that hangs is stopped after five times it.
         let baseline = t.elapsed().as_secs_f64();
-        let timeout = (baseline * 5.0).max(60.0).ceil() as u64;
+        let timeout = (baseline * 5.0).max(30.0).ceil() as u64;
 
         let out = work.join(&ch.id);
         let _ = std::fs::remove_dir_all(&out);
         std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-        println!("{}: mutating {file} (test timeout {timeout} s)", ch.id);
+        let source =
+            std::fs::read_to_string(tree.join(&file)).map_err(|e| format!("cannot read {file}: {e}"))?;
+        let diff = out.join("solution-regions.diff");
+        let regions =
+            regions_diff(&file, &source).ok_or_else(|| format!("{file} has no solution regions"))?;
+        std::fs::write(&diff, regions).map_err(|e| format!("cannot write {}: {e}", diff.display()))?;
+        println!(
+            "{}: mutating {file} (test timeout {timeout} s; tests run by {})",
+            ch.id,
+            if nextest { "cargo nextest, which stops at the first failure" } else { "cargo test" }
+        );
         let status = Command::new(&tool)
             .args(["mutants", "--no-config", "--in-place", "--baseline", "skip", "--colors", "never"])
             .args(["--package", "solutions", "--test-package", "solutions", "--test-package", "dlcv"])
             .args(["--features", "dlcv/reference"])
             .args(["--cargo-test-arg=--test=visible", "--cargo-test-arg=--test=grading"])
             .args(["--file", &file, "--exclude", "solutions/src/bin/**"])
+            .arg("--in-diff")
+            .arg(&diff)
             .arg(format!("--timeout={timeout}"))
             .arg("--build-timeout=600")
+            .args(if nextest { &["--test-tool=nextest"][..] } else { &[] })
             .arg("--output")
             .arg(&out)
             .args(["--", &filter])
@@ -450,6 +527,17 @@ mod tests {
         assert_eq!((t.caught, t.timeout, t.missed.len(), t.unviable, t.equivalent.len()), (1, 1, 1, 1, 1));
         assert_eq!(t.kill_rate(), Some(2.0 / 3.0));
         assert_eq!(Tally::new(&results[3..4], &[]).kill_rate(), None);
+    }
+
+    #[test]
+    fn only_the_solution_regions_are_mutated() {
+        let text = "pub fn f(x: u8) -> u8 {\n    // BEGIN SOLUTION f: add one\n    let y = x + 1;\n    y\n    // END SOLUTION\n}\n\nfn given() -> u8 {\n    // BEGIN SOLUTION g: nothing\n    // END SOLUTION\n    3\n}\nfn h() -> u8 {\n    // BEGIN SOLUTION h: two\n    2\n    // END SOLUTION\n}\n";
+        let diff = regions_diff("solutions/src/ch01_x.rs", text).unwrap();
+        assert_eq!(
+            diff,
+            "--- a/solutions/src/ch01_x.rs\n+++ b/solutions/src/ch01_x.rs\n@@ -2,0 +3,2 @@\n+    let y = x + 1;\n+    y\n@@ -12,0 +15,1 @@\n+    2\n"
+        );
+        assert!(regions_diff("a.rs", "fn f() {}\n").is_none());
     }
 
     #[test]
