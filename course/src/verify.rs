@@ -634,14 +634,7 @@ fn check_stubs_by_chapter(
     let all: Vec<&Report> = reports.iter().collect();
     let (failing, total) = check_stubs(manifest, &all, f);
     if let Some(r) = reference {
-        let (on_stubs, on_solutions) = (names(manifest, &all), names(manifest, &[&r.visible, &r.hidden]));
-        if on_stubs != on_solutions {
-            let missing: Vec<&String> = on_solutions.difference(&on_stubs).take(10).collect();
-            let extra: Vec<&String> = on_stubs.difference(&on_solutions).take(10).collect();
-            f.add(format!(
-                "the stubs' gradings ran other tests than the reference grading: missing {missing:?}, extra {extra:?}"
-            ));
-        }
+        same_tests(manifest, &all, r, f);
         let (v, h) = (graded(manifest, &r.visible).count(), graded(manifest, &r.hidden).count());
         let passed =
             r.visible.tests.iter().chain(&r.hidden.tests).filter(|t| t.outcome == Outcome::Passed).count();
@@ -651,6 +644,28 @@ fn check_stubs_by_chapter(
         );
     }
     format!("graded tests: fail on the stubs: {failing}/{total}")
+}
+
+/// Format, lints, stubs in sync: the first steps of `verify` and `verify --quick`.
+fn first_steps(r: &mut Runner, root: &Path, manifest: &Manifest) {
+    r.step("format: cargo fmt --all -- --check", |f| check_format(root, f));
+    r.step(LINTS, |f| {
+        cargo_step(root, &CLIPPY, f, "");
+        check_feature_sets(root, f);
+    });
+    r.step("stubs are generated: cargo course sync --check", |f| check_sync(root, manifest, f));
+}
+
+/// The gradings of the stubs must have run the very tests of the reference grading (the
+/// chapter restriction dropped none).
+fn same_tests(manifest: &Manifest, stubs: &[&Report], reference: &Grading, f: &mut Findings) {
+    let (on_stubs, on_solutions) =
+        (names(manifest, stubs), names(manifest, &[&reference.visible, &reference.hidden]));
+    if on_stubs != on_solutions {
+        let missing: Vec<&String> = on_solutions.difference(&on_stubs).take(10).collect();
+        let extra: Vec<&String> = on_stubs.difference(&on_solutions).take(10).collect();
+        f.add(format!("the stubs' gradings ran other tests than the reference grading: missing {missing:?}, extra {extra:?}"));
+    }
 }
 
 /// Where `verify` writes and checks the handout (its parent holds the cargo settings that
@@ -663,16 +678,7 @@ pub fn verify(root: &Path, manifest: &Manifest) -> Result<i32, String> {
     let mut r = Runner::new(10);
     let mut timing = Timing::default();
     let written: Vec<String> = manifest.written().map(|c| c.id.clone()).collect();
-    r.step("format: cargo fmt --all -- --check", |f| {
-        check_format(root, f);
-    });
-    r.step(LINTS, |f| {
-        cargo_step(root, &CLIPPY, f, "");
-        check_feature_sets(root, f);
-    });
-    r.step("stubs are generated: cargo course sync --check", |f| {
-        check_sync(root, manifest, f);
-    });
+    first_steps(&mut r, root, manifest);
     r.step(
         "library and tool tests: cargo test -p courselib -p datasets; -p course; -p solutions --doc",
         |f| {
@@ -736,21 +742,8 @@ pub fn verify(root: &Path, manifest: &Manifest) -> Result<i32, String> {
 pub fn quick(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i32, String> {
     let mut r = Runner::new(5);
     let mut timing = Timing::default();
-    let chapters: Vec<String> = match chapter {
-        Some(c) => vec![c.to_string()],
-        None => manifest.written().map(|c| c.id.clone()).collect(),
-    };
     let only = chapter.map(|c| vec![c.to_string()]);
-    r.step("format: cargo fmt --all -- --check", |f| {
-        check_format(root, f);
-    });
-    r.step(LINTS, |f| {
-        cargo_step(root, &CLIPPY, f, "");
-        check_feature_sets(root, f);
-    });
-    r.step("stubs are generated: cargo course sync --check", |f| {
-        check_sync(root, manifest, f);
-    });
+    first_steps(&mut r, root, manifest);
     let mut reference = None;
     r.step("solutions pass: cargo course grade --reference, in isolation", |f| {
         reference = check_reference(root, manifest, only.clone(), f, &mut timing);
@@ -760,16 +753,9 @@ pub fn quick(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<
         let Some(g) = grading(root, manifest, false, None, only.clone(), f) else { return };
         let (failing, total) = check_stubs(manifest, &[&g.visible, &g.hidden], f);
         if let Some(rg) = &reference {
-            let (on_stubs, on_solutions) =
-                (names(manifest, &[&g.visible, &g.hidden]), names(manifest, &[&rg.visible, &rg.hidden]));
-            if on_stubs != on_solutions {
-                f.add("the stubs' grading ran other tests than the reference grading");
-            }
+            same_tests(manifest, &[&g.visible, &g.hidden], rg, f);
         }
-        for ch in &chapters {
-            timing.chapters.entry(ch.clone()).or_default();
-        }
-        counts = format!("{}: fail on the stubs: {failing}/{total}", chapters.join(", "));
+        counts = format!("{}: fail on the stubs: {failing}/{total}", chapter.unwrap_or("every chapter"));
         say!("      {counts}");
     });
     Ok(r.finish(timing, &counts))
