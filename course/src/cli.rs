@@ -133,6 +133,10 @@ pub enum Cmd {
     Mutants {
         /// The chapter (`ch03` or `3`); every written chapter without it
         chapter: Option<String>,
+        /// Test again only the mutants the last run did not catch (after adding tests); the
+        /// kill rate counts the ones caught before too
+        #[arg(long)]
+        iterate: bool,
     },
 
     /// Time our conv2d and CNN training step against JAX and NumPy (`--peers conv2d`)

@@ -302,7 +302,7 @@ struct ChapterRun<'a> {
     secs: f64,
 }
 
-pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i32, String> {
+pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>, iterate: bool) -> Result<i32, String> {
     let chapters: Vec<&Chapter> = match chapter {
         Some(arg) => {
             let ch = manifest.chapter(arg).ok_or_else(|| {
@@ -389,7 +389,9 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i3
         let timeout = (baseline * 5.0).max(30.0).ceil() as u64;
 
         let out = work.join(&ch.id);
-        let _ = std::fs::remove_dir_all(&out);
+        if !iterate {
+            let _ = std::fs::remove_dir_all(&out);
+        }
         std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
         let source =
             std::fs::read_to_string(tree.join(&file)).map_err(|e| format!("cannot read {file}: {e}"))?;
@@ -413,6 +415,7 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i3
             .arg(format!("--timeout={timeout}"))
             .arg("--build-timeout=600")
             .args(if nextest { &["--test-tool=nextest"][..] } else { &[] })
+            .args(if iterate { &["--iterate"][..] } else { &[] })
             .arg("--output")
             .arg(&out)
             .args(["--", &filter])
@@ -424,7 +427,16 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<i3
         let outcomes = out.join("mutants.out/outcomes.json");
         let json = std::fs::read_to_string(&outcomes)
             .map_err(|e| format!("cargo-mutants ({status}) left no {}: {e}", outcomes.display()))?;
-        let results = parse_outcomes(&json)?;
+        let mut results = parse_outcomes(&json)?;
+        // With --iterate, cargo-mutants tests only what was not caught before and lists the
+        // others in previously_caught.txt: they count as caught.
+        let before =
+            std::fs::read_to_string(out.join("mutants.out/previously_caught.txt")).unwrap_or_default();
+        results.extend(before.lines().filter(|l| !l.trim().is_empty()).map(|name| MutantResult {
+            name: name.to_string(),
+            file: name.split(':').next().unwrap_or_default().to_string(),
+            verdict: Verdict::Caught,
+        }));
         runs.push(ChapterRun {
             chapter: ch,
             tally: Tally::new(&results, &equivalents),
