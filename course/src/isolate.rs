@@ -1,14 +1,17 @@
 //! `cargo course grade`: grading a submission in isolation.
 //!
-//! 1. A grading workspace (`target/course/grading/ws`) is this checkout's files (never the
-//!    submission's) with only the chapter files `exercises/src/chNN_*.rs` taken from the
-//!    submission. Chapter files that could read files at compile time (`include_str!`,
-//!    `#[path]`, `env!`, ...) are refused; missing or refused chapters get the stub.
-//! 2. `cargo test --no-run` builds the visible and hidden test binaries (in
-//!    `target/course/grading/target`, kept between gradings, so only the exercises crate and
-//!    the two test crates are rebuilt per submission). When the
-//!    build fails, each learner chapter is tried alone (the others stubbed); chapters that
-//!    do not compile score 0 with the compiler's errors, the others are graded.
+//! 1. A grading workspace (`target/course/grading/submissions/ws`, or `.../reference/ws` for
+//!    the reference solutions) is this checkout's files (never the submission's) with only
+//!    the chapter files `exercises/src/chNN_*.rs` taken from the submission. Chapter files
+//!    that could read files at compile time (`include_str!`, `#[path]`, `env!`, ...) are
+//!    refused; missing or refused chapters get the stub. With `--chapters`, the test crates'
+//!    main files keep only those chapters' modules ([`test_main`]).
+//! 2. `cargo test --no-run` builds the visible and hidden test binaries into this checkout's
+//!    target dir, with artifact names of the workspace's own ([`libtest::share_target`]):
+//!    the dependencies are shared, and only the exercises crate and the two test crates are
+//!    rebuilt per submission. When the build fails, each learner chapter is tried alone
+//!    (the others stubbed); chapters that do not compile score 0 with the compiler's
+//!    errors, the others are graded.
 //! 3. Every test runs in its own process: `<bin> --exact <name>`, a fresh random token on
 //!    stdin, a wall-clock limit (the whole process group is killed), an address-space limit,
 //!    and, when the grader runs as root on Linux, as an unprivileged user in a private mount

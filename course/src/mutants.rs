@@ -7,9 +7,12 @@
 //! grading, unless it is equivalent to the solution; the equivalent ones are listed with
 //! their reason in `course/mutants-equivalent.toml` and do not count.
 //!
-//! The run never touches the working tree: it copies the sources to
-//! `target/course/mutants/tree` (only files that changed, so that its own `target/` stays
-//! warm between runs) and runs cargo-mutants `--in-place` there.
+//! Only the solution regions are mutated (the code a learner writes: `--in-diff` of the
+//! regions), and only the chapter's test modules are built for each mutant. The run never
+//! touches the working tree: it copies the sources to `target/course/mutants/tree` (only
+//! files that changed, so that cargo's caches stay warm between runs), builds there into
+//! this checkout's target dir with artifact names of its own (`libtest::share_target`), and
+//! runs cargo-mutants `--in-place` there.
 
 use crate::commands::Tool;
 use crate::libtest;
