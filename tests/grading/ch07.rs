@@ -604,6 +604,61 @@ mod linear_probe {
         );
     }
 
+    /// Adam's first step moves every weight by the learning rate against the sign of its
+    /// gradient: the bias-corrected moments are g and g², so the step is η·g/(|g| + ε).
+    #[test]
+    fn one_step_is_an_adam_step_at_the_configured_learning_rate() {
+        course::graded!();
+        let context = "linear_probe (book section 7.6): one step on 12 random feature vectors";
+        let mut rng = rng(8);
+        let features: Vec<[f32; ch07::FEATURES]> =
+            (0..12).map(|_| std::array::from_fn(|_| rng.gen_range(0.0..1.0f32))).collect();
+        let labels: Vec<usize> = (0..12).map(|i| (i * 7) % ch07::TASK_CLASSES).collect();
+        let (f, c, n) = (ch07::FEATURES, ch07::TASK_CLASSES, features.len() as f64);
+        for learning_rate in [0.05, 0.2] {
+            let config = ch07::ProbeConfig { steps: 1, learning_rate, seed: 4 };
+            let fresh =
+                device(config.seed).build_module::<Linear<{ ch07::FEATURES }, { ch07::TASK_CLASSES }>, f32>();
+            let (w0, b0) = (fresh.weight.as_vec(), fresh.bias.as_vec());
+            // The gradient of the mean cross-entropy, by loops in f64.
+            let mut grad_w = vec![0.0f64; c * f];
+            let mut grad_b = vec![0.0f64; c];
+            for (x, &label) in features.iter().zip(&labels) {
+                let logits: Vec<f64> = (0..c)
+                    .map(|k| b0[k] as f64 + (0..f).map(|i| w0[k * f + i] as f64 * x[i] as f64).sum::<f64>())
+                    .collect();
+                let max = logits.iter().copied().fold(f64::MIN, f64::max);
+                let z: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+                for k in 0..c {
+                    let d = ((logits[k] - max).exp() / z - f64::from(u8::from(k == label))) / n;
+                    grad_b[k] += d;
+                    for i in 0..f {
+                        grad_w[k * f + i] += d * x[i] as f64;
+                    }
+                }
+            }
+            let probe = ch07::linear_probe(&features, &labels, &config);
+            for (what, before, after, grad) in
+                [("weight", &w0, probe.weight.as_vec(), &grad_w), ("bias", &b0, probe.bias.as_vec(), &grad_b)]
+            {
+                // Where |g| is this small, f32 rounding could flip its sign: such entries are left out.
+                let clear: Vec<usize> = (0..grad.len()).filter(|&j| grad[j].abs() > 1e-5).collect();
+                assert!(clear.len() * 10 >= grad.len() * 9, "{context}: too many tiny gradients to test");
+                let got: Vec<f32> = clear.iter().map(|&j| after[j]).collect();
+                let want: Vec<f64> = clear
+                    .iter()
+                    .map(|&j| before[j] as f64 - learning_rate * grad[j] / (grad[j].abs() + 1e-8))
+                    .collect();
+                assert_all_close(
+                    format!("{context}: the {what}s after one Adam step at η = {learning_rate} (each moves by η·g/(|g| + ε), about η against its gradient's sign)"),
+                    &got,
+                    &want,
+                    Tolerance { abs: 1e-5, rel: 0.0 },
+                );
+            }
+        }
+    }
+
     #[test]
     fn starts_from_the_seeded_layer_and_learns_clusters() {
         course::graded!();
