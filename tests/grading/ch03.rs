@@ -356,6 +356,16 @@ mod adagrad {
         course::graded!();
         check_bowl("adagrad (book section 3.5)", ch03::Adagrad::default(), 1.0, 500, 1e-6);
     }
+
+    /// With ε = 3 the stabiliser is large enough to see: G = 1, w ← 1 − 0.1 · 1/√(1 + 3) = 0.95.
+    #[test]
+    fn a_large_epsilon_is_added_under_the_root() {
+        course::graded!();
+        let rule = ch03::Adagrad { eps: 3.0 };
+        let (mut w, mut state) = (1.0f32, rule.initial_state());
+        rule.update(0.1, 1, &mut w, 1.0, &mut state);
+        assert_close("adagrad (book section 3.5): w = 1, g = 1, η = 0.1, ε = 3", w, 0.95, Tolerance::F32);
+    }
 }
 
 mod adadelta {
@@ -387,6 +397,21 @@ mod adadelta {
 
 mod rmsprop {
     use super::*;
+
+    /// With ε = 0.3: s = 0.9 · 0 + 0.1 · 1² = 0.1, w ← 1 − 0.1 · 1/√(0.1 + 0.3) = 0.841886...
+    #[test]
+    fn a_large_epsilon_is_added_under_the_root() {
+        course::graded!();
+        let rule = ch03::RmsProp { alpha: 0.9, eps: 0.3, initial_mean_square: 0.0 };
+        let (mut w, mut state) = (1.0f32, rule.initial_state());
+        rule.update(0.1, 1, &mut w, 1.0, &mut state);
+        assert_close(
+            "rmsprop (book section 3.7): w = 1, g = 1, η = 0.1, α = 0.9, s₀ = 0, ε = 0.3",
+            w,
+            1.0 - 0.1 / 0.4f64.sqrt(),
+            Tolerance::F32,
+        );
+    }
 
     #[test]
     fn agrees_with_the_formula_on_random_shapes() {
@@ -430,6 +455,22 @@ mod rmsprop {
 
 mod adam {
     use super::*;
+
+    /// With ε = 1 the stabiliser is large enough to see. Step 1, g = 2: the corrected moments
+    /// are 2 and 4, so w ← 1 − 0.1 · 2/(√4 + 1) = 0.93333...
+    #[test]
+    fn a_large_epsilon_is_added_to_the_root() {
+        course::graded!();
+        let rule = ch03::Adam { betas: [0.9, 0.999], eps: 1.0 };
+        let (mut w, mut state) = (1.0f32, rule.initial_state());
+        rule.update(0.1, 1, &mut w, 2.0, &mut state);
+        assert_close(
+            "adam (book section 3.8): w = 1, g = 2, η = 0.1, step 1, ε = 1",
+            w,
+            1.0 - 0.2 / 3.0,
+            Tolerance::F32,
+        );
+    }
 
     #[test]
     fn agrees_with_the_formula_on_random_shapes() {
