@@ -26,7 +26,7 @@ pub enum Cmd {
     )]
     Status,
 
-    /// Re-run the tests of the exercise you work on whenever you save (keys: h hint, n next, q quit)
+    /// Re-run the tests of the exercise you work on whenever you save (keys: h hint, n next, r run, q quit)
     #[command(
         long_about = "Watches exercises/src and re-runs the visible tests of the chapter you edit every time you\nsave a file. Shows the exercise you are on (file:line), its first failing test with the\nmessage and the book section, and moves on to the next exercise when all its tests pass.\n\nKeys: h  the next hint of the exercise\n      n  skip to the next exercise\n      r  run the tests again\n      q  quit\n\nWithout a terminal (piped input), type the key and press Enter."
     )]
