@@ -46,13 +46,29 @@ struct EquivalentFile {
 }
 
 /// A mutant that behaves like the solution: `file` and `mutant` (cargo-mutants' name
-/// without the `file:line:col: ` prefix, e.g. `replace / with % in normalize`), and why.
+/// without the `file:line:col: ` prefix, e.g. `replace / with % in normalize`), `code` (a
+/// piece of the mutated line around the mutated place: one function often has several
+/// mutants of the same name, and only some are equivalent), and why.
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Equivalent {
     pub file: String,
     pub mutant: String,
+    pub code: String,
     pub reason: String,
+}
+
+impl Equivalent {
+    fn covers(&self, r: &MutantResult) -> bool {
+        let Some((_, column)) = r.position() else { return false };
+        let width = self.code.chars().count();
+        self.file == r.file
+            && self.mutant == r.description()
+            && r.line_text.match_indices(self.code.as_str()).any(|(at, _)| {
+                let start = r.line_text[..at].chars().count() + 1;
+                (start..start + width).contains(&column)
+            })
+    }
 }
 
 pub fn load_equivalents(root: &Path) -> Result<Vec<Equivalent>, String> {
@@ -64,8 +80,11 @@ pub fn load_equivalents(root: &Path) -> Result<Vec<Equivalent>, String> {
     };
     let file: EquivalentFile = toml::from_str(&text).map_err(|e| format!("{EQUIVALENT_FILE}: {e}"))?;
     for e in &file.equivalent {
-        if e.reason.trim().is_empty() {
-            return Err(format!("{EQUIVALENT_FILE}: `{}` in {} has no reason", e.mutant, e.file));
+        if e.reason.trim().is_empty() || e.code.trim().is_empty() {
+            return Err(format!(
+                "{EQUIVALENT_FILE}: `{}` in {} needs a `code` and a `reason`",
+                e.mutant, e.file
+            ));
         }
     }
     Ok(file.equivalent)
@@ -88,6 +107,8 @@ pub struct MutantResult {
     pub name: String,
     pub file: String,
     pub verdict: Verdict,
+    /// The mutated line of the source, unmutated, filled in by [`with_line_texts`].
+    pub line_text: String,
 }
 
 impl MutantResult {
@@ -96,6 +117,22 @@ impl MutantResult {
         let rest = self.name.strip_prefix(self.file.as_str()).unwrap_or(&self.name);
         // ":line:col: description"
         rest.splitn(4, ':').nth(3).map(str::trim).unwrap_or(rest)
+    }
+
+    /// The line and column (from 1, in characters) in `file:line:col: description`.
+    fn position(&self) -> Option<(usize, usize)> {
+        let mut parts = self.name.strip_prefix(self.file.as_str())?.split(':').skip(1);
+        Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    }
+}
+
+/// Gives every mutant of `file` the text of its line in `source` (the unmutated file).
+pub fn with_line_texts(results: &mut [MutantResult], file: &str, source: &str) {
+    let lines: Vec<&str> = source.lines().collect();
+    for r in results.iter_mut().filter(|r| r.file == file) {
+        if let Some(text) = r.position().and_then(|(l, _)| lines.get(l.wrapping_sub(1))) {
+            r.line_text = text.to_string();
+        }
     }
 }
 
@@ -117,6 +154,7 @@ pub fn parse_outcomes(json: &str) -> Result<Vec<MutantResult>, String> {
             name: m["name"].as_str().unwrap_or("?").to_string(),
             file: m["file"].as_str().unwrap_or("?").to_string(),
             verdict,
+            line_text: String::new(),
         });
     }
     Ok(out)
@@ -140,7 +178,7 @@ impl Tally {
     pub fn new(results: &[MutantResult], equivalents: &[Equivalent]) -> Tally {
         let mut t = Tally { total: results.len(), ..Tally::default() };
         for r in results {
-            let eq = equivalents.iter().find(|e| e.file == r.file && e.mutant == r.description());
+            let eq = equivalents.iter().find(|e| e.covers(r));
             match (r.verdict, eq) {
                 (Verdict::Unviable, _) => t.unviable += 1,
                 (Verdict::Missed, Some(e)) => t.equivalent.push((r.name.clone(), e.reason.clone())),
@@ -439,7 +477,9 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>, iterate: boo
             name: name.to_string(),
             file: name.split(':').next().unwrap_or_default().to_string(),
             verdict: Verdict::Caught,
+            line_text: String::new(),
         }));
+        with_line_texts(&mut results, &file, &source);
         runs.push(ChapterRun {
             chapter: ch,
             tally: Tally::new(&results, &equivalents),
@@ -533,14 +573,23 @@ mod tests {
         let results = parse_outcomes(OUTCOMES).unwrap();
         assert_eq!(results.len(), 5);
         assert_eq!(results[1].description(), "replace / with % in g");
-        let eq = vec![Equivalent {
+        let mut eq = vec![Equivalent {
             file: "solutions/src/a.rs".into(),
             mutant: "replace / with % in g".into(),
+            code: "x / 2".into(),
             reason: "x < y".into(),
         }];
+        let mut results = results;
+        // Column 9 of line 7 is the `/`.
+        let source = "\n\n\n\n\n\n  y = x / 2 / 3;\n  z = y + 1;\n";
+        with_line_texts(&mut results, "solutions/src/a.rs", source);
+        assert_eq!(results[1].line_text, "  y = x / 2 / 3;");
         let t = Tally::new(&results, &eq);
         assert_eq!((t.caught, t.timeout, t.missed.len(), t.unviable, t.equivalent.len()), (1, 1, 1, 1, 1));
         assert_eq!(t.kill_rate(), Some(2.0 / 3.0));
+        // The same name at another place is not covered by the entry.
+        eq[0].code = "2 / 3".into();
+        assert_eq!(Tally::new(&results, &eq).missed.len(), 2);
         assert_eq!(Tally::new(&results[3..4], &[]).kill_rate(), None);
     }
 
