@@ -377,6 +377,12 @@ impl Copy {
     pub fn codegen_units(self) -> i64 {
         256 - self as i64
     }
+
+    /// The mutation tests rebuild the test crates for every mutant and only need their
+    /// verdicts: without debug info each build is quicker (full debug info elsewhere).
+    fn without_debug_info(self) -> bool {
+        self == Copy::Mutants
+    }
 }
 
 /// Makes cargo, run anywhere under `dir`, build into `target` (this checkout's target dir)
@@ -429,6 +435,9 @@ pub fn share_target(root: &Path, dir: &Path, target: &Path, copy: Copy) -> Resul
     for n in names {
         let mut p = toml::Table::new();
         p.insert("codegen-units".into(), toml::Value::Integer(units));
+        if copy.without_debug_info() {
+            p.insert("debug".into(), toml::Value::Integer(0));
+        }
         packages.insert(n, toml::Value::Table(p));
     }
     let mut dev = toml::Table::new();
@@ -732,6 +741,11 @@ error: could not compile `lt` (lib test) due to 1 previous error
                 "{text}"
             );
         }
+        assert!(config["profile"]["dev"]["package"]["alpha"].get("debug").is_none());
+        share_target(&root, &dir.join("copy"), Path::new("/t"), Copy::Mutants).unwrap();
+        let config: toml::Table =
+            std::fs::read_to_string(dir.join("copy/.cargo/config.toml")).unwrap().parse().unwrap();
+        assert_eq!(config["profile"]["dev"]["package"]["alpha"]["debug"].as_integer(), Some(0));
         assert_ne!(Copy::Handout.codegen_units(), Copy::Reference.codegen_units());
         // a repository that uses one of those numbers itself is refused
         std::fs::write(
