@@ -245,10 +245,16 @@ fn source_files(root: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-/// Mirrors the sources into `tree`: writes only changed files (their mtimes, and with them
-/// cargo's caches, stay), removes files that are gone. `tree/target` is kept.
+/// The figures program: not mutated and not a test, but cargo builds a package's binaries
+/// with its integration tests (the visible tests are one of `solutions`), for every mutant.
+const LEFT_OUT_OF_THE_COPY: &str = "solutions/src/bin";
+
+/// Mirrors the sources into `tree`, [`LEFT_OUT_OF_THE_COPY`] left out: writes only changed
+/// files (their mtimes, and with them cargo's caches, stay), removes files that are gone.
+/// `tree/target` is kept.
 fn sync_tree(root: &Path, tree: &Path) -> Result<(), String> {
-    let files = source_files(root)?;
+    let mut files = source_files(root)?;
+    files.retain(|f| !f.starts_with(LEFT_OUT_OF_THE_COPY));
     let wanted: BTreeSet<PathBuf> = files.iter().cloned().collect();
     for rel in &files {
         let src = root.join(rel);
@@ -434,6 +440,16 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>, iterate: boo
             let _ = std::fs::remove_dir_all(&out);
         }
         std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        // With --iterate, cargo-mutants lists the earlier runs' unviable mutants among the
+        // previously caught ones: their names are kept here, so they stay out of the rate.
+        let unviable_file = out.join("unviable-in-earlier-runs.txt");
+        let mut unviable_before = read_names(&unviable_file);
+        if iterate {
+            unviable_before.extend(read_names(&out.join("mutants.out/unviable.txt")));
+            let text: String = unviable_before.iter().map(|n| format!("{n}\n")).collect();
+            std::fs::write(&unviable_file, text)
+                .map_err(|e| format!("cannot write {}: {e}", unviable_file.display()))?;
+        }
         let source =
             std::fs::read_to_string(tree.join(&file)).map_err(|e| format!("cannot read {file}: {e}"))?;
         let diff = out.join("solution-regions.diff");
@@ -449,8 +465,9 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>, iterate: boo
             .args(["mutants", "--no-config", "--in-place", "--baseline", "skip", "--colors", "never"])
             .args(["--package", "solutions", "--test-package", "solutions", "--test-package", "dlcv"])
             .args(["--features", "dlcv/reference"])
-            .args(["--cargo-test-arg=--test=visible", "--cargo-test-arg=--test=grading"])
-            .args(["--file", &file, "--exclude", "solutions/src/bin/**"])
+            // Built and run: only the two graded test crates (not the unit tests of `solutions`).
+            .args(["--cargo-arg=--test=visible", "--cargo-arg=--test=grading"])
+            .args(["--file", &file])
             .arg("--in-diff")
             .arg(&diff)
             .arg(format!("--timeout={timeout}"))
@@ -470,13 +487,12 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>, iterate: boo
             .map_err(|e| format!("cargo-mutants ({status}) left no {}: {e}", outcomes.display()))?;
         let mut results = parse_outcomes(&json)?;
         // With --iterate, cargo-mutants tests only what was not caught before and lists the
-        // others in previously_caught.txt: they count as caught.
-        let before =
-            std::fs::read_to_string(out.join("mutants.out/previously_caught.txt")).unwrap_or_default();
-        results.extend(before.lines().filter(|l| !l.trim().is_empty()).map(|name| MutantResult {
-            name: name.to_string(),
+        // others in previously_caught.txt: caught, or unviable.
+        let before = read_names(&out.join("mutants.out/previously_caught.txt"));
+        results.extend(before.into_iter().map(|name| MutantResult {
             file: name.split(':').next().unwrap_or_default().to_string(),
-            verdict: Verdict::Caught,
+            verdict: if unviable_before.contains(&name) { Verdict::Unviable } else { Verdict::Caught },
+            name,
             line_text: String::new(),
         }));
         with_line_texts(&mut results, &file, &source);
@@ -494,6 +510,12 @@ pub fn run(root: &Path, manifest: &Manifest, chapter: Option<&str>, iterate: boo
     println!("written to {}", path.display());
     let below = runs.iter().any(|r| r.tally.kill_rate().is_some_and(|k| k < BAR));
     Ok(i32::from(below))
+}
+
+/// The mutant names in one of cargo-mutants' lists (a name a line; none if it is missing).
+fn read_names(path: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().filter(|l| !l.trim().is_empty()).map(String::from).collect()
 }
 
 fn percent(rate: Option<f64>) -> String {
