@@ -561,6 +561,16 @@ mod triplet_gradient {
                 .all(|g| g.as_vec().iter().all(|&v| v == 0.0)),
             "{context}: a triplet beyond its margin must get no gradient"
         );
+        // |a - p|² = 1, |a - n|² = 4, margin 3: the hinge is exactly 0 (exact in f64), where
+        // the book takes the derivative to be 0, as for ReLU.
+        let (p, n) = (dev.tensor([[1.0f64, 0.0]]), dev.tensor([[0.0f64, 2.0]]));
+        let at_the_kink = ch05::triplet_gradient(&a, &p, &n, 3.0);
+        assert!(
+            [at_the_kink.anchor, at_the_kink.positive, at_the_kink.negative]
+                .iter()
+                .all(|g| g.as_vec().iter().all(|&v| v == 0.0)),
+            "{context}: a triplet exactly at its margin (hinge 0) must get no gradient"
+        );
     }
 }
 
@@ -802,5 +812,46 @@ mod train_triplet_embedding {
         let (_, other) =
             ch05::train_triplet_embedding::<8>(&train, &ch05::TripletConfig { seed: 12, ..config });
         assert_ne!(losses_a, other, "{context}: the seed must change the initialisation and the batches");
+    }
+
+    #[test]
+    fn each_epoch_reports_the_mean_batch_loss_of_its_own_batches() {
+        course::graded!();
+        let (train, _) = datasets::digits::train_test().expect("the digits dataset loads");
+        // At learning rate 0 the network stays as built, so every epoch's mean loss can be
+        // computed here: epoch e's batches come from seed + e, the loss by loops in f64.
+        let config = ch05::TripletConfig { epochs: 2, learning_rate: 0.0, seed: 5, ..Default::default() };
+        let (_, losses) = ch05::train_triplet_embedding::<8>(&train, &config);
+        let dev = device(config.seed);
+        let model = dev.build_module::<ch05::EmbeddingNet<8>, f32>();
+        let labels = set_labels(&train);
+        let f64_dev = device(0);
+        let want: Vec<f64> = (1..=config.epochs as u64)
+            .map(|epoch| {
+                let batches = ch05::class_balanced_batches(&labels, config.seed + epoch);
+                let sum: f64 =
+                    batches
+                        .iter()
+                        .map(|batch| {
+                            let (x, batch_labels) =
+                                courselib::data::flat_batch::<{ ch05::TRIPLET_BATCH }, 64, Dev>(
+                                    &dev, &train, batch,
+                                );
+                            let embedded = model.forward(x).as_vec().iter().map(|&v| v as f64).collect();
+                            let embedded: F64<Rank2<{ ch05::TRIPLET_BATCH }, 8>> =
+                                f64_dev.tensor_from_vec(embedded, (Const, Const));
+                            batch_hard_by_loops(&embedded, &batch_labels, config.margin as f64)
+                        })
+                        .sum();
+                sum / batches.len() as f64
+            })
+            .collect();
+        let got: Vec<f64> = losses.iter().map(|&l| l as f64).collect();
+        assert_all_close(
+            "train_triplet_embedding (book section 5.7): the mean batch loss of each epoch at learning rate 0 (epoch e uses class_balanced_batches(labels, seed + e))",
+            &got,
+            &want,
+            Tolerance::F32,
+        );
     }
 }
