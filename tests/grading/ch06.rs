@@ -775,6 +775,24 @@ mod dropout {
     }
 
     #[test]
+    fn a_draw_equal_to_the_rate_keeps_the_value() {
+        course::graded!();
+        use rand::rngs::mock::StepRng;
+        // rand's f64 draw is (u >> 11) · 2⁻⁵³ of one u64 `u`: 2⁶³ draws exactly 0.5, and
+        // 2⁶³ − 2¹¹ the next f64 below it. A generator that repeats one u64 repeats one draw.
+        let x: Tensor<Rank1<4>, f64, Dev> = device(0).ones();
+        let context = "dropout (book section 6.7): rate 0.5, ones";
+        let at_the_rate = ch06::dropout(x.clone(), 0.5, ch06::Mode::Train, &mut StepRng::new(1 << 63, 0));
+        assert_eq!(
+            at_the_rate.as_vec(),
+            [2.0; 4],
+            "{context}: every draw is exactly 0.5, not below the rate: keep every value (times 1/(1 - rate))"
+        );
+        let below = ch06::dropout(x, 0.5, ch06::Mode::Train, &mut StepRng::new((1 << 63) - (1 << 11), 0));
+        assert_eq!(below.as_vec(), [0.0; 4], "{context}: every draw is just below 0.5: drop every value");
+    }
+
+    #[test]
     fn replays_the_prescribed_draws_and_keeps_the_tape() {
         course::graded!();
         for seed in SEEDS {
