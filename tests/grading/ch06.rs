@@ -1250,4 +1250,44 @@ mod train_fashion_cnn {
             "{context}: the running statistics must change in training (batch norm in training mode)"
         );
     }
+
+    #[test]
+    fn each_loss_is_taken_on_the_epochs_own_batches() {
+        course::graded!();
+        let train = datasets::fashion::train().expect("the shipped Fashion-MNIST train subset");
+        let subset = train.subset(&(0..3 * ch06::CNN_BATCH).collect::<Vec<_>>());
+        // At learning rate 0 the network stays as built, so every batch's loss can be computed
+        // here: epoch e's batches come from seed + e, the cross-entropy by loops in f64.
+        let config = ch06::CnnConfig { epochs: 2, learning_rate: 0.0, seed: 6 };
+        let (_, losses) = ch06::train_fashion_cnn(&subset, &config);
+        let dev = device(config.seed);
+        let mut model = ch06::FashionCnn::<f32, Dev>::build(&dev);
+        let mut want = Vec::new();
+        for epoch in 1..=config.epochs as u64 {
+            for batch in courselib::data::shuffled_batches(subset.len(), ch06::CNN_BATCH, config.seed + epoch)
+            {
+                let (x, labels) = courselib::data::image_batch::<{ ch06::CNN_BATCH }, 1, 28, 28, Dev>(
+                    &dev, &subset, &batch,
+                );
+                let logits = model.forward_train(x).as_vec();
+                let loss: f64 = logits
+                    .chunks(10)
+                    .zip(labels)
+                    .map(|(row, label)| {
+                        let row: Vec<f64> = row.iter().map(|&v| v as f64).collect();
+                        let top = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                        top + row.iter().map(|v| (v - top).exp()).sum::<f64>().ln() - row[label]
+                    })
+                    .sum();
+                want.push(loss / ch06::CNN_BATCH as f64);
+            }
+        }
+        let got: Vec<f64> = losses.iter().map(|&l| l as f64).collect();
+        assert_all_close(
+            "train_fashion_cnn (book section 6.9): the loss of every batch at learning rate 0, 192 images, 2 epochs (epoch e uses shuffled_batches(len, 64, seed + e))",
+            &got,
+            &want,
+            Tolerance::F32,
+        );
+    }
 }
