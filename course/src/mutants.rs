@@ -592,7 +592,7 @@ mod tests {
 
     #[test]
     fn tally_leaves_out_unviable_and_equivalent_mutants() {
-        let results = parse_outcomes(OUTCOMES).unwrap();
+        let mut results = parse_outcomes(OUTCOMES).unwrap();
         assert_eq!(results.len(), 5);
         assert_eq!(results[1].description(), "replace / with % in g");
         let mut eq = vec![Equivalent {
@@ -601,7 +601,6 @@ mod tests {
             code: "x / 2".into(),
             reason: "x < y".into(),
         }];
-        let mut results = results;
         // Column 9 of line 7 is the `/`.
         let source = "\n\n\n\n\n\n  y = x / 2 / 3;\n  z = y + 1;\n";
         with_line_texts(&mut results, "solutions/src/a.rs", source);
