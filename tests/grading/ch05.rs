@@ -554,21 +554,18 @@ mod triplet_gradient {
             &[0.0, -2.0],
             Tolerance::F64,
         );
-        let inactive = ch05::triplet_gradient(&a, &n, &p, 0.1);
+        let all_zero = |g: ch05::TripletGrads<1, 2, f64, Dev>| {
+            [g.anchor, g.positive, g.negative].iter().all(|t| t.as_vec().iter().all(|&v| v == 0.0))
+        };
         assert!(
-            [inactive.anchor, inactive.positive, inactive.negative]
-                .iter()
-                .all(|g| g.as_vec().iter().all(|&v| v == 0.0)),
+            all_zero(ch05::triplet_gradient(&a, &n, &p, 0.1)),
             "{context}: a triplet beyond its margin must get no gradient"
         );
         // |a - p|² = 1, |a - n|² = 4, margin 3: the hinge is exactly 0 (exact in f64), where
         // the book takes the derivative to be 0, as for ReLU.
         let (p, n) = (dev.tensor([[1.0f64, 0.0]]), dev.tensor([[0.0f64, 2.0]]));
-        let at_the_kink = ch05::triplet_gradient(&a, &p, &n, 3.0);
         assert!(
-            [at_the_kink.anchor, at_the_kink.positive, at_the_kink.negative]
-                .iter()
-                .all(|g| g.as_vec().iter().all(|&v| v == 0.0)),
+            all_zero(ch05::triplet_gradient(&a, &p, &n, 3.0)),
             "{context}: a triplet exactly at its margin (hinge 0) must get no gradient"
         );
     }
