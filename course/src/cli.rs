@@ -134,7 +134,7 @@ pub enum Cmd {
         /// The chapter (`ch03` or `3`); every written chapter without it
         chapter: Option<String>,
         /// Test again only the mutants the last run did not catch (after adding tests); the
-        /// kill rate counts the ones caught before too
+        /// others keep their verdicts (caught, or unviable)
         #[arg(long)]
         iterate: bool,
     },
