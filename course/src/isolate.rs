@@ -52,161 +52,6 @@ const MAX_OUTPUT: usize = 256 * 1024;
 /// The longest output shown per failed visible test.
 const SHOWN_OUTPUT: usize = 4000;
 
-/// Why a chapter file was not compiled: the constructs that read files or the environment
-/// at compile time (they could embed the hidden tests).
-pub fn refused_constructs(text: &str) -> Vec<String> {
-    let code = strip_comments_and_strings(text);
-    let mut found = BTreeSet::new();
-    let words = ["include", "include_str", "include_bytes", "env", "option_env"];
-    let bytes = code.as_bytes();
-    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let mut i = 0;
-    while i < bytes.len() {
-        if is_ident(bytes[i]) && (i == 0 || !is_ident(bytes[i - 1])) {
-            let start = i;
-            while i < bytes.len() && is_ident(bytes[i]) {
-                i += 1;
-            }
-            let word = &code[start..i];
-            let word = word.strip_prefix("r#").unwrap_or(word);
-            let mut j = i;
-            while j < bytes.len() && bytes[j].is_ascii_whitespace() {
-                j += 1;
-            }
-            let bang = j < bytes.len() && bytes[j] == b'!';
-            if ["include_str", "include_bytes", "option_env"].contains(&word)
-                || (words.contains(&word) && bang)
-            {
-                found.insert(format!("`{word}!`"));
-            }
-        } else {
-            i += 1;
-        }
-    }
-    // `#[path = ..]`, also inside `cfg_attr`: any `path =` within an attribute.
-    let mut rest = code.as_str();
-    while let Some(pos) = rest.find('#') {
-        let after = rest[pos + 1..].trim_start();
-        let after = after.strip_prefix('!').map(str::trim_start).unwrap_or(after);
-        if let Some(body) = after.strip_prefix('[') {
-            let mut depth = 1;
-            let end = body
-                .char_indices()
-                .find(|&(_, c)| {
-                    match c {
-                        '[' => depth += 1,
-                        ']' => depth -= 1,
-                        _ => {}
-                    }
-                    depth == 0
-                })
-                .map_or(body.len(), |(k, _)| k);
-            let attr: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
-            let has_path = attr.match_indices("path=").any(|(k, _)| {
-                k == 0 || !attr.as_bytes()[k - 1].is_ascii_alphanumeric() && attr.as_bytes()[k - 1] != b'_'
-            });
-            if has_path {
-                found.insert("`#[path = ..]`".to_string());
-            }
-        }
-        rest = &rest[pos + 1..];
-    }
-    found.into_iter().collect()
-}
-
-/// The code with comments removed and string/char literal contents blanked (so that a
-/// string mentioning `include_str!` is no reason to refuse a file).
-fn strip_comments_and_strings(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        if c == '/' && next == Some('/') {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-        } else if c == '/' && next == Some('*') {
-            let mut depth = 0;
-            while i < chars.len() {
-                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
-                    depth += 1;
-                    i += 2;
-                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-            out.push(' ');
-        } else if c == '"' {
-            // a plain string; raw strings r#"..."# are handled below
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                if chars[i] == '\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i += 1;
-            out.push_str("\"\"");
-        } else if c == 'r'
-            && (next == Some('#') || next == Some('"'))
-            && (i == 0 || !is_ident_char(chars[i - 1]))
-        {
-            let mut j = i + 1;
-            let mut hashes = 0;
-            while chars.get(j) == Some(&'#') {
-                hashes += 1;
-                j += 1;
-            }
-            if chars.get(j) == Some(&'"') {
-                // raw string: ends at '"' followed by `hashes` '#'
-                j += 1;
-                loop {
-                    if j >= chars.len() {
-                        break;
-                    }
-                    if chars[j] == '"' && (0..hashes).all(|h| chars.get(j + 1 + h) == Some(&'#')) {
-                        j += 1 + hashes;
-                        break;
-                    }
-                    j += 1;
-                }
-                out.push_str("\"\"");
-                i = j;
-            } else {
-                // a raw identifier r#name: keep it
-                out.push(c);
-                i += 1;
-            }
-        } else if c == '\'' && chars.get(i + 2) == Some(&'\'') {
-            out.push_str("' '");
-            i += 3;
-        } else if c == '\'' && next == Some('\\') {
-            let mut j = i + 2;
-            while j < chars.len() && chars[j] != '\'' {
-                j += 1;
-            }
-            out.push_str("' '");
-            i = j + 1;
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    out
-}
-
-fn is_ident_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
-}
-
 /// Where each chapter's code comes from.
 #[derive(Debug, Clone, PartialEq)]
 enum Origin {
@@ -740,20 +585,24 @@ fn probe_privileges(sandbox: &Sandbox) -> (bool, bool) {
 struct Prepared {
     chapters: Vec<Chapter>,
     notes: Vec<String>,
+    /// Per (chapter, exercise): why its tests are not run (a forbidden call).
+    forbidden: BTreeMap<(String, String), String>,
 }
 
+/// The largest chapter file the grader reads.
+const MAX_CHAPTER_BYTES: u64 = 1 << 20;
+
 fn prepare_chapters(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Prepared, String> {
-    let src = if opts.reference {
-        root.join("solutions/src")
-    } else if let Some(sub) = &opts.submission {
-        let s = sub.join("exercises/src");
-        if !s.is_dir() {
-            return Err(format!("{} has no exercises/src/: not a submission of this course", sub.display()));
-        }
-        s
+    let (base, sub) = if opts.reference {
+        (root.to_path_buf(), "solutions/src")
+    } else if let Some(dir) = &opts.submission {
+        (dir.clone(), "exercises/src")
     } else {
-        root.join("exercises/src")
+        (root.to_path_buf(), "exercises/src")
     };
+    if opts.submission.is_some() && !base.join(sub).exists() {
+        return Err(format!("{} has no exercises/src/: not a submission of this course", base.display()));
+    }
     // The stubs: generated from the solutions when they are here, else this checkout's files.
     let mut stubs: BTreeMap<String, String> = BTreeMap::new();
     if root.join("solutions/src").is_dir() {
@@ -761,8 +610,10 @@ fn prepare_chapters(root: &Path, manifest: &Manifest, opts: &Options) -> Result<
             stubs.insert(f.name, f.generated);
         }
     }
+    let test_names = course_test_names(root);
     let mut chapters = Vec::new();
     let mut notes = Vec::new();
+    let mut forbidden = BTreeMap::new();
     for ch in &manifest.chapters {
         let Some(module) = &ch.module else { continue };
         let file = format!("{module}.rs");
@@ -771,32 +622,61 @@ fn prepare_chapters(root: &Path, manifest: &Manifest, opts: &Options) -> Result<
             None => std::fs::read_to_string(root.join("exercises/src").join(&file))
                 .map_err(|e| format!("no stub for {file}: {e}"))?,
         };
-        let learner = std::fs::read_to_string(src.join(&file)).ok();
-        let origin = match &learner {
-            None => Origin::Stub(format!(
-                "{}: exercises/src/{file} is missing: graded as the stub (0 points)",
-                ch.id
-            )),
-            Some(text) => {
-                let refused = refused_constructs(text);
-                if refused.is_empty() {
-                    Origin::Learner
-                } else {
-                    Origin::Stub(format!(
-                        "{}: exercises/src/{file} uses {}, which the grader refuses (it could read the hidden tests at compile time): 0 points for {}",
-                        ch.id,
-                        refused.join(", "),
-                        ch.id
-                    ))
+        let rules = crate::take::Rules {
+            chapter: &ch.id,
+            forbid: manifest.exercises_of(&ch.id).map(|e| (e.id.as_str(), e.forbid.as_slice())).collect(),
+            test_names: &test_names,
+        };
+        let zero = |why: String| {
+            Origin::Stub(format!("{}: exercises/src/{file}: {why}: 0 points for {}", ch.id, ch.id))
+        };
+        let (learner, origin) = match crate::take::read_regular(
+            &base,
+            &Path::new(sub).join(&file),
+            MAX_CHAPTER_BYTES,
+        ) {
+            Ok(None) => (None, zero("missing".into())),
+            Err(why) => (None, zero(why)),
+            Ok(Some(text)) => match crate::take::take(&stub, &text, &rules) {
+                Err(why) => (None, zero(why)),
+                Ok(taken) => {
+                    for line in &taken.ignored {
+                        notes.push(format!("{}: exercises/src/{file}, {line}", ch.id));
+                    }
+                    for (ex, calls) in taken.forbidden {
+                        let section =
+                            manifest.exercises.iter().find(|e| e.id == ex).map_or("", |e| e.section.as_str());
+                        forbidden.insert(
+                            (ch.id.clone(), ex.clone()),
+                            format!(
+                                "0 points: {ex} uses {calls}, which this exercise must not call: it teaches how to do that by hand (book section {section})"
+                            ),
+                        );
+                    }
+                    (Some(taken.text), Origin::Learner)
                 }
-            }
+            },
         };
         if let Origin::Stub(n) = &origin {
             notes.push(n.clone());
         }
         chapters.push(Chapter { id: ch.id.clone(), module: module.clone(), learner, stub, origin });
     }
-    Ok(Prepared { chapters, notes })
+    Ok(Prepared { chapters, notes, forbidden })
+}
+
+/// Every identifier of the course's test files (visible and hidden): see [`crate::take::Rules`].
+pub(crate) fn course_test_names(root: &Path) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for dir in ["exercises/tests/visible", "tests/grading"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "rs") {
+                names.extend(crate::take::names_in(&std::fs::read_to_string(e.path()).unwrap_or_default()));
+            }
+        }
+    }
+    names
 }
 
 /// A test crate's main file with only the chapter modules (`mod chNN;`, with the attributes
@@ -870,7 +750,7 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
         Some(c) => say!("Grading {what}, chapters {}:", c.join(", ")),
         None => say!("Grading {what}:"),
     }
-    let Prepared { mut chapters, notes } = prepare_chapters(root, manifest, opts)?;
+    let Prepared { mut chapters, notes, forbidden } = prepare_chapters(root, manifest, opts)?;
     let graded_chapter = |id: &str| only.is_none_or(|c| c.iter().any(|x| x == id));
     let mut notes: Vec<String> =
         notes.into_iter().filter(|n| graded_chapter(n.split(':').next().unwrap_or_default())).collect();
@@ -995,7 +875,21 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     let mut reports: Vec<Vec<TestResult>> = bins.iter().map(|_| Vec::new()).collect();
     for (b, bin) in bins.iter().enumerate() {
         for name in list(bin)? {
-            let chapter = name.split("::").next().unwrap_or_default();
+            let mut segments = name.split("::");
+            let chapter = segments.next().unwrap_or_default();
+            let exercise = segments.next().unwrap_or_default();
+            if let Some(why) = forbidden.get(&(chapter.to_string(), exercise.to_string())) {
+                reports[b].push(TestResult {
+                    binary: bin.krate.clone(),
+                    kind: Kind::Integration,
+                    name: name.clone(),
+                    mode: None,
+                    outcome: Outcome::Failed,
+                    output: format!("not run: {why}"),
+                    duration: None,
+                });
+                continue;
+            }
             match chapters.iter().find(|c| c.id == chapter).map(|c| &c.origin) {
                 Some(Origin::Broken(_)) | Some(Origin::Stub(_)) => reports[b].push(TestResult {
                     binary: bin.krate.clone(),
@@ -1395,29 +1289,6 @@ pub fn red_team(root: &Path, manifest: &Manifest, chapters: &[String], f: &mut V
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn refuses_compile_time_file_access() {
-        assert!(refused_constructs("pub fn f() -> u8 { 1 }\n// include_str!(\"x\") in a comment\nconst S: &str = \"include_str!(x)\";").is_empty());
-        assert_eq!(
-            refused_constructs("const T: &str = include_str!(\"../../tests/grading/ch01.rs\");"),
-            ["`include_str!`"]
-        );
-        assert_eq!(
-            refused_constructs("const T: &[u8] = core::include_bytes /* */ !(\"x\");"),
-            ["`include_bytes!`"]
-        );
-        assert_eq!(refused_constructs("include!(\"x.rs\");"), ["`include!`"]);
-        assert_eq!(refused_constructs("const D: &str = env!(\"CARGO_MANIFEST_DIR\");"), ["`env!`"]);
-        assert_eq!(refused_constructs("const D: Option<&str> = option_env!(\"X\");"), ["`option_env!`"]);
-        assert_eq!(
-            refused_constructs("#[path = \"../../tests/grading/ch01.rs\"]\nmod t;"),
-            ["`#[path = ..]`"]
-        );
-        assert_eq!(refused_constructs("#[cfg_attr(all(), path = \"x.rs\")]\nmod t;"), ["`#[path = ..]`"]);
-        assert!(refused_constructs("let path = 3; let env = 2; #[allow(dead_code)] fn g() {}").is_empty());
-        assert!(refused_constructs("let s = r#\"include_str!(\"x\")\"#; let c = '\"';").is_empty());
-    }
 
     #[test]
     fn a_test_main_keeps_the_chosen_chapters() {

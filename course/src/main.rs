@@ -13,6 +13,7 @@ mod mutants;
 mod peers;
 mod progress;
 mod sync;
+mod take;
 mod timing;
 mod verify;
 mod watch;

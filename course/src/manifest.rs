@@ -90,6 +90,11 @@ pub struct Exercise {
     /// `[exercise.weights]`: relative weight of a test fn (default 1) in the exercise's points.
     #[serde(default)]
     pub weights: std::collections::BTreeMap<String, f64>,
+    /// What the exercise teaches to write by hand: identifiers (functions, methods, types)
+    /// its code and the helpers it reaches must not use. A bare name that the chapter file
+    /// itself defines (the learner's own function of that name) is allowed.
+    #[serde(default)]
+    pub forbid: Vec<String>,
 }
 
 impl Chapter {
