@@ -179,13 +179,54 @@ pub fn check(root: &Path, manifest: &Manifest, arg: &str) -> Result<i32, String>
     }
     let p = passed(&all);
     println!("{p}/{} passed", all.len());
+    let graded_as_written = grading_rules(root, manifest, ch)?;
     if let Some(ex) = first_failing {
         println!(
             "Stuck on {}? `cargo course hint {}`, or read book section {} (book/{}).",
             ex.title, ex.id, ex.section, ch.book
         );
     }
-    Ok(if p == all.len() { 0 } else { 1 })
+    Ok(if p == all.len() && graded_as_written { 0 } else { 1 })
+}
+
+/// What the grader will do with the chapter file beyond the tests (see [`crate::take`]): a
+/// refused file, given code it will not take, exercises that call what they must not.
+/// Prints it; `true` when there is nothing to say.
+fn grading_rules(root: &Path, manifest: &Manifest, ch: &crate::manifest::Chapter) -> Result<bool, String> {
+    let Some(module) = &ch.module else { return Ok(true) };
+    let file = format!("{module}.rs");
+    let stubs = crate::take::stubs(root, manifest)?;
+    let Some(stub) = stubs.get(&file) else { return Ok(true) };
+    let test_names = crate::isolate::course_test_names(root);
+    let rules = crate::take::rules(manifest, &ch.id, &test_names);
+    let rel = Path::new("exercises/src").join(&file);
+    let text = match crate::take::read_regular(root, &rel, crate::isolate::MAX_CHAPTER_BYTES) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(true),
+        Err(why) => {
+            println!("\n✗ The grader will not take {}: {why}. It would score the chapter 0.", rel.display());
+            return Ok(false);
+        }
+    };
+    match crate::take::take(stub, &text, &rules) {
+        Err(why) => {
+            println!("\n✗ The grader will not take {}: {why}. It would score the chapter 0.", rel.display());
+            Ok(false)
+        }
+        Ok(taken) => {
+            for line in &taken.ignored {
+                println!("\n! {}, {line}: the grader uses the course's version.", rel.display());
+            }
+            for (ex, calls) in &taken.forbidden {
+                let section =
+                    manifest.exercises.iter().find(|e| &e.id == ex).map_or("", |e| e.section.as_str());
+                println!(
+                    "\n✗ {ex} uses {calls}, which it must not call: the exercise teaches how to do that by hand (book section {section}). The grader scores it 0."
+                );
+            }
+            Ok(taken.ignored.is_empty() && taken.forbidden.is_empty())
+        }
+    }
 }
 
 fn print_test(t: &libtest::TestResult, prefix: &str) {

@@ -236,7 +236,13 @@ pub fn write_handout(
     };
     write("Cargo.toml", &handout_manifest(&cargo_toml, with_solutions)?)?;
     write("README.md", &handout_readme(manifest, with_solutions))?;
-    Ok(n + 2)
+    // The stubs as handed out: what `cargo course check` compares the learner's work with.
+    let stubs = crate::take::stubs(root, manifest)?;
+    std::fs::create_dir_all(out.join(crate::take::HANDOUT_STUBS)).map_err(|e| e.to_string())?;
+    for (file, text) in &stubs {
+        write(&format!("{}/{file}", crate::take::HANDOUT_STUBS), text)?;
+    }
+    Ok(n + 2 + stubs.len())
 }
 
 /// Cargo.lock still lists the instructor-only packages; cargo drops them the first time it

@@ -590,7 +590,7 @@ struct Prepared {
 }
 
 /// The largest chapter file the grader reads.
-const MAX_CHAPTER_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_CHAPTER_BYTES: u64 = 1 << 20;
 
 fn prepare_chapters(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Prepared, String> {
     let (base, sub) = if opts.reference {
@@ -603,13 +603,7 @@ fn prepare_chapters(root: &Path, manifest: &Manifest, opts: &Options) -> Result<
     if opts.submission.is_some() && !base.join(sub).exists() {
         return Err(format!("{} has no exercises/src/: not a submission of this course", base.display()));
     }
-    // The stubs: generated from the solutions when they are here, else this checkout's files.
-    let mut stubs: BTreeMap<String, String> = BTreeMap::new();
-    if root.join("solutions/src").is_dir() {
-        for f in crate::sync::plan(root, manifest)?.files {
-            stubs.insert(f.name, f.generated);
-        }
-    }
+    let stubs = crate::take::stubs(root, manifest)?;
     let test_names = course_test_names(root);
     let mut chapters = Vec::new();
     let mut notes = Vec::new();
@@ -617,16 +611,8 @@ fn prepare_chapters(root: &Path, manifest: &Manifest, opts: &Options) -> Result<
     for ch in &manifest.chapters {
         let Some(module) = &ch.module else { continue };
         let file = format!("{module}.rs");
-        let stub = match stubs.get(&file) {
-            Some(s) => s.clone(),
-            None => std::fs::read_to_string(root.join("exercises/src").join(&file))
-                .map_err(|e| format!("no stub for {file}: {e}"))?,
-        };
-        let rules = crate::take::Rules {
-            chapter: &ch.id,
-            forbid: manifest.exercises_of(&ch.id).map(|e| (e.id.as_str(), e.forbid.as_slice())).collect(),
-            test_names: &test_names,
-        };
+        let stub = stubs.get(&file).cloned().ok_or_else(|| format!("no stub for {file}"))?;
+        let rules = crate::take::rules(manifest, &ch.id, &test_names);
         let zero = |why: String| {
             Origin::Stub(format!("{}: exercises/src/{file}: {why}: 0 points for {}", ch.id, ch.id))
         };

@@ -521,6 +521,48 @@ pub fn take(stub: &str, learner: &str, rules: &Rules) -> Result<Taken, String> {
     Ok(Taken { text, ignored, forbidden })
 }
 
+/// The course's stub of every written chapter, by file name (`ch01_vision_tasks.rs`):
+/// generated from the solutions where they are here, else the copies a handout keeps in
+/// `course/stubs/` (the learner's `exercises/src` is their work, not the stub).
+pub fn stubs(
+    root: &std::path::Path,
+    manifest: &crate::manifest::Manifest,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    if root.join("solutions/src").is_dir() {
+        for f in crate::sync::plan(root, manifest)?.files {
+            out.insert(f.name, f.generated);
+        }
+        return Ok(out);
+    }
+    for ch in &manifest.chapters {
+        let Some(module) = &ch.module else { continue };
+        let file = format!("{module}.rs");
+        let text = [HANDOUT_STUBS, "exercises/src"]
+            .iter()
+            .find_map(|dir| std::fs::read_to_string(root.join(dir).join(&file)).ok())
+            .ok_or_else(|| format!("no stub for {file} (in {HANDOUT_STUBS}/ or exercises/src/)"))?;
+        out.insert(file, text);
+    }
+    Ok(out)
+}
+
+/// Where a handout keeps the stubs as handed out (see [`stubs`]).
+pub const HANDOUT_STUBS: &str = "course/stubs";
+
+/// The rules of `chapter`: its exercises' `forbid` lists and the tests' names.
+pub fn rules<'a>(
+    manifest: &'a crate::manifest::Manifest,
+    chapter: &'a str,
+    test_names: &'a BTreeSet<String>,
+) -> Rules<'a> {
+    Rules {
+        chapter,
+        forbid: manifest.exercises_of(chapter).map(|e| (e.id.as_str(), e.forbid.as_slice())).collect(),
+        test_names,
+    }
+}
+
 /// Every identifier of a Rust file (for [`Rules::test_names`]); unparsable text gives none.
 pub fn names_in(text: &str) -> BTreeSet<String> {
     let mut out = Vec::new();
@@ -777,11 +819,7 @@ pub fn sigmoid(x: f32) -> f32 {
             let file = format!("{module}.rs");
             let stub = &plan.files.iter().find(|f| f.name == file).unwrap().generated;
             let solution = std::fs::read_to_string(root.join("solutions/src").join(&file)).unwrap();
-            let rules = Rules {
-                chapter: &ch.id,
-                forbid: manifest.exercises_of(&ch.id).map(|e| (e.id.as_str(), e.forbid.as_slice())).collect(),
-                test_names: &tests,
-            };
+            let rules = rules(&manifest, &ch.id, &tests);
             let t = take(stub, &solution, &rules).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert!(t.ignored.is_empty(), "{file}: {:?}", t.ignored);
             assert!(t.forbidden.is_empty(), "{file}: {:?}", t.forbidden);
