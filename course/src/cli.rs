@@ -108,6 +108,13 @@ pub enum Cmd {
         /// Grade only these chapters (e.g. `ch01,ch02`): only their tests are built and run
         #[arg(long, value_name = "CHAPTERS", value_delimiter = ',')]
         chapters: Vec<String>,
+        /// The wall-clock limit per cargo command of the build [default: [grading] build_timeout_s]
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+        build_timeout: Option<u64>,
+        /// Grade a --submission even where the tests cannot be isolated (not root on Linux):
+        /// its code can then read the hidden tests and the solutions
+        #[arg(long)]
+        unsafe_no_isolation: bool,
         /// The quick mode without isolation: plain cargo test in this checkout
         #[arg(long, conflicts_with_all = ["submission", "chapters"])]
         in_place: bool,

@@ -45,7 +45,14 @@ pub struct Options {
     /// Grade only these chapters (ids): only their tests are built and run. The library keeps
     /// every chapter of what is graded (later chapters may call earlier exercises).
     pub chapters: Option<Vec<String>>,
+    /// Overrides `[grading] build_timeout_s`.
+    pub build_timeout_s: Option<u64>,
+    /// Grade a submission even where the tests cannot be isolated (not root, no namespaces).
+    pub unsafe_no_isolation: bool,
 }
+
+/// The limits of one cargo command of the grader: wall clock and address space per process.
+type BuildLimits = (Duration, u64);
 
 /// The longest output kept per test (the rest is dropped).
 const MAX_OUTPUT: usize = 256 * 1024;
@@ -161,7 +168,15 @@ enum Build {
     Failed(String),
 }
 
-fn build(ws: &Path, hidden: bool) -> Result<Build, String> {
+/// Why a build was stopped at its limit.
+fn build_timed_out(limits: BuildLimits) -> String {
+    format!(
+        "the build took longer than the grader's limit of {} s ([grading] build_timeout_s): code that keeps the compiler busy (a constant that never finishes evaluating, a macro that expands without end) scores 0",
+        limits.0.as_secs()
+    )
+}
+
+fn build(ws: &Path, hidden: bool, limits: BuildLimits) -> Result<Build, String> {
     let mut cmd = libtest::cargo();
     cmd.current_dir(ws);
     cmd.args([
@@ -176,7 +191,10 @@ fn build(ws: &Path, hidden: bool) -> Result<Build, String> {
     if hidden {
         cmd.args(["-p", "dlcv", "--test", "grading"]);
     }
-    let out = libtest::run_json(cmd).map_err(|e| format!("cannot run cargo: {e}"))?;
+    let out = libtest::run_json_within(cmd, Some(limits)).map_err(|e| format!("cannot run cargo: {e}"))?;
+    if out.timed_out {
+        return Ok(Build::Failed(build_timed_out(limits)));
+    }
     if !out.success {
         return Ok(Build::Failed(libtest::compile_errors(&out.stderr, 40)));
     }
@@ -207,12 +225,18 @@ fn build(ws: &Path, hidden: bool) -> Result<Build, String> {
 }
 
 /// `cargo check -p exercises --lib`: the compiler's errors when the library does not compile.
-fn check_lib(ws: &Path) -> Result<Result<(), String>, String> {
+fn check_lib(ws: &Path, limits: BuildLimits) -> Result<Result<(), String>, String> {
     let mut cmd = libtest::cargo();
     cmd.current_dir(ws);
     cmd.args(["check", "-p", "exercises", "--lib"]);
-    let out = libtest::run_json(cmd).map_err(|e| format!("cannot run cargo: {e}"))?;
-    Ok(if out.success { Ok(()) } else { Err(libtest::compile_errors(&out.stderr, 40)) })
+    let out = libtest::run_json_within(cmd, Some(limits)).map_err(|e| format!("cannot run cargo: {e}"))?;
+    Ok(if out.timed_out {
+        Err(build_timed_out(limits))
+    } else if out.success {
+        Ok(())
+    } else {
+        Err(libtest::compile_errors(&out.stderr, 40))
+    })
 }
 
 /// Writes the chapter files of the grading workspace: the learner's where `use_learner`.
@@ -286,6 +310,10 @@ struct Sandbox {
 
 const BASE_UID: u32 = 64000;
 
+/// The largest file a test process may write (RLIMIT_FSIZE).
+#[cfg(unix)]
+const MAX_FILE_BYTES: libc::rlim_t = 64 << 20;
+
 struct Run {
     /// Exit status 0.
     success: bool,
@@ -310,6 +338,8 @@ fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
     let tmpfs = CString::new("tmpfs").unwrap();
     let root = CString::new("/").unwrap();
     let opts = CString::new("size=16k,mode=000").unwrap();
+    let tmp = CString::new("/tmp").unwrap();
+    let tmp_opts = CString::new("size=64m,mode=1777").unwrap();
     // SAFETY: between fork and exec only async-signal-safe system calls run, on memory that
     // was allocated before the fork.
     unsafe {
@@ -335,6 +365,16 @@ fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
                             opts.as_ptr() as *const libc::c_void,
                         ))?;
                     }
+                    // A private, small /tmp (nothing outlives the test), and no network where
+                    // the kernel gives the process its own (best effort).
+                    check(libc::mount(
+                        tmpfs.as_ptr(),
+                        tmp.as_ptr(),
+                        tmpfs.as_ptr(),
+                        libc::MS_NOSUID | libc::MS_NODEV,
+                        tmp_opts.as_ptr() as *const libc::c_void,
+                    ))?;
+                    libc::unshare(libc::CLONE_NEWNET);
                 }
             }
             let limit = |res, v: libc::rlim_t| {
@@ -343,6 +383,7 @@ fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
             };
             limit(libc::RLIMIT_AS, mem)?;
             limit(libc::RLIMIT_CORE, 0)?;
+            limit(libc::RLIMIT_FSIZE, MAX_FILE_BYTES)?;
             if switch_user {
                 limit(libc::RLIMIT_NPROC, 1024)?;
                 check(libc::setgroups(0, std::ptr::null()))?;
@@ -359,35 +400,21 @@ fn confine(_cmd: &mut Command, _sandbox: &Sandbox, _slot: usize) {}
 
 /// Kills the test's process group and, when it ran under its own uid, every process of it.
 fn kill_all(child: &mut std::process::Child, sandbox: &Sandbox, slot: usize) {
-    #[cfg(unix)]
-    // SAFETY: plain system calls on process ids.
-    unsafe {
-        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
-    }
+    crate::reaper::kill_group(child.id());
     let _ = child.kill();
     if sandbox.switch_user {
-        let uid = (BASE_UID + slot as u32).to_string();
-        if let Ok(procs) = std::fs::read_dir("/proc") {
-            for p in procs.flatten() {
-                let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-                let status = std::fs::read_to_string(p.path().join("status")).unwrap_or_default();
-                let owner = status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Uid:"))
-                    .and_then(|l| l.split_whitespace().next());
-                if owner == Some(uid.as_str()) {
-                    #[cfg(unix)]
-                    // SAFETY: a plain system call.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                    }
-                }
-            }
-        }
+        crate::reaper::kill_user(BASE_UID + slot as u32);
     }
 }
 
-fn run_one(bin: &Binary, name: &str, token: &str, sandbox: &Sandbox, slot: usize) -> Result<Run, String> {
+fn run_one(
+    bin: &Binary,
+    name: &str,
+    token: &str,
+    sandbox: &Sandbox,
+    slot: usize,
+    timeout: Duration,
+) -> Result<Run, String> {
     let mut cmd = Command::new(&bin.exe);
     cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
         .current_dir(&bin.dir)
@@ -405,6 +432,7 @@ fn run_one(bin: &Binary, name: &str, token: &str, sandbox: &Sandbox, slot: usize
     confine(&mut cmd, sandbox, slot);
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.exe.display()))?;
+    crate::reaper::register(child.id());
     drop(cmd);
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(format!("{token}\n").as_bytes());
@@ -426,7 +454,7 @@ fn run_one(bin: &Binary, name: &str, token: &str, sandbox: &Sandbox, slot: usize
         }
         reader_buf.lock().unwrap().1 = true;
     });
-    let deadline = Instant::now() + sandbox.timeout;
+    let deadline = Instant::now() + timeout;
     let mut timed_out = false;
     let status = loop {
         match child.try_wait().map_err(|e| e.to_string())? {
@@ -442,6 +470,7 @@ fn run_one(bin: &Binary, name: &str, token: &str, sandbox: &Sandbox, slot: usize
     let duration = started.elapsed();
     // Children it left behind die with it.
     kill_all(&mut child, sandbox, slot);
+    crate::reaper::unregister(child.id());
     let until = Instant::now() + Duration::from_secs(2);
     while !buf.lock().unwrap().1 && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(5));
@@ -736,6 +765,23 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
         Some(c) => say!("Grading {what}, chapters {}:", c.join(", ")),
         None => say!("Grading {what}:"),
     }
+    crate::reaper::install();
+    let timeout = Duration::from_secs(opts.timeout_s.unwrap_or(manifest.grading.timeout_s));
+    let memory_bytes = manifest.grading.memory_mb * 1024 * 1024;
+    if opts.submission.is_some() && !opts.unsafe_no_isolation {
+        let bare = Sandbox { timeout, memory_bytes, switch_user: false, mask: false, hide: Vec::new() };
+        if probe_privileges(&bare) != (true, true) {
+            return Err("grading a submission needs isolation: root on Linux with mount namespaces (the tests run as \
+                 an unprivileged user that cannot see the hidden tests or the solutions). Run the grader as \
+                 root (a container is enough), or pass --unsafe-no-isolation to grade anyway: then the \
+                 submission's code can read the hidden tests and the solutions, and its points mean little."
+                .into());
+        }
+    }
+    let limits: BuildLimits = (
+        Duration::from_secs(opts.build_timeout_s.unwrap_or(manifest.grading.build_timeout_s)),
+        manifest.grading.build_memory_mb * 1024 * 1024,
+    );
     let Prepared { mut chapters, notes, forbidden } = prepare_chapters(root, manifest, opts)?;
     let graded_chapter = |id: &str| only.is_none_or(|c| c.iter().any(|x| x == id));
     let mut notes: Vec<String> =
@@ -797,7 +843,7 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     say!("  building the test binaries (cargo test --no-run)");
     let building = crate::progress::begin("building the test binaries");
     write_chapters(&ws, &chapters, &|c| c.origin == Origin::Learner)?;
-    let mut bins = match build(&ws, has_hidden)? {
+    let mut bins = match build(&ws, has_hidden, limits)? {
         Build::Ok(b) => b,
         Build::Failed(all_errors) => {
             let learner: Vec<usize> =
@@ -807,12 +853,12 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
                 say!("  the build failed: checking {} alone (cargo check)", chapters[i].id);
                 let id = chapters[i].id.clone();
                 write_chapters(&ws, &chapters, &|c| c.id == id)?;
-                if let Err(e) = check_lib(&ws)? {
+                if let Err(e) = check_lib(&ws, limits)? {
                     chapters[i].origin = Origin::Broken(e);
                 }
             }
             write_chapters(&ws, &chapters, &|c| c.origin == Origin::Learner)?;
-            let mut result = build(&ws, has_hidden)?;
+            let mut result = build(&ws, has_hidden, limits)?;
             if matches!(result, Build::Failed(_)) {
                 // The library compiles but the tests do not (a changed signature): full builds.
                 for &i in &learner {
@@ -822,12 +868,12 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
                     say!("  the tests do not build: trying {} alone", chapters[i].id);
                     let id = chapters[i].id.clone();
                     write_chapters(&ws, &chapters, &|c| c.id == id)?;
-                    if let Build::Failed(e) = build(&ws, has_hidden)? {
+                    if let Build::Failed(e) = build(&ws, has_hidden, limits)? {
                         chapters[i].origin = Origin::Broken(e);
                     }
                 }
                 write_chapters(&ws, &chapters, &|c| c.origin == Origin::Learner)?;
-                result = build(&ws, has_hidden)?;
+                result = build(&ws, has_hidden, limits)?;
             }
             match result {
                 Build::Ok(b) => b,
@@ -892,8 +938,8 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     }
 
     let sandbox0 = Sandbox {
-        timeout: Duration::from_secs(opts.timeout_s.unwrap_or(manifest.grading.timeout_s)),
-        memory_bytes: manifest.grading.memory_mb * 1024 * 1024,
+        timeout,
+        memory_bytes,
         switch_user: false,
         mask: false,
         hide: [".git", "tests", "solutions", "course/redteam"]
@@ -926,6 +972,20 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
         .chain(bins.iter().map(|b| b.exe.clone()))
         .collect();
     let before = tree_hash(&guarded);
+    if switch_user {
+        (0..workers).for_each(|slot| crate::reaper::register_user(BASE_UID + slot as u32));
+    }
+    // Per test: a few times what the reference solutions took, where they were timed on this
+    // course version, so that code that hangs everywhere is graded in minutes.
+    let key = course_key(root);
+    let reference_times = read_reference_times(&target, &key);
+    let limit_of = |name: &str| -> Duration {
+        match reference_times.get(name) {
+            Some(&secs) => timeout.min(Duration::from_secs_f64(3.0 * secs + 2.0)),
+            None => timeout,
+        }
+    };
+    let total_limit = Duration::from_secs(manifest.grading.total_timeout_s);
 
     let test_start = Instant::now();
     let running = crate::progress::begin("running the tests");
@@ -936,15 +996,34 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for slot in 0..workers {
-            let (queue, results, budgets, errors, bins, sandbox) =
-                (&queue, &results, &budgets, &errors, &bins, &sandbox);
+            let (queue, results, budgets, errors, bins, sandbox, limit_of) =
+                (&queue, &results, &budgets, &errors, &bins, &sandbox, &limit_of);
             s.spawn(move || loop {
                 let Some((b, name)) = queue.lock().unwrap().pop_front() else { break };
                 let bin = &bins[b];
+                if test_start.elapsed() >= total_limit {
+                    crate::progress::test_done(&name);
+                    let output = format!(
+                        "not run: the grading reached its total limit of {} s ([grading] total_timeout_s)",
+                        total_limit.as_secs()
+                    );
+                    let r = TestResult {
+                        binary: bin.krate.clone(),
+                        kind: Kind::Integration,
+                        name,
+                        mode: None,
+                        outcome: Outcome::Failed,
+                        output,
+                        duration: None,
+                    };
+                    results.lock().unwrap().push((b, r));
+                    continue;
+                }
                 let token = fresh_token();
-                match run_one(bin, &name, &token, sandbox, slot) {
+                let limit = limit_of(&name);
+                match run_one(bin, &name, &token, sandbox, slot, limit) {
                     Ok(run) => {
-                        let (outcome, output) = judge(bin, &name, &token, &run, sandbox.timeout);
+                        let (outcome, output) = judge(bin, &name, &token, &run, limit);
                         crate::progress::test_done(&name);
                         if let Some(b) = crate::timing::budget_of(&run.output) {
                             budgets.lock().unwrap().insert(name.clone(), b);
@@ -977,6 +1056,11 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     for r in &mut reports {
         r.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    if opts.reference {
+        let passed = reports.iter().flatten().filter(|t| t.outcome == Outcome::Passed);
+        let times = passed.filter_map(|t| Some((t.name.clone(), t.duration?.as_secs_f64())));
+        write_reference_times(&target, &key, times)?;
+    }
     if tree_hash(&guarded) != before {
         return Ok(Err(
             "The hidden tests, their snapshots or the test binaries changed while the tests ran: \
@@ -992,6 +1076,40 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     }
     let budgets = budgets.into_inner().unwrap();
     Ok(Ok(Grading { visible, hidden, has_hidden, notes, budgets, build_secs, test_secs }))
+}
+
+/// What the reference times are valid for: the tests, the solutions and the manifest.
+fn course_key(root: &Path) -> String {
+    let parts = ["tests", "exercises/tests", "solutions/src", "course.toml"].map(|p| root.join(p));
+    format!("{:016x}", tree_hash(&parts))
+}
+
+fn reference_times_path(target: &Path) -> PathBuf {
+    target.join("course/grading/reference-times.json")
+}
+
+/// The seconds each test took on the reference solutions, when they were timed on the
+/// course version `key` (else none).
+fn read_reference_times(target: &Path, key: &str) -> BTreeMap<String, f64> {
+    let text = std::fs::read_to_string(reference_times_path(target)).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if v["key"] != key {
+        return BTreeMap::new();
+    }
+    serde_json::from_value(v["seconds"].clone()).unwrap_or_default()
+}
+
+/// Records the reference times (merged with those of other chapters of the same version).
+fn write_reference_times(
+    target: &Path,
+    key: &str,
+    times: impl Iterator<Item = (String, f64)>,
+) -> Result<(), String> {
+    let mut all = read_reference_times(target, key);
+    all.extend(times);
+    let path = reference_times_path(target);
+    let text = serde_json::json!({ "key": key, "seconds": all }).to_string();
+    write_if_changed(&path, text.as_bytes())
 }
 
 /// `cargo course grade [--reference | --submission DIR] [--chapters ..] [--out DIR]`.

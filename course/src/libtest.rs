@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -333,14 +334,49 @@ pub struct JsonOutput {
     pub success: bool,
     pub stdout: String,
     pub stderr: String,
+    /// Killed at the wall-clock limit of [`run_json_within`].
+    pub timed_out: bool,
 }
 
 /// Runs `cmd` (a cargo command with `--message-format=json..`), reading both streams as they
 /// come: the JSON messages of stdout, and stderr's human lines, which feed the progress line.
-pub fn run_json(mut cmd: Command) -> std::io::Result<JsonOutput> {
+/// With limits: after `limit.0` the command's whole process group (cargo and
+/// every rustc it started) is killed; `limit.1` bytes of address space per process. The
+/// group is registered with [`crate::reaper`], so a stopped grader ends it too.
+pub fn run_json_within(mut cmd: Command, limit: Option<(Duration, u64)>) -> std::io::Result<JsonOutput> {
     cmd.env("CARGO_TERM_COLOR", "never").env_remove("RUSTFLAGS").stdin(Stdio::null());
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    #[cfg(unix)]
+    if let Some((_, memory)) = limit {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+        let mem = memory as libc::rlim_t;
+        // SAFETY: only setrlimit, async-signal-safe, runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let r = libc::rlimit { rlim_cur: mem, rlim_max: mem };
+                if libc::setrlimit(libc::RLIMIT_AS, &r) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
     let mut child = cmd.spawn()?;
+    let pid = child.id();
+    let (done, watch) = std::sync::mpsc::channel::<()>();
+    let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some((wall, _)) = limit {
+        crate::reaper::register(pid);
+        let flag = std::sync::Arc::clone(&timed_out);
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watch.recv_timeout(wall) {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                crate::reaper::kill_group(pid);
+            }
+        });
+    }
     let stderr = child.stderr.take().expect("piped");
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
@@ -354,8 +390,15 @@ pub fn run_json(mut cmd: Command) -> std::io::Result<JsonOutput> {
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().expect("piped"), &mut stdout)?;
     let status = child.wait()?;
+    let _ = done.send(());
+    if limit.is_some() {
+        // What it left behind (a rustc still running) ends with it.
+        crate::reaper::kill_group(pid);
+        crate::reaper::unregister(pid);
+    }
     let stderr = reader.join().unwrap_or_default();
-    Ok(JsonOutput { success: status.success(), stdout, stderr })
+    let timed_out = timed_out.load(std::sync::atomic::Ordering::SeqCst);
+    Ok(JsonOutput { success: status.success() && !timed_out, stdout, stderr, timed_out })
 }
 
 /// The copies of this repository that build into its target dir ([`share_target`]).

@@ -12,6 +12,7 @@ mod manifest;
 mod mutants;
 mod peers;
 mod progress;
+mod reaper;
 mod sync;
 mod take;
 mod timing;
@@ -73,7 +74,16 @@ fn run(cmd: Cmd) -> Result<i32, String> {
         Cmd::Figures => commands::figures(&root),
         Cmd::Book { open } => commands::book(&root, &manifest, open),
         Cmd::Sync { check, force } => sync::run(&root, &manifest, check, force),
-        Cmd::Grade { submission, reference, out, timeout, chapters, in_place } => {
+        Cmd::Grade {
+            submission,
+            reference,
+            out,
+            timeout,
+            chapters,
+            build_timeout,
+            unsafe_no_isolation,
+            in_place,
+        } => {
             let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
             let out = match out {
                 Some(o) => cwd.join(o),
@@ -87,7 +97,15 @@ fn run(cmd: Cmd) -> Result<i32, String> {
             isolate::grade(
                 &root,
                 &manifest,
-                &isolate::Options { reference, submission, out, timeout_s: timeout, chapters },
+                &isolate::Options {
+                    reference,
+                    submission,
+                    out,
+                    timeout_s: timeout,
+                    chapters,
+                    build_timeout_s: build_timeout,
+                    unsafe_no_isolation,
+                },
             )
         }
         Cmd::Verify { quick, chapter } => match (quick, chapter) {

@@ -36,6 +36,17 @@ pub struct Grading {
     /// grading (default 0.5): what trains must stay well inside the limit on a loaded machine.
     #[serde(default = "default_budget_share")]
     pub budget_share: f64,
+    /// Wall-clock seconds per cargo command of the grader (default 1200): a submission that
+    /// keeps the compiler busy scores 0 for that chapter instead of holding the grader.
+    #[serde(default = "default_build_timeout_s")]
+    pub build_timeout_s: u64,
+    /// Address-space limit per process of the build in MiB (default 16384).
+    #[serde(default = "default_build_memory_mb")]
+    pub build_memory_mb: u64,
+    /// Wall-clock seconds for running all tests of one grading (default 3600); tests not
+    /// started by then fail with the reason.
+    #[serde(default = "default_total_timeout_s")]
+    pub total_timeout_s: u64,
 }
 
 fn default_timeout_s() -> u64 {
@@ -47,6 +58,15 @@ fn default_memory_mb() -> u64 {
 fn default_budget_share() -> f64 {
     0.5
 }
+fn default_build_timeout_s() -> u64 {
+    1200
+}
+fn default_build_memory_mb() -> u64 {
+    16384
+}
+fn default_total_timeout_s() -> u64 {
+    3600
+}
 
 impl Default for Grading {
     fn default() -> Self {
@@ -55,6 +75,9 @@ impl Default for Grading {
             memory_mb: default_memory_mb(),
             red_team_chapters: Vec::new(),
             budget_share: default_budget_share(),
+            build_timeout_s: default_build_timeout_s(),
+            build_memory_mb: default_build_memory_mb(),
+            total_timeout_s: default_total_timeout_s(),
         }
     }
 }
