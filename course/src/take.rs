@@ -819,7 +819,7 @@ pub fn sigmoid(x: f32) -> f32 {
             let file = format!("{module}.rs");
             let stub = &plan.files.iter().find(|f| f.name == file).unwrap().generated;
             let solution = std::fs::read_to_string(root.join("solutions/src").join(&file)).unwrap();
-            let rules = rules(&manifest, &ch.id, &tests);
+            let rules = super::rules(&manifest, &ch.id, &tests);
             let t = take(stub, &solution, &rules).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert!(t.ignored.is_empty(), "{file}: {:?}", t.ignored);
             assert!(t.forbidden.is_empty(), "{file}: {:?}", t.forbidden);
