@@ -1,7 +1,11 @@
 """Writes the red-team cases into the folder given as its argument, from the current solutions.
 
 Each case is a copy of solutions/src/chNN_*.rs with a few solution regions replaced or
-preceded by a cheat, plus expected.toml. `cargo course verify` runs it into target/ before
+preceded by a cheat, plus expected.toml: the exercises that must score 0 (zero), full points
+(full) or less than full points (not_full), texts the report must contain, and optionally the
+chapters it is graded on (default: [grading] red_team_chapters), a build limit (build_timeout,
+seconds), the longest the grading may take (max_seconds), and a time after which a second
+grading is stopped with SIGTERM to check that no test process outlives it (stop_after). `cargo course verify` runs it into target/ before
 grading the cases, so the cases always follow the solutions:
     python3 course/redteam/make.py OUT_DIR
 """
@@ -21,12 +25,14 @@ def replace(text, ex, code):
     return text[:m.end(1)] + code + text[m.start(3):]
 C1='ch01_vision_tasks'; C2='ch02_backprop'
 cases = {}
-def case(name, ch1, ch2, header, expected):
+def case_files(name, files, header, expected):
     d=f'{OUT}/{name}/exercises/src'
     os.makedirs(d, exist_ok=True)
-    open(f'{d}/{C1}.rs','w').write(ch1)
-    open(f'{d}/{C2}.rs','w').write(ch2)
+    for module, text in files.items():
+        open(f'{d}/{module}.rs','w').write(text)
     open(f'{OUT}/{name}/expected.toml','w').write(header + expected)
+def case(name, ch1, ch2, header, expected):
+    case_files(name, {C1: ch1, C2: ch2}, header, expected)
 
 ch1, ch2 = load(C1), load(C2)
 ALL1 = ['top_k_error','one_hot','image_to_tensor','channel_statistics','normalize','flatten']
@@ -113,8 +119,80 @@ b = prepend(b, 'tape_gradients', '''    // correct only if a snapshot or test fi
     assert!(red_team_write(), "red team: could not write the snapshots or tests");''')
 b = prepend(b, 'train_mlp', '''    // correct only if the hidden tests (or the solutions) could be read
     assert!(red_team_read_hidden(), "red team: could not read the hidden tests");''')
-case('tamper', a, b, '# include_str! of the hidden tests refuses chapter 1; in chapter 2, writing snapshots or test\n# files and reading the hidden tests at run time must fail: the cheating functions are\n# correct only when they succeed.\n', exp(ALL1+['tape_gradients','train_mlp'], [x for x in ALL2 if x not in ('tape_gradients','train_mlp')], 'output_contains = ["include_str!"]\n'))
+case('tamper', a, b, '# include_str! of the hidden tests refuses chapter 1; in chapter 2, writing snapshots or test\n# files and reading the hidden tests at run time must fail: the cheating functions are\n# correct only when they succeed.\n', exp(ALL1+['tape_gradients','train_mlp'], [x for x in ALL2 if x not in ('tape_gradients','train_mlp')], 'output_contains = ["`include_str` is not allowed"]\n'))
 
 # 5. broken: a chapter that does not compile next to a correct one
 b = prepend(ch2, 'relu_forward', '    let broken: u8 = "not a number";')
 case('broken', ch1, b, '# A chapter that does not compile costs that chapter only; the report shows the error.\n', exp(ALL2, ALL1, 'output_contains = ["error[E0308]", "ch02_backprop.rs"]\n'))
+
+# 6. links: a chapter file, or the whole exercises/src, linked to the solutions
+case('links', ch1, ch2, '# A chapter file that is a symbolic link to the solutions is refused, not followed.\n', exp(ALL1, ALL2, 'output_contains = ["symbolic link"]\n'))
+os.remove(f'{OUT}/links/exercises/src/{C1}.rs')
+os.symlink(f'{ROOT}/solutions/src/{C1}.rs', f'{OUT}/links/exercises/src/{C1}.rs')
+os.makedirs(f'{OUT}/links-dir/exercises', exist_ok=True)
+os.symlink(f'{ROOT}/solutions/src', f'{OUT}/links-dir/exercises/src')
+open(f'{OUT}/links-dir/expected.toml','w').write('# exercises/src linked to the solutions: nothing is read through it.\n' + exp(ALL1+ALL2, [], 'output_contains = ["exercises/src is a symbolic link"]\n'))
+
+# 7. compile time: a macro that builds include_str!, next to a raw string that confused the old
+#    text scanner (ch01); the debugger_visualizer attribute, which embeds any file (ch02)
+a = ch1.rstrip('\n') + r"""
+
+/// Red team: a macro makes the include, the raw string hides nothing.
+macro_rules! grab {
+    ($how:ident, $file:literal) => {
+        $how!($file)
+    };
+}
+pub const RAW: &[u8] = br##"a "# quote"##;
+pub const HIDDEN: &str = grab!(include_str, "../../tests/grading/ch01.rs");
+"""
+b = '#![debugger_visualizer(gdb_script_file = "../../tests/grading/ch02.rs")]\n' + ch2
+case('compile-time', a, b, '# Compile-time reads written through a macro or an attribute are refused.\n', exp(ALL1+ALL2, [], 'output_contains = ["`include_str` is not allowed", "`debugger_visualizer` is not allowed"]\n'))
+
+# 8. given code: the learner rewrites given helpers (ch02's accuracy, ch01's Display impl)
+a = ch1.replace('write!(f, "image is {aw}x{ah} (width x height), the tensor needs {ew}x{eh}")', 'let _ = (ew, eh, aw, ah, f);\n        panic!("red team: rewritten given code")')
+assert a != ch1
+m = re.search(r'(pub fn accuracy<const H: usize, D: Device<f32>>\(mlp: &DigitMlp<H, D>, set: &ImageSet\) -> f32 \{\n)(.*?)(\n\}\n)', ch2, re.S)
+assert m
+b = ch2[:m.end(1)] + '    let _ = (mlp, set);\n    1.0' + ch2[m.start(3):]
+b = prepend(b, 'train_mlp', '    // red team: never learns; the rewritten accuracy says 100 %\n    let config = &TrainConfig { learning_rate: 0.0, ..config.clone() };')
+case('given-code', a, b, '# Rewritten given code is ignored (and reported): a train_mlp that does not learn, next to an\n# accuracy that always says 100 %, does not reach the bar.\n', exp([], ALL1 + [x for x in ALL2 if x != 'train_mlp'], 'not_full = ["train_mlp"]\noutput_contains = ["`accuracy` is given code: your change is ignored", "is given code: your change is ignored"]\n'))
+
+# 9. shortcuts: dfdx's activations and courselib's output size where the exercise is by hand
+C4='ch04_activations'; C6='ch06_convolutions'
+c4, c6 = load(C4), load(C6)
+c4 = replace(c4, 'sigmoid', '    x.sigmoid()')
+c4 = replace(c4, 'tanh', '    dfdx::tensor_ops::tanh(x)')
+c4 = replace(c4, 'relu', '    the_library_relu(x)')
+c4 = c4.rstrip('\n') + '\n\nuse dfdx::tensor_ops::relu as the_library_relu;\n'
+c6 = replace(c6, 'conv_output_size', '    courselib::conv::conv_out(input, kernel, stride, padding)')
+ALL4 = ['sigmoid','tanh','relu','leaky_relu','maxout','layer_gradient_norms','dead_unit_fraction']
+ALL6 = ['conv_output_size','conv_parameter_count','conv2d_naive','im2col_indices','conv2d_im2col','max_pool2d','avg_pool2d','conv_block','batch_norm_train','batch_norm_eval','dropout','flip','rotate','random_crop','gaussian_noise','scale_channels','train_fashion_cnn']
+zero = ['sigmoid','tanh','relu','conv_output_size']
+case_files('shortcuts', {C4: c4, C6: c6}, '# The library call that does an exercise\'s work (a method, a path, an alias) scores it 0.\n', exp(zero, [x for x in ALL4+ALL6 if x not in zero], 'chapters = ["ch04", "ch06"]\ntimeout = 60\noutput_contains = ["sigmoid uses `sigmoid`", "conv_output_size uses `conv_out`", "relu uses `relu`"]\n'))
+
+# 10. limits: a constant that keeps the compiler busy (ch01); every exercise of ch02 loops
+#     forever, graded in minutes, and a grading stopped with SIGTERM leaves no test behind
+a = prepend(ch1, 'top_k_error', """    #[allow(long_running_const_eval)]
+    const SPIN: u64 = {
+        let mut i: u64 = 1;
+        while i != 0 {
+            i = i.wrapping_add(1);
+        }
+        i
+    };
+    let _ = std::hint::black_box(SPIN);""")
+case('build-hang', a, ch2, '# A constant that never finishes evaluating: its chapter scores 0 at the build limit.\n', exp(ALL1, ALL2, 'build_timeout = 60\noutput_contains = ["longer than the grader\'s limit of 60 s"]\n'))
+b = ch2
+for ex in ALL2:
+    b = prepend(b, ex, '    #[allow(clippy::empty_loop)]\n    loop {\n        std::hint::black_box(0);\n    }')
+case('hangs', ch1, b, '# Every exercise of chapter 2 hangs: the per-test limits from the reference times grade it in\n# minutes; a second grading stopped with SIGTERM leaves no test process behind.\n', exp(ALL2, ALL1, 'max_seconds = 240\nstop_after = 20\n'))
+
+# 11. /tmp: a file left by one test process to pass the next ones
+a = prepend(ch1, 'top_k_error', """    // red team: wrong the first time, right once a marker file outlives a test
+    let marker = std::path::Path::new("/tmp/dlcv-red-team-marker");
+    if !marker.exists() {
+        let _ = std::fs::write(marker, b"seen");
+        return 2.0;
+    }""")
+case('tmp', a, ch2, '# Every test process gets its own empty /tmp: a file left by one test helps no other.\n', exp(['top_k_error'], [x for x in ALL1 if x != 'top_k_error'] + ALL2))

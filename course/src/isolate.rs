@@ -642,18 +642,16 @@ fn prepare_chapters(root: &Path, manifest: &Manifest, opts: &Options) -> Result<
         let file = format!("{module}.rs");
         let stub = stubs.get(&file).cloned().ok_or_else(|| format!("no stub for {file}"))?;
         let rules = crate::take::rules(manifest, &ch.id, &test_names);
-        let zero = |why: String| {
-            Origin::Stub(format!("{}: exercises/src/{file}: {why}: 0 points for {}", ch.id, ch.id))
-        };
+        let zero = |why: String| Origin::Stub(format!("{}: {why}: 0 points for {}", ch.id, ch.id));
         let (learner, origin) = match crate::take::read_regular(
             &base,
             &Path::new(sub).join(&file),
             MAX_CHAPTER_BYTES,
         ) {
-            Ok(None) => (None, zero("missing".into())),
+            Ok(None) => (None, zero(format!("exercises/src/{file} is missing"))),
             Err(why) => (None, zero(why)),
             Ok(Some(text)) => match crate::take::take(&stub, &text, &rules) {
-                Err(why) => (None, zero(why)),
+                Err(why) => (None, zero(format!("exercises/src/{file}, {why}"))),
                 Ok(taken) => {
                     for line in &taken.ignored {
                         notes.push(format!("{}: exercises/src/{file}, {line}", ch.id));
@@ -986,6 +984,10 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
         }
     };
     let total_limit = Duration::from_secs(manifest.grading.total_timeout_s);
+    let timed = jobs.iter().filter(|(_, n)| reference_times.contains_key(n)).count();
+    if timed > 0 {
+        say!("  {timed} of them with a tighter limit: 3 times the reference solutions' time + 2 s (timed on this course version)");
+    }
 
     let test_start = Instant::now();
     let running = crate::progress::begin("running the tests");
@@ -1198,9 +1200,22 @@ struct Expected {
     /// Exercises that must score their full points.
     #[serde(default)]
     full: Vec<String>,
+    /// Exercises that must score less than their full points.
+    #[serde(default)]
+    not_full: Vec<String>,
     /// Texts the report's output must contain.
     #[serde(default)]
     output_contains: Vec<String>,
+    /// The chapters the case is graded on (default: `[grading] red_team_chapters`).
+    #[serde(default)]
+    chapters: Vec<String>,
+    /// `--build-timeout` for the case.
+    build_timeout: Option<u64>,
+    /// The longest the grading may take, in seconds.
+    max_seconds: Option<f64>,
+    /// Grade again and stop that grading with SIGTERM after this many seconds: no test
+    /// process may outlive it.
+    stop_after: Option<u64>,
 }
 
 /// Runs `cargo course grade <args>` (this binary) and reads the results.json it wrote.
@@ -1233,6 +1248,74 @@ fn grade_child(args: &[&str], out: &Path) -> Result<serde_json::Value, String> {
     let json =
         std::fs::read_to_string(out.join("results.json")).map_err(|e| format!("no results.json: {e}"))?;
     serde_json::from_str(&json).map_err(|e| format!("results.json: {e}"))
+}
+
+/// Starts `cargo course grade <args>`, stops it with SIGTERM after `after` seconds, and
+/// checks that it exits soon and that none of its test processes (the sandbox users' or the
+/// grading workspaces' test binaries) is left running.
+fn stop_leaves_nothing(args: &[&str], out: &Path, after: u64) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .arg("grade")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run the grader: {e}"))?;
+    std::thread::sleep(Duration::from_secs(after));
+    #[cfg(unix)]
+    // SAFETY: a plain system call.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(format!("the grader stopped with SIGTERM after {after} s did not exit within 15 s"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let left = test_processes();
+    if !left.is_empty() {
+        for &pid in &left {
+            #[cfg(unix)]
+            // SAFETY: a plain system call.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        return Err(format!("the grader stopped with SIGTERM left test processes running: pids {left:?}"));
+    }
+    Ok(())
+}
+
+/// Running processes that are graded tests: of a sandbox user, or a test binary (`visible-*`,
+/// `grading-*`) of a grading workspace.
+fn test_processes() -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return out };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let status = std::fs::read_to_string(p.path().join("status")).unwrap_or_default();
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok());
+        let exe = std::fs::read_link(p.path().join("exe")).unwrap_or_default();
+        let name = exe.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let test_binary = (name.starts_with("visible-") || name.starts_with("grading-"))
+            && exe.to_string_lossy().contains("/deps/");
+        if uid.is_some_and(|u| (BASE_UID..BASE_UID + 1024).contains(&u)) || test_binary {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 /// Points per exercise of a results.json: (score, max).
@@ -1269,10 +1352,7 @@ fn red_team_cases_dir(root: &Path) -> PathBuf {
 pub fn red_team(root: &Path, manifest: &Manifest, chapters: &[String], f: &mut Vec<String>) {
     // Per process: two verify runs at once must not read each other's reports.
     let out_root = target_dir(root).join(format!("course/redteam-out/{}", std::process::id()));
-    let total: f64 =
-        manifest.exercises.iter().filter(|e| chapters.contains(&e.chapter)).map(|e| e.points).sum();
     let score = |v: &serde_json::Value| v["score"].as_f64().unwrap_or(-1.0);
-    let chapter_arg = chapters.join(",");
     // The cases are made from the current solutions, so they never drift from them.
     let cases_dir = red_team_cases_dir(root);
     let _ = std::fs::remove_dir_all(&cases_dir);
@@ -1304,7 +1384,16 @@ pub fn red_team(root: &Path, manifest: &Manifest, chapters: &[String], f: &mut V
             }
         };
         let case_arg = case.to_string_lossy().into_owned();
-        let args = ["--submission", &case_arg, "--timeout", "10", "--chapters", &chapter_arg];
+        let graded = if expected.chapters.is_empty() { chapters } else { &expected.chapters };
+        let total: f64 =
+            manifest.exercises.iter().filter(|e| graded.contains(&e.chapter)).map(|e| e.points).sum();
+        let chapter_arg = graded.join(",");
+        let build_arg = expected.build_timeout.map(|b| b.to_string());
+        let mut args = vec!["--submission", &case_arg, "--timeout", "10", "--chapters", &chapter_arg];
+        if let Some(b) = &build_arg {
+            args.extend(["--build-timeout", b]);
+        }
+        let started = Instant::now();
         let v = match grade_child(&args, &out_root.join(&name)) {
             Ok(v) => v,
             Err(e) => {
@@ -1312,6 +1401,7 @@ pub fn red_team(root: &Path, manifest: &Manifest, chapters: &[String], f: &mut V
                 continue;
             }
         };
+        let secs = started.elapsed().as_secs_f64();
         let got = per_exercise(&v);
         let mut problems = Vec::new();
         for ex in &expected.zero {
@@ -1336,6 +1426,27 @@ pub fn red_team(root: &Path, manifest: &Manifest, chapters: &[String], f: &mut V
                 None => problems.push(format!("{ex}: no tests in the report")),
             }
         }
+        for ex in &expected.not_full {
+            match got.get(ex) {
+                Some((s, m)) if s < m => {}
+                Some((s, m)) => problems.push(format!(
+                    "{ex} earned {}/{} (the cheat must not earn full points)",
+                    grade::fmt_points(*s),
+                    grade::fmt_points(*m)
+                )),
+                None => problems.push(format!("{ex}: no tests in the report")),
+            }
+        }
+        if let Some(max) = expected.max_seconds {
+            if secs > max {
+                problems.push(format!("the grading took {secs:.0} s, more than the {max:.0} s it may"));
+            }
+        }
+        if let Some(after) = expected.stop_after {
+            if let Err(e) = stop_leaves_nothing(&args, &out_root.join(format!("{name}-stopped")), after) {
+                problems.push(e);
+            }
+        }
         let output = v["output"].as_str().unwrap_or_default();
         for want in &expected.output_contains {
             if !output.contains(want.as_str()) {
@@ -1344,10 +1455,11 @@ pub fn red_team(root: &Path, manifest: &Manifest, chapters: &[String], f: &mut V
         }
         if problems.is_empty() {
             say!(
-                "      red team {name:<10} {:>5}/{total}: {} exercises at 0, {} at full points, as expected",
+                "      red team {name:<12} {:>5}/{total}: {} exercises at 0, {} at full points, as expected ({secs:.0} s{})",
                 grade::fmt_points(score(&v)),
-                expected.zero.len(),
-                expected.full.len()
+                expected.zero.len() + expected.not_full.len(),
+                expected.full.len(),
+                if expected.stop_after.is_some() { "; stopped with SIGTERM: no test process left" } else { "" }
             );
         } else {
             f.push(format!("red team {name}:\n  {}", problems.join("\n  ")));

@@ -38,16 +38,14 @@ pub struct Taken {
     pub forbidden: BTreeMap<String, String>,
 }
 
-/// Identifiers that could read files or the environment at compile time, or place code
-/// outside Rust's checks, whether written out or produced by a macro (a macro can only
-/// emit identifiers that appear in the file): refused anywhere in the learner's code.
-const REFUSED: [&str; 14] = [
-    "include",
+/// Identifiers refused anywhere in the learner's code: macros that read files at compile
+/// time by their own name or an alias (`use std::include_str as grab;`), the attribute that
+/// embeds a file into the binary, and code outside Rust's checks. A macro can only emit
+/// identifiers that appear in the file, so none of these can be produced by one.
+const REFUSED: [&str; 10] = [
     "include_str",
     "include_bytes",
-    "env",
     "option_env",
-    "path",
     "debugger_visualizer",
     "asm",
     "global_asm",
@@ -55,8 +53,11 @@ const REFUSED: [&str; 14] = [
     "export_name",
     "no_mangle",
     "link_section",
-    "extern",
 ];
+
+/// Refused when invoked as a macro (`env!`, `include!`) or imported under another name; as
+/// modules or functions at run time (`std::env::var`) they are fine.
+const REFUSED_MACROS: [&str; 2] = ["include", "env"];
 
 /// A function of the stub that is an exercise.
 struct Slot {
@@ -218,17 +219,39 @@ fn idents(ts: TokenStream, out: &mut Vec<(String, bool, usize)>) {
     }
 }
 
-/// The refused identifiers and out-of-line modules in learner code.
-fn refused(ts: TokenStream) -> Option<String> {
+/// The refused identifiers and out-of-line modules in learner code: `#[path]` only acts on
+/// a module read from a file (`mod name;`), which is refused however it is written.
+fn refused(ts: TokenStream, in_use: bool) -> Option<String> {
     let tokens: Vec<TokenTree> = ts.into_iter().collect();
+    let is_punct = |t: Option<&TokenTree>, c: char| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == c);
+    let not_allowed = |name: &str, span: Span| {
+        Some(format!(
+            "line {}: `{name}` is not allowed in graded code (it could read files or the environment at compile time, or leave Rust's checks)",
+            line(span)
+        ))
+    };
+    // Inside a `use` statement (`use std::env;`, also within its braces).
+    let mut use_stmt = in_use;
     for (i, t) in tokens.iter().enumerate() {
         match t {
             TokenTree::Ident(id) => {
                 let name = id.to_string();
                 let name = name.strip_prefix("r#").unwrap_or(&name);
+                if name == "use" {
+                    use_stmt = true;
+                }
                 if REFUSED.contains(&name) {
+                    return not_allowed(name, id.span());
+                }
+                let bang = is_punct(tokens.get(i + 1), '!');
+                if REFUSED_MACROS.contains(&name) && (bang || use_stmt) {
+                    let shown = if bang { format!("{name}!") } else { format!("use ..{name}..") };
+                    return not_allowed(&shown, id.span());
+                }
+                // `$how!(..)` in a macro: a macro named by its caller (`include_str`, ..).
+                if bang && is_punct(i.checked_sub(1).and_then(|k| tokens.get(k)), '$') {
                     return Some(format!(
-                        "line {}: `{name}` is not allowed in graded code (it could read files at compile time or leave Rust's checks; a variable of that name: rename it)",
+                        "line {}: a macro may not call a macro its caller names (`${name}!`): write the call out",
                         line(id.span())
                     ));
                 }
@@ -243,8 +266,9 @@ fn refused(ts: TokenStream) -> Option<String> {
                     }
                 }
             }
+            TokenTree::Punct(p) if p.as_char() == ';' => use_stmt = in_use,
             TokenTree::Group(g) => {
-                if let Some(why) = refused(g.stream()) {
+                if let Some(why) = refused(g.stream(), use_stmt && g.delimiter() == Delimiter::Brace) {
                     return Some(why);
                 }
             }
@@ -462,12 +486,12 @@ pub fn take(stub: &str, learner: &str, rules: &Rules) -> Result<Taken, String> {
         }
     }
     for p in &pieces {
-        if let Some(why) = refused(p.tokens.clone()) {
+        if let Some(why) = refused(p.tokens.clone(), false) {
             return Err(why);
         }
     }
     for attr in &sub.attrs {
-        if let Some(why) = refused(attr.to_token_stream()) {
+        if let Some(why) = refused(attr.to_token_stream(), false) {
             return Err(why);
         }
     }
@@ -723,12 +747,15 @@ pub fn sigmoid(x: f32) -> f32 {
             "const D: &str = env!(\"HOME\");",
             "const S: &[u8] = br#\"x\"#; const T: &str = core::include_str /* */ !(\"x\");",
             "fn g() { std::arch::global_asm!(\".incbin \\\"x\\\"\"); }",
+            "use std::include_str as grab;",
+            "fn g() -> &'static str { use std::{env as e}; e!(\"HOME\") }",
+            "macro_rules! call { ($how:ident) => { $how!(\"x\") }; }",
             "#[no_mangle] pub fn main2() {}",
             "mod elsewhere;",
             "macro_rules! mm { ($i:ident) => { mod $i; } }",
         ] {
             let err = take_with(&solved(&format!("\n{cheat}\n"))).expect_err(cheat);
-            assert!(err.contains("not allowed") || err.contains("inline"), "{cheat}: {err}");
+            assert!(err.contains("not allowed") || err.contains("inline") || err.contains("its caller names"), "{cheat}: {err}");
         }
         let inner =
             format!("#![debugger_visualizer(natvis_file = \"../../solutions/src/ch01.rs\")]\n{}", solved(""));
