@@ -1,23 +1,26 @@
 //! `cargo course grade`: grading a submission in isolation.
 //!
-//! 1. A grading workspace (`target/course/grading/submissions/ws`, or `.../reference/ws` for
-//!    the reference solutions) is this checkout's files (never the submission's) with only
-//!    the chapter files `exercises/src/chNN_*.rs` taken from the submission. Chapter files
-//!    that could read files at compile time (`include_str!`, `#[path]`, `env!`, ...) are
-//!    refused; missing or refused chapters get the stub. With `--chapters`, the test crates'
-//!    main files keep only those chapters' modules ([`test_main`]).
-//! 2. `cargo test --no-run` builds the visible and hidden test binaries into this checkout's
+//! 1. Taking ([`crate::take`]): each chapter file of the submission, read only as a plain
+//!    file without symbolic links, gives its exercise functions and added helpers to the
+//!    course's stub; refused constructs or names give the stub (0 points), forbidden calls
+//!    zero their exercise. With `--chapters`, the test crates' main files keep only those
+//!    chapters' modules ([`test_main`]).
+//! 2. A grading workspace (`target/course/grading/submissions/ws`, or `.../reference/ws` for
+//!    the reference solutions) is this checkout's files with the taken chapter files.
+//!    `cargo test --no-run` builds the visible and hidden test binaries into this checkout's
 //!    target dir, with artifact names of the workspace's own ([`libtest::share_target`]):
 //!    the dependencies are shared, and only the exercises crate and the two test crates are
-//!    rebuilt per submission. When the build fails, each learner chapter is tried alone
-//!    (the others stubbed); chapters that do not compile score 0 with the compiler's
-//!    errors, the others are graded.
+//!    rebuilt per submission. Each cargo command has a wall-clock and a memory limit. When
+//!    the build fails, each learner chapter is tried alone (the others stubbed); chapters
+//!    that do not compile score 0 with the compiler's errors, the others are graded.
 //! 3. Every test runs in its own process: `<bin> --exact <name>`, a fresh random token on
-//!    stdin, a wall-clock limit (the whole process group is killed), an address-space limit,
-//!    and, when the grader runs as root on Linux, as an unprivileged user in a private mount
-//!    namespace where this checkout's hidden tests, solutions and git objects are hidden.
+//!    stdin, a wall-clock limit (from the reference times where known; the whole process
+//!    group is killed), an address-space and a file-size limit, and, when the grader runs as
+//!    root on Linux, as an unprivileged user in a private mount namespace where this
+//!    checkout's hidden tests, solutions and git objects are hidden and /tmp is its own.
 //!    A test passes only when it exits with status 0 *and* printed the proof derived from
-//!    its token ([`course::proof`]).
+//!    its token ([`course::proof`]). The grader's processes are registered with
+//!    [`crate::reaper`]: a stopped grader ends them.
 //! 4. The grading workspace's tests, snapshots and test binaries are hashed before and after
 //!    the run: any change zeroes the grade.
 
@@ -593,6 +596,38 @@ fn list(bin: &Binary) -> Result<Vec<String>, String> {
     Ok(all)
 }
 
+/// Folders closed to every user but their owner (mode 0700) while it lives; their modes come
+/// back when it is dropped.
+struct Closed(Vec<(PathBuf, u32)>);
+
+impl Closed {
+    fn new(dirs: &[PathBuf]) -> Closed {
+        let mut closed = Vec::new();
+        #[cfg(unix)]
+        for d in dirs {
+            use std::os::unix::fs::PermissionsExt;
+            let Ok(meta) = std::fs::symlink_metadata(d) else { continue };
+            let mode = meta.permissions().mode();
+            if std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).is_ok() {
+                closed.push((d.clone(), mode));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = dirs;
+        Closed(closed)
+    }
+}
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        for (d, mode) in &self.0 {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(*mode));
+        }
+    }
+}
+
 /// The strongest confinement that works here: (switch_user, mask). Both need root on Linux;
 /// a container may allow the user switch but not mount namespaces.
 fn probe_privileges(sandbox: &Sandbox) -> (bool, bool) {
@@ -768,12 +803,14 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     let memory_bytes = manifest.grading.memory_mb * 1024 * 1024;
     if opts.submission.is_some() && !opts.unsafe_no_isolation {
         let bare = Sandbox { timeout, memory_bytes, switch_user: false, mask: false, hide: Vec::new() };
-        if probe_privileges(&bare) != (true, true) {
-            return Err("grading a submission needs isolation: root on Linux with mount namespaces (the tests run as \
-                 an unprivileged user that cannot see the hidden tests or the solutions). Run the grader as \
-                 root (a container is enough), or pass --unsafe-no-isolation to grade anyway: then the \
+        if !probe_privileges(&bare).0 {
+            return Err(
+                "grading a submission needs isolation: root on Linux (the tests run as an unprivileged \
+                 user that cannot read the hidden tests or the solutions). Run the grader as root (a \
+                 container is enough), or pass --unsafe-no-isolation to grade anyway: then the \
                  submission's code can read the hidden tests and the solutions, and its points mean little."
-                .into());
+                    .into(),
+            );
         }
     }
     let limits: BuildLimits = (
@@ -952,6 +989,9 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     };
     let (switch_user, mask) = probe_privileges(&sandbox0);
     let sandbox = Sandbox { switch_user, mask, ..sandbox0 };
+    // Without a mount namespace (a container that forbids them), the hidden folders are
+    // closed to other users instead; their modes come back after the run.
+    let _closed = (switch_user && !mask).then(|| Closed::new(&sandbox.hide));
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(jobs.len().max(1));
     say!(
         "  running {} tests, each in its own process ({} at a time; limits: {} s, {} MiB{})",
@@ -961,7 +1001,8 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
         manifest.grading.memory_mb,
         match (switch_user, mask) {
             (true, true) => "; as an unprivileged user, hidden files masked",
-            (true, false) => "; as an unprivileged user (no mount namespace here: hidden files not masked)",
+            (true, false) =>
+                "; as an unprivileged user (no mount namespace here: hidden folders closed by their modes)",
             _ => "; not root: no user switch, hidden files not masked",
         }
     );

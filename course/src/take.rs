@@ -223,7 +223,8 @@ fn idents(ts: TokenStream, out: &mut Vec<(String, bool, usize)>) {
 /// a module read from a file (`mod name;`), which is refused however it is written.
 fn refused(ts: TokenStream, in_use: bool) -> Option<String> {
     let tokens: Vec<TokenTree> = ts.into_iter().collect();
-    let is_punct = |t: Option<&TokenTree>, c: char| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == c);
+    let is_punct =
+        |t: Option<&TokenTree>, c: char| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == c);
     let not_allowed = |name: &str, span: Span| {
         Some(format!(
             "line {}: `{name}` is not allowed in graded code (it could read files or the environment at compile time, or leave Rust's checks)",
@@ -755,7 +756,10 @@ pub fn sigmoid(x: f32) -> f32 {
             "macro_rules! mm { ($i:ident) => { mod $i; } }",
         ] {
             let err = take_with(&solved(&format!("\n{cheat}\n"))).expect_err(cheat);
-            assert!(err.contains("not allowed") || err.contains("inline") || err.contains("its caller names"), "{cheat}: {err}");
+            assert!(
+                err.contains("not allowed") || err.contains("inline") || err.contains("its caller names"),
+                "{cheat}: {err}"
+            );
         }
         let inner =
             format!("#![debugger_visualizer(natvis_file = \"../../solutions/src/ch01.rs\")]\n{}", solved(""));
