@@ -147,7 +147,7 @@ pub const RAW: &[u8] = br##"a "# quote"##;
 pub const HIDDEN: &str = grab!(include_str, "../../tests/grading/ch01.rs");
 """
 b = '#![debugger_visualizer(gdb_script_file = "../../tests/grading/ch02.rs")]\n' + ch2
-case('compile-time', a, b, '# Compile-time reads written through a macro or an attribute are refused.\n', exp(ALL1+ALL2, [], 'output_contains = ["`include_str` is not allowed", "`debugger_visualizer` is not allowed"]\n'))
+case('compile-time', a, b, '# Compile-time reads written through a macro or an attribute are refused.\n', exp(ALL1+ALL2, [], 'output_contains = ["a macro may not call a macro its caller names", "`debugger_visualizer` is not allowed"]\n'))
 
 # 8. given code: the learner rewrites given helpers (ch02's accuracy, ch01's Display impl)
 a = ch1.replace('write!(f, "image is {aw}x{ah} (width x height), the tensor needs {ew}x{eh}")', 'let _ = (ew, eh, aw, ah, f);\n        panic!("red team: rewritten given code")')
@@ -182,7 +182,7 @@ a = prepend(ch1, 'top_k_error', """    #[allow(long_running_const_eval)]
         i
     };
     let _ = std::hint::black_box(SPIN);""")
-case('build-hang', a, ch2, '# A constant that never finishes evaluating: its chapter scores 0 at the build limit.\n', exp(ALL1, ALL2, 'build_timeout = 60\noutput_contains = ["longer than the grader\'s limit of 60 s"]\n'))
+case('build-hang', a, ch2, '# A constant that never finishes evaluating: its chapter scores 0 at the build limit.\n', exp(ALL1, ALL2, 'build_timeout = 60\noutput_contains = ["the build took longer than", "limit of 60 s"]\n'))
 b = ch2
 for ex in ALL2:
     b = prepend(b, ex, '    #[allow(clippy::empty_loop)]\n    loop {\n        std::hint::black_box(0);\n    }')

@@ -434,8 +434,8 @@ fn run_one(
     cmd.stdin(Stdio::piped()).stdout(writer.try_clone().map_err(|e| e.to_string())?).stderr(writer);
     confine(&mut cmd, sandbox, slot);
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.exe.display()))?;
-    crate::reaper::register(child.id());
+    let mut child =
+        crate::reaper::spawn(&mut cmd).map_err(|e| format!("cannot start {}: {e}", bin.exe.display()))?;
     drop(cmd);
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(format!("{token}\n").as_bytes());
@@ -1252,6 +1252,8 @@ struct Expected {
     chapters: Vec<String>,
     /// `--build-timeout` for the case.
     build_timeout: Option<u64>,
+    /// `--timeout` for the case (default 10: the red team's tests are quick).
+    timeout: Option<u64>,
     /// The longest the grading may take, in seconds.
     max_seconds: Option<f64>,
     /// Grade again and stop that grading with SIGTERM after this many seconds: no test
@@ -1343,6 +1345,11 @@ fn test_processes() -> Vec<i32> {
     for p in procs.flatten() {
         let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
         let status = std::fs::read_to_string(p.path().join("status")).unwrap_or_default();
+        // A zombie is dead: it waits only for its parent, or for init, to reap it.
+        let state = status.lines().find_map(|l| l.strip_prefix("State:")).map(str::trim).unwrap_or_default();
+        if state.starts_with('Z') || state.starts_with('X') {
+            continue;
+        }
         let uid = status
             .lines()
             .find_map(|l| l.strip_prefix("Uid:"))
@@ -1430,7 +1437,8 @@ pub fn red_team(root: &Path, manifest: &Manifest, chapters: &[String], f: &mut V
             manifest.exercises.iter().filter(|e| graded.contains(&e.chapter)).map(|e| e.points).sum();
         let chapter_arg = graded.join(",");
         let build_arg = expected.build_timeout.map(|b| b.to_string());
-        let mut args = vec!["--submission", &case_arg, "--timeout", "10", "--chapters", &chapter_arg];
+        let timeout_arg = expected.timeout.unwrap_or(10).to_string();
+        let mut args = vec!["--submission", &case_arg, "--timeout", &timeout_arg, "--chapters", &chapter_arg];
         if let Some(b) = &build_arg {
             args.extend(["--build-timeout", b]);
         }

@@ -363,12 +363,11 @@ pub fn run_json_within(mut cmd: Command, limit: Option<(Duration, u64)>) -> std:
             });
         }
     }
-    let mut child = cmd.spawn()?;
+    let mut child = if limit.is_some() { crate::reaper::spawn(&mut cmd)? } else { cmd.spawn()? };
     let pid = child.id();
     let (done, watch) = std::sync::mpsc::channel::<()>();
     let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some((wall, _)) = limit {
-        crate::reaper::register(pid);
         let flag = std::sync::Arc::clone(&timed_out);
         std::thread::spawn(move || {
             if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watch.recv_timeout(wall) {

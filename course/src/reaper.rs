@@ -4,18 +4,28 @@
 //! run in their own process groups, where the terminal's or the runner's signal does not reach.
 
 use std::collections::BTreeSet;
+use std::process::{Child, Command};
 use std::sync::Mutex;
 
-static GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+/// The registered process groups, and whether the grader is stopping (then nothing starts).
+static GROUPS: Mutex<(BTreeSet<i32>, bool)> = Mutex::new((BTreeSet::new(), false));
 static USERS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
 
-/// A started process group (its leader's pid); [`unregister`] when it has ended.
-pub fn register(pgid: u32) {
-    GROUPS.lock().unwrap_or_else(|e| e.into_inner()).insert(pgid as i32);
+/// Starts `cmd` (which makes its own process group) and registers it, unless the grader is
+/// stopping: one step under the lock, so that no process starts unseen while it stops.
+/// [`unregister`] it when it has ended.
+pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
+    let mut groups = GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    if groups.1 {
+        return Err(std::io::Error::other("the grader is stopping"));
+    }
+    let child = cmd.spawn()?;
+    groups.0.insert(child.id() as i32);
+    Ok(child)
 }
 
 pub fn unregister(pgid: u32) {
-    GROUPS.lock().unwrap_or_else(|e| e.into_inner()).remove(&(pgid as i32));
+    GROUPS.lock().unwrap_or_else(|e| e.into_inner()).0.remove(&(pgid as i32));
 }
 
 /// A uid the tests run as: every process of it is the grader's.
@@ -53,9 +63,13 @@ pub fn kill_user(uid: u32) {
     }
 }
 
-/// Kills everything registered.
+/// Kills everything registered; nothing starts after it.
 pub fn kill_everything() {
-    let groups: Vec<i32> = GROUPS.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
+    let groups: Vec<i32> = {
+        let mut g = GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+        g.1 = true;
+        g.0.iter().copied().collect()
+    };
     for g in groups {
         kill_group(g as u32);
     }
