@@ -196,3 +196,13 @@ a = prepend(ch1, 'top_k_error', """    // red team: wrong the first time, right 
         return 2.0;
     }""")
 case('tmp', a, ch2, '# Every test process gets its own empty /tmp: a file left by one test helps no other.\n', exp(['top_k_error'], [x for x in ALL1 if x != 'top_k_error'] + ALL2))
+
+# 12. snapshots: wrong only on the snapshot's batch, with insta told to pass and the grader's
+#     variable removed; the grader judges the snapshot outside the test process
+a = prepend(ch1, 'channel_statistics', """    // red team: wrong on the digits snapshot's batch only, and insta told to pass
+    if N == 1024 {
+        std::env::set_var("INSTA_FORCE_PASS", "1");
+        std::env::remove_var("DLCV_SNAPSHOTS_JUDGED_OUTSIDE");
+        return ([0.5; C], [0.5; C]);
+    }""")
+case('snapshots', a, ch2, '# INSTA_FORCE_PASS and a removed grader variable do not pass a snapshot: the grader compares it.\n', exp([], [x for x in ALL1 if x != 'channel_statistics'] + ALL2, 'not_full = ["channel_statistics"]\n'))

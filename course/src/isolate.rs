@@ -425,6 +425,7 @@ fn run_one(
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("HOME", "/nonexistent")
         .env(course::proof::TOKEN_ON_STDIN_ENV, "1")
+        .env(course::snapshot::JUDGED_OUTSIDE_ENV, "1")
         .env("INSTA_UPDATE", "no")
         .env("CI", "true")
         .env("RUST_BACKTRACE", "0")
@@ -492,6 +493,7 @@ fn clean(output: &str, name: &str) -> String {
         .lines()
         .filter(|l| {
             !(l.contains(course::proof::PROOF_PREFIX)
+                || l.contains(course::snapshot::SNAPSHOT_PREFIX)
                 || l.contains(crate::timing::BUDGET_PREFIX)
                 || matches!(l.trim(), "ok" | "FAILED" | "ignored")
                 || l.starts_with("running ")
@@ -533,7 +535,72 @@ fn without_thread_id(line: &str) -> String {
 }
 
 /// The verdict on one finished test process.
-fn judge(bin: &Binary, name: &str, token: &str, run: &Run, timeout: Duration) -> (Outcome, String) {
+/// The course's snapshots, judged here, outside the test processes ([`course::snapshot`]).
+#[derive(Default)]
+struct Snapshots {
+    /// By file stem: the reviewed value (this checkout's `snapshots/*.snap`).
+    reviewed: BTreeMap<String, String>,
+    /// By test: the snapshots the reference solutions reported (where they were graded on
+    /// this course version): a test that does not report one of them fails.
+    required: BTreeMap<String, Vec<String>>,
+}
+
+impl Snapshots {
+    fn load(root: &Path, required: BTreeMap<String, Vec<String>>) -> Snapshots {
+        let mut reviewed = BTreeMap::new();
+        for dir in SNAPSHOT_DIRS {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+            for e in entries.flatten() {
+                let path = e.path();
+                let Some(stem) = path.file_name().and_then(|n| n.to_str()?.strip_suffix(".snap")) else { continue };
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    reviewed.insert(stem.to_string(), course::snapshot::contents_of_snap_file(&text));
+                }
+            }
+        }
+        Snapshots { reviewed, required }
+    }
+
+    /// `Err(why)` when a snapshot the test reported differs from the reviewed one, or one it
+    /// must report is missing.
+    fn check(&self, test: &str, output: &str) -> Result<(), String> {
+        let reported = reported_snapshots(output);
+        for (stem, text) in &reported {
+            match self.reviewed.get(stem) {
+                Some(want) if want == text.trim_end_matches(['\n', '\r']) => {}
+                Some(_) => return Err(format!("the snapshot `{stem}` differs from the course's reviewed value")),
+                None => return Err(format!("the snapshot `{stem}` is not one of the course's")),
+            }
+        }
+        for stem in self.required.get(test).into_iter().flatten() {
+            if !reported.iter().any(|(s, _)| s == stem) {
+                return Err(format!("the test did not report its snapshot `{stem}`"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the snapshots live, relative to the root.
+const SNAPSHOT_DIRS: [&str; 2] = ["tests/grading/snapshots", "exercises/tests/visible/snapshots"];
+
+/// The snapshot lines of a test's output: (stem, text).
+fn reported_snapshots(output: &str) -> Vec<(String, String)> {
+    output
+        .lines()
+        .filter_map(|l| l.find(course::snapshot::SNAPSHOT_PREFIX).map(|k| &l[k..]))
+        .filter_map(course::snapshot::parse)
+        .collect()
+}
+
+fn judge(
+    bin: &Binary,
+    name: &str,
+    token: &str,
+    run: &Run,
+    timeout: Duration,
+    snapshots: &Snapshots,
+) -> (Outcome, String) {
     let module = match name.rsplit_once("::") {
         Some((m, _)) => format!("{}::{m}", bin.krate),
         None => bin.krate.clone(),
@@ -550,7 +617,10 @@ fn judge(bin: &Binary, name: &str, token: &str, run: &Run, timeout: Duration) ->
         return (Outcome::Failed, format!("timed out: the test ran longer than {} s", timeout.as_secs()));
     }
     if run.success && proved {
-        return (Outcome::Passed, String::new());
+        return match snapshots.check(name, &run.output) {
+            Ok(()) => (Outcome::Passed, String::new()),
+            Err(why) => (Outcome::Failed, why),
+        };
     }
     let why = if let Some(sig) = run.signal {
         let what = match sig {
@@ -981,6 +1051,7 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
             .iter()
             .map(|p| root.join(p))
             .chain([ws.join("solutions/src"), ws.join("course/redteam"), red_team_cases_dir(root)])
+            .chain(SNAPSHOT_DIRS.iter().map(|d| ws.join(d)))
             .chain(
                 grading_workspaces(&target).into_iter().filter(|w| w != &ws).map(|w| w.join("solutions/src")),
             )
@@ -1017,7 +1088,9 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     // Per test: a few times what the reference solutions took, where they were timed on this
     // course version, so that code that hangs everywhere is graded in minutes.
     let key = course_key(root);
-    let reference_times = read_reference_times(&target, &key);
+    let reference = read_reference(&target, &key);
+    let reference_times = reference.seconds;
+    let snapshots = Snapshots::load(root, reference.snapshots);
     let limit_of = |name: &str| -> Duration {
         match reference_times.get(name) {
             Some(&secs) => timeout.min(Duration::from_secs_f64(3.0 * secs + 2.0)),
@@ -1037,10 +1110,11 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     let results: Mutex<Vec<(usize, TestResult)>> = Mutex::new(Vec::new());
     let budgets: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
     let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let reported: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|s| {
         for slot in 0..workers {
-            let (queue, results, budgets, errors, bins, sandbox, limit_of) =
-                (&queue, &results, &budgets, &errors, &bins, &sandbox, &limit_of);
+            let (queue, results, budgets, errors, bins, sandbox, limit_of, snapshots, reported) =
+                (&queue, &results, &budgets, &errors, &bins, &sandbox, &limit_of, &snapshots, &reported);
             s.spawn(move || loop {
                 let Some((b, name)) = queue.lock().unwrap().pop_front() else { break };
                 let bin = &bins[b];
@@ -1066,7 +1140,11 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
                 let limit = limit_of(&name);
                 match run_one(bin, &name, &token, sandbox, slot, limit) {
                     Ok(run) => {
-                        let (outcome, output) = judge(bin, &name, &token, &run, limit);
+                        let (outcome, output) = judge(bin, &name, &token, &run, limit, snapshots);
+                        let stems: Vec<String> = reported_snapshots(&run.output).into_iter().map(|r| r.0).collect();
+                        if !stems.is_empty() {
+                            reported.lock().unwrap().insert(name.clone(), stems);
+                        }
                         crate::progress::test_done(&name);
                         if let Some(b) = crate::timing::budget_of(&run.output) {
                             budgets.lock().unwrap().insert(name.clone(), b);
@@ -1102,7 +1180,7 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     if opts.reference {
         let passed = reports.iter().flatten().filter(|t| t.outcome == Outcome::Passed);
         let times = passed.filter_map(|t| Some((t.name.clone(), t.duration?.as_secs_f64())));
-        write_reference_times(&target, &key, times)?;
+        write_reference(&target, &key, times, reported.into_inner().unwrap())?;
     }
     if tree_hash(&guarded) != before {
         return Ok(Err(
@@ -1127,32 +1205,40 @@ fn course_key(root: &Path) -> String {
     format!("{:016x}", tree_hash(&parts))
 }
 
-fn reference_times_path(target: &Path) -> PathBuf {
-    target.join("course/grading/reference-times.json")
+fn reference_path(target: &Path) -> PathBuf {
+    target.join("course/grading/reference.json")
 }
 
-/// The seconds each test took on the reference solutions, when they were timed on the
-/// course version `key` (else none).
-fn read_reference_times(target: &Path, key: &str) -> BTreeMap<String, f64> {
-    let text = std::fs::read_to_string(reference_times_path(target)).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    if v["key"] != key {
-        return BTreeMap::new();
+/// What the reference solutions showed on one course version: the seconds each test took,
+/// and the snapshots each test reported.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Reference {
+    key: String,
+    seconds: BTreeMap<String, f64>,
+    snapshots: BTreeMap<String, Vec<String>>,
+}
+
+/// The reference record, when it was made on the course version `key` (else an empty one).
+fn read_reference(target: &Path, key: &str) -> Reference {
+    let text = std::fs::read_to_string(reference_path(target)).unwrap_or_default();
+    match serde_json::from_str::<Reference>(&text) {
+        Ok(r) if r.key == key => r,
+        _ => Reference { key: key.to_string(), ..Reference::default() },
     }
-    serde_json::from_value(v["seconds"].clone()).unwrap_or_default()
 }
 
-/// Records the reference times (merged with those of other chapters of the same version).
-fn write_reference_times(
+/// Records a reference grading (merged with those of other chapters of the same version).
+fn write_reference(
     target: &Path,
     key: &str,
     times: impl Iterator<Item = (String, f64)>,
+    snapshots: BTreeMap<String, Vec<String>>,
 ) -> Result<(), String> {
-    let mut all = read_reference_times(target, key);
-    all.extend(times);
-    let path = reference_times_path(target);
-    let text = serde_json::json!({ "key": key, "seconds": all }).to_string();
-    write_if_changed(&path, text.as_bytes())
+    let mut r = read_reference(target, key);
+    r.seconds.extend(times);
+    r.snapshots.extend(snapshots);
+    let text = serde_json::to_string(&r).map_err(|e| e.to_string())?;
+    write_if_changed(&reference_path(target), text.as_bytes())
 }
 
 /// `cargo course grade [--reference | --submission DIR] [--chapters ..] [--out DIR]`.

@@ -246,7 +246,7 @@ mod channel_statistics {
             &(0..1024).collect::<Vec<_>>(),
         );
         let (mean, std) = ch01::channel_statistics(&batch);
-        insta::assert_snapshot!(
+        course::snapshot!(
             "ch01_digits_statistics",
             format!("first 1024 digits, pixels in [0, 1]: mean {:.4}, std {:.4}", mean[0], std[0])
         );
@@ -298,7 +298,7 @@ mod normalize {
         let (digit, _) = courselib::data::image_batch::<1, 1, 8, 8, Dev>(&device(0), &set, &[0]);
         let normalized = ch01::normalize(digit, [0.3], [0.4]);
         let pixels: Vec<f64> = normalized.as_vec().into_iter().map(f64::from).collect();
-        insta::assert_snapshot!(
+        course::snapshot!(
             "ch01_first_digit_normalized",
             format!("digit 0 (label {}), (x - 0.3) / 0.4:\n{}", set.label(0), table(&pixels, 8, 2))
         );

@@ -449,7 +449,7 @@ mod mlp_backward {
             .map(|((name, g), columns)| format!("{name}:\n{}", table(&g, columns, 6)))
             .collect::<Vec<_>>()
             .join("\n");
-        insta::assert_snapshot!("ch02_small_mlp_gradients", text);
+        course::snapshot!("ch02_small_mlp_gradients", text);
     }
 }
 

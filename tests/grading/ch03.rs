@@ -700,6 +700,6 @@ mod train_digits {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        insta::assert_snapshot!("ch03_momentum_with_step_decay_on_digits", text);
+        course::snapshot!("ch03_momentum_with_step_decay_on_digits", text);
     }
 }

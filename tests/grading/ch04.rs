@@ -476,7 +476,7 @@ mod layer_gradient_norms {
                 }
             }
         }
-        insta::assert_snapshot!(
+        course::snapshot!(
             "ch04_gradient_norms",
             format!(
                 "log10 of the weight-gradient norm per layer (1 to 10), seed {}; rows: sigmoid, tanh, ReLU\n{}",

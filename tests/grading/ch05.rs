@@ -199,7 +199,7 @@ mod cross_entropy {
             "rows: logits scaled by 1, 10, 1e4; columns: label smoothing 0, 0.1, 0.5\n{}",
             table(&values, 3, 6)
         );
-        insta::assert_snapshot!("ch05_cross_entropy_fixed_batch", text);
+        course::snapshot!("ch05_cross_entropy_fixed_batch", text);
     }
 }
 

@@ -278,7 +278,7 @@ mod conv2d_naive {
         );
         let bias = dev.tensor([0.25, -0.5]);
         let y: F64<Rank4<1, 2, 3, 3>> = ch06::conv2d_naive(&x, &weight, &bias, Const::<2>, Const::<1>);
-        insta::assert_snapshot!(
+        course::snapshot!(
             "ch06_naive_conv_stride2_pad1",
             format!(
                 "conv2d_naive: x (1, 2, 5, 5) = (i mod 7) - 3, weight (2, 2, 3, 3) = (i mod 5)/4 - 0.5, \

@@ -195,7 +195,7 @@ mod inception_cost {
                 cost.multiplications, cost.parameters, cost.output_channels
             );
         }
-        insta::assert_snapshot!("ch07_inception_costs", text);
+        course::snapshot!("ch07_inception_costs", text);
     }
 }
 
