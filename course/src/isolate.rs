@@ -552,7 +552,9 @@ impl Snapshots {
             let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
             for e in entries.flatten() {
                 let path = e.path();
-                let Some(stem) = path.file_name().and_then(|n| n.to_str()?.strip_suffix(".snap")) else { continue };
+                let Some(stem) = path.file_name().and_then(|n| n.to_str()?.strip_suffix(".snap")) else {
+                    continue;
+                };
                 if let Ok(text) = std::fs::read_to_string(&path) {
                     reviewed.insert(stem.to_string(), course::snapshot::contents_of_snap_file(&text));
                 }
@@ -568,7 +570,9 @@ impl Snapshots {
         for (stem, text) in &reported {
             match self.reviewed.get(stem) {
                 Some(want) if want == text.trim_end_matches(['\n', '\r']) => {}
-                Some(_) => return Err(format!("the snapshot `{stem}` differs from the course's reviewed value")),
+                Some(_) => {
+                    return Err(format!("the snapshot `{stem}` differs from the course's reviewed value"))
+                }
                 None => return Err(format!("the snapshot `{stem}` is not one of the course's")),
             }
         }
@@ -1141,7 +1145,8 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
                 match run_one(bin, &name, &token, sandbox, slot, limit) {
                     Ok(run) => {
                         let (outcome, output) = judge(bin, &name, &token, &run, limit, snapshots);
-                        let stems: Vec<String> = reported_snapshots(&run.output).into_iter().map(|r| r.0).collect();
+                        let stems: Vec<String> =
+                            reported_snapshots(&run.output).into_iter().map(|r| r.0).collect();
                         if !stems.is_empty() {
                             reported.lock().unwrap().insert(name.clone(), stems);
                         }

@@ -683,10 +683,10 @@ pub fn verify(root: &Path, manifest: &Manifest) -> Result<i32, String> {
     let written: Vec<String> = manifest.written().map(|c| c.id.clone()).collect();
     first_steps(&mut r, root, manifest);
     r.step(
-        "library and tool tests: cargo test -p courselib -p datasets; -p course; -p solutions --doc",
+        "library and tool tests: cargo test -p courselib -p datasets; -p course; -p course-graded; -p solutions --doc",
         |f| {
             for args in
-                [&["-p", "courselib", "-p", "datasets"][..], &["-p", "course"], &["-p", "solutions", "--doc"]]
+                [&["-p", "courselib", "-p", "datasets"][..], &["-p", "course"], &["-p", "course-graded"], &["-p", "solutions", "--doc"]]
             {
                 if let Some(report) = tests(root, args, f) {
                     all_pass(&report, &format!("cargo test {}", args.join(" ")), f);

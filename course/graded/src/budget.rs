@@ -2,6 +2,7 @@
 //! trains on, right before it starts, with [`budget!`](crate::budget!):
 //!
 //! ```
+//! # extern crate course_graded as course;
 //! let (epochs, steps) = (2, 187);
 //! course::budget!("{epochs} epochs x {steps} steps of batch 64 (12,000 images)");
 //! ```
