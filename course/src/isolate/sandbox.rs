@@ -1,0 +1,259 @@
+//! Running one test in its own process: the token on stdin, the limits, and (as root) the
+//! unprivileged user, mount namespace, private /tmp and network it runs in.
+
+use super::*;
+
+/// The longest output kept per test (the rest is dropped).
+pub(super) const MAX_OUTPUT: usize = 256 * 1024;
+/// A fresh random token (128 bits from the OS).
+pub(super) fn fresh_token() -> String {
+    let mut buf = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_ok();
+    if !ok {
+        use std::hash::BuildHasher;
+        let s = std::collections::hash_map::RandomState::new();
+        let a = s.hash_one(Instant::now());
+        let b = s.hash_one(std::process::id());
+        buf[..8].copy_from_slice(&a.to_le_bytes());
+        buf[8..].copy_from_slice(&b.to_le_bytes());
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How the test processes are confined.
+#[derive(Clone)]
+pub(super) struct Sandbox {
+    pub(super) timeout: Duration,
+    pub(super) memory_bytes: u64,
+    /// Linux as root: run as uid/gid `BASE_UID + slot` (no groups).
+    pub(super) switch_user: bool,
+    /// Linux as root: a private mount namespace with `hide` covered by empty tmpfs.
+    pub(super) mask: bool,
+    pub(super) hide: Vec<PathBuf>,
+}
+
+pub(super) const BASE_UID: u32 = 64000;
+
+/// The largest file a test process may write (RLIMIT_FSIZE).
+#[cfg(unix)]
+pub(super) const MAX_FILE_BYTES: libc::rlim_t = 64 << 20;
+
+pub(super) struct Run {
+    /// Exit status 0.
+    pub(super) success: bool,
+    /// From the start of the process to its end.
+    pub(super) duration: Duration,
+    pub(super) timed_out: bool,
+    pub(super) signal: Option<i32>,
+    pub(super) output: String,
+}
+
+#[cfg(unix)]
+pub(super) fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    let mem = sandbox.memory_bytes as libc::rlim_t;
+    let (switch_user, mask) = (sandbox.switch_user, sandbox.mask);
+    let uid = BASE_UID + slot as u32;
+    let hide: Vec<CString> =
+        sandbox.hide.iter().filter_map(|p| CString::new(p.as_os_str().as_bytes()).ok()).collect();
+    let tmpfs = CString::new("tmpfs").unwrap();
+    let root = CString::new("/").unwrap();
+    let opts = CString::new("size=16k,mode=000").unwrap();
+    let tmp = CString::new("/tmp").unwrap();
+    let tmp_opts = CString::new("size=64m,mode=1777").unwrap();
+    // SAFETY: between fork and exec only async-signal-safe system calls run, on memory that
+    // was allocated before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let check = |r: libc::c_int| if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
+            if mask {
+                #[cfg(target_os = "linux")]
+                {
+                    check(libc::unshare(libc::CLONE_NEWNS))?;
+                    check(libc::mount(
+                        std::ptr::null(),
+                        root.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ))?;
+                    for p in &hide {
+                        check(libc::mount(
+                            tmpfs.as_ptr(),
+                            p.as_ptr(),
+                            tmpfs.as_ptr(),
+                            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                            opts.as_ptr() as *const libc::c_void,
+                        ))?;
+                    }
+                    // A private, small /tmp (nothing outlives the test), and no network where
+                    // the kernel gives the process its own (best effort).
+                    check(libc::mount(
+                        tmpfs.as_ptr(),
+                        tmp.as_ptr(),
+                        tmpfs.as_ptr(),
+                        libc::MS_NOSUID | libc::MS_NODEV,
+                        tmp_opts.as_ptr() as *const libc::c_void,
+                    ))?;
+                    libc::unshare(libc::CLONE_NEWNET);
+                }
+            }
+            let limit = |res, v: libc::rlim_t| {
+                let r = libc::rlimit { rlim_cur: v, rlim_max: v };
+                check(libc::setrlimit(res, &r))
+            };
+            limit(libc::RLIMIT_AS, mem)?;
+            limit(libc::RLIMIT_CORE, 0)?;
+            limit(libc::RLIMIT_FSIZE, MAX_FILE_BYTES)?;
+            if switch_user {
+                limit(libc::RLIMIT_NPROC, 1024)?;
+                check(libc::setgroups(0, std::ptr::null()))?;
+                check(libc::setgid(uid as libc::gid_t))?;
+                check(libc::setuid(uid as libc::uid_t))?;
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(unix))]
+pub(super) fn confine(_cmd: &mut Command, _sandbox: &Sandbox, _slot: usize) {}
+
+/// Kills the test's process group and, when it ran under its own uid, every process of it.
+pub(super) fn kill_all(child: &mut std::process::Child, sandbox: &Sandbox, slot: usize) {
+    crate::reaper::kill_group(child.id());
+    let _ = child.kill();
+    if sandbox.switch_user {
+        crate::reaper::kill_user(BASE_UID + slot as u32);
+    }
+}
+
+pub(super) fn run_one(
+    bin: &Binary,
+    name: &str,
+    token: &str,
+    sandbox: &Sandbox,
+    slot: usize,
+    timeout: Duration,
+) -> Result<Run, String> {
+    let mut cmd = Command::new(&bin.exe);
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .current_dir(&bin.dir)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", "/nonexistent")
+        .env(course::proof::TOKEN_ON_STDIN_ENV, "1")
+        .env(course::snapshot::JUDGED_OUTSIDE_ENV, "1")
+        .env("INSTA_UPDATE", "no")
+        .env("CI", "true")
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_TEST_THREADS", "1")
+        .env("CARGO_MANIFEST_DIR", &bin.dir);
+    let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
+    cmd.stdin(Stdio::piped()).stdout(writer.try_clone().map_err(|e| e.to_string())?).stderr(writer);
+    confine(&mut cmd, sandbox, slot);
+    let started = Instant::now();
+    let mut child =
+        crate::reaper::spawn(&mut cmd).map_err(|e| format!("cannot start {}: {e}", bin.exe.display()))?;
+    drop(cmd);
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(format!("{token}\n").as_bytes());
+    }
+    let buf = Arc::new(Mutex::new((Vec::<u8>::new(), false)));
+    let reader_buf = Arc::clone(&buf);
+    std::thread::spawn(move || {
+        let mut reader = reader;
+        let mut chunk = [0u8; 8192];
+        loop {
+            match reader.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut b = reader_buf.lock().unwrap();
+                    let room = MAX_OUTPUT.saturating_sub(b.0.len());
+                    b.0.extend_from_slice(&chunk[..n.min(room)]);
+                }
+            }
+        }
+        reader_buf.lock().unwrap().1 = true;
+    });
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(s) => break s,
+            None if Instant::now() >= deadline => {
+                timed_out = true;
+                kill_all(&mut child, sandbox, slot);
+                break child.wait().map_err(|e| e.to_string())?;
+            }
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    let duration = started.elapsed();
+    // Children it left behind die with it.
+    kill_all(&mut child, sandbox, slot);
+    crate::reaper::unregister(child.id());
+    let until = Instant::now() + Duration::from_secs(2);
+    while !buf.lock().unwrap().1 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let output = String::from_utf8_lossy(&buf.lock().unwrap().0).into_owned();
+    #[cfg(unix)]
+    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    #[cfg(not(unix))]
+    let signal = None;
+    Ok(Run { success: status.success() && !timed_out, duration, timed_out, signal, output })
+}
+
+/// Folders closed to every user but their owner (mode 0700) while it lives; their modes come
+/// back when it is dropped.
+pub(super) struct Closed(Vec<(PathBuf, u32)>);
+
+impl Closed {
+    pub(super) fn new(dirs: &[PathBuf]) -> Closed {
+        let mut closed = Vec::new();
+        #[cfg(unix)]
+        for d in dirs {
+            use std::os::unix::fs::PermissionsExt;
+            let Ok(meta) = std::fs::symlink_metadata(d) else { continue };
+            let mode = meta.permissions().mode();
+            if std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).is_ok() {
+                closed.push((d.clone(), mode));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = dirs;
+        Closed(closed)
+    }
+}
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        for (d, mode) in &self.0 {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(*mode));
+        }
+    }
+}
+
+/// The strongest confinement that works here: (switch_user, mask). Both need root on Linux;
+/// a container may allow the user switch but not mount namespaces.
+pub(super) fn probe_privileges(sandbox: &Sandbox) -> (bool, bool) {
+    if !cfg!(target_os = "linux") || std::env::var_os("DLCV_GRADING_NO_SANDBOX").is_some() {
+        return (false, false);
+    }
+    for (switch_user, mask) in [(true, true), (true, false)] {
+        let trial = Sandbox { switch_user, mask, ..sandbox.clone() };
+        let mut cmd = Command::new("/bin/true");
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        confine(&mut cmd, &trial, 0);
+        if cmd.status().is_ok_and(|s| s.success()) {
+            return (switch_user, mask);
+        }
+    }
+    (false, false)
+}
