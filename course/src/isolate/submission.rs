@@ -52,12 +52,11 @@ pub(super) fn prepare_chapters(root: &Path, manifest: &Manifest, opts: &Options)
                     for (ex, calls) in taken.forbidden {
                         let section =
                             manifest.exercises.iter().find(|e| e.id == ex).map_or("", |e| e.section.as_str());
-                        forbidden.insert(
-                            (ch.id.clone(), ex.clone()),
-                            format!(
-                                "0 points: {ex} uses {calls}, which this exercise must not call: it teaches how to do that by hand (book section {section})"
-                            ),
+                        let why = format!(
+                            "0 points: {ex} uses {calls}, which this exercise must not call: it teaches how to do that by hand (book section {section})"
                         );
+                        notes.push(format!("{}: exercises/src/{file}, {why}", ch.id));
+                        forbidden.insert((ch.id.clone(), ex.clone()), why);
                     }
                     (Some(taken.text), Origin::Learner)
                 }
