@@ -731,7 +731,7 @@ pub fn verify(root: &Path, manifest: &Manifest) -> Result<i32, String> {
         manifest.grading.red_team_chapters.clone()
     };
     let title = format!(
-        "grader red team: course/redteam cases graded on {} ([grading] red_team_chapters): cheats earn nothing, honest code full points, repeat gradings identical",
+        "grader red team: course/redteam cases graded on {} ([grading] red_team_chapters) or the chapters a case names: cheats earn nothing, honest code full points, repeat gradings identical",
         red_team.join(", ")
     );
     r.step(&title, |f| {

@@ -225,37 +225,24 @@ pub fn red_team(root: &Path, manifest: &Manifest, chapters: &[String], f: &mut V
         let secs = started.elapsed().as_secs_f64();
         let got = per_exercise(&v);
         let mut problems = Vec::new();
-        for ex in &expected.zero {
-            match got.get(ex) {
-                Some((s, _)) if *s == 0.0 => {}
-                Some((s, m)) => problems.push(format!(
-                    "{ex} earned {}/{} (the cheat must earn 0)",
-                    grade::fmt_points(*s),
-                    grade::fmt_points(*m)
-                )),
-                None => problems.push(format!("{ex}: no tests in the report")),
-            }
-        }
-        for ex in &expected.full {
-            match got.get(ex) {
-                Some((s, m)) if (s - m).abs() < 1e-6 && *m > 0.0 => {}
-                Some((s, m)) => problems.push(format!(
-                    "{ex} earned {}/{} (honest code must earn full points)",
-                    grade::fmt_points(*s),
-                    grade::fmt_points(*m)
-                )),
-                None => problems.push(format!("{ex}: no tests in the report")),
-            }
-        }
-        for ex in &expected.not_full {
-            match got.get(ex) {
-                Some((s, m)) if s < m => {}
-                Some((s, m)) => problems.push(format!(
-                    "{ex} earned {}/{} (the cheat must not earn full points)",
-                    grade::fmt_points(*s),
-                    grade::fmt_points(*m)
-                )),
-                None => problems.push(format!("{ex}: no tests in the report")),
+        // (the exercises, whether (score, max) is as expected, what the cheat or honest code must earn)
+        type Rule = fn(f64, f64) -> bool;
+        let checks: [(&[String], Rule, &str); 3] = [
+            (&expected.zero, |s, _| s == 0.0, "the cheat must earn 0"),
+            (&expected.full, |s, m| (s - m).abs() < 1e-6 && m > 0.0, "honest code must earn full points"),
+            (&expected.not_full, |s, m| s < m, "the cheat must not earn full points"),
+        ];
+        for (exercises, ok, must) in checks {
+            for ex in exercises {
+                match got.get(ex) {
+                    Some(&(s, m)) if ok(s, m) => {}
+                    Some(&(s, m)) => problems.push(format!(
+                        "{ex} earned {}/{} ({must})",
+                        grade::fmt_points(s),
+                        grade::fmt_points(m)
+                    )),
+                    None => problems.push(format!("{ex}: no tests in the report")),
+                }
             }
         }
         if let Some(max) = expected.max_seconds {
