@@ -367,6 +367,10 @@ pub fn take(stub: &str, learner: &str, rules: &Rules) -> Result<Taken, String> {
         match item {
             Item::Fn(f) if slots.contains_key(&format!("fn {}", f.sig.ident)) => {
                 let slot = &slots[&format!("fn {}", f.sig.ident)];
+                // The whole item: its attributes and signature are the learner's too.
+                if let Some(why) = refused(item.to_token_stream(), false) {
+                    return Err(why);
+                }
                 edits.push((slot.range.clone(), text_of(item.span())));
                 pieces.push(Piece {
                     names: vec![f.sig.ident.to_string()],
@@ -382,6 +386,9 @@ pub fn take(stub: &str, learner: &str, rules: &Rules) -> Result<Taken, String> {
                     let slot_key = name.as_ref().map(|n| format!("{key}::{n}"));
                     if let (Some(k), ImplItem::Fn(f)) = (&slot_key, it) {
                         if let Some(slot) = slots.get(k) {
+                            if let Some(why) = refused(it.to_token_stream(), false) {
+                                return Err(why);
+                            }
                             edits.push((slot.range.clone(), text_of(it.span())));
                             pieces.push(Piece {
                                 names: vec![f.sig.ident.to_string()],
@@ -761,6 +768,11 @@ pub fn sigmoid(x: f32) -> f32 {
                 "{cheat}: {err}"
             );
         }
+        let on_exercise = solved("").replace(
+            "pub fn square",
+            "#[doc = include_str!(\"../../tests/grading/ch01.rs\")]\npub fn square",
+        );
+        assert!(take_with(&on_exercise).unwrap_err().contains("`include_str` is not allowed"));
         let inner =
             format!("#![debugger_visualizer(natvis_file = \"../../solutions/src/ch01.rs\")]\n{}", solved(""));
         assert!(take_with(&inner).unwrap_err().contains("`debugger_visualizer` is not allowed"));
