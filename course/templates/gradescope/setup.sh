@@ -14,4 +14,7 @@ rustup toolchain install {{TOOLCHAIN}} --profile minimal
 # own exercises (and no grading run depends on the network): grade the untouched stubs once.
 cargo fetch --locked
 cargo build --package course
+# The reference solutions, graded once: their per-test times give each test of a submission
+# a tight limit, and the snapshots they report are required of every submission.
+cargo course grade --reference --out /tmp/reference-grading >/dev/null || echo "reference grading failed; submissions get the default limits"
 cargo course grade --out /tmp/warm-up-grading >/dev/null || echo "warm-up grading failed; submissions will build from scratch"
