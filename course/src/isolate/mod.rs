@@ -109,7 +109,14 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     let timeout = Duration::from_secs(opts.timeout_s.unwrap_or(manifest.grading.timeout_s));
     let memory_bytes = manifest.grading.memory_mb * 1024 * 1024;
     if opts.submission.is_some() && !opts.unsafe_no_isolation {
-        let bare = Sandbox { timeout, memory_bytes, switch_user: false, mask: false, hide: Vec::new() };
+        let bare = Sandbox {
+            timeout,
+            memory_bytes,
+            switch_user: false,
+            mask: false,
+            hide: Vec::new(),
+            keep: Vec::new(),
+        };
         if !probe_privileges(&bare).0 {
             return Err(
                 "grading a submission needs isolation: root on Linux (the tests run as an unprivileged \
@@ -214,6 +221,7 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
             )
             .filter(|p| p.is_dir())
             .collect(),
+        keep: folders_under_tmp(&[root.to_path_buf(), target.clone()]),
     };
     let (switch_user, mask) = probe_privileges(&sandbox0);
     let sandbox = Sandbox { switch_user, mask, ..sandbox0 };
@@ -289,6 +297,20 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     }
     let budgets = ran.budgets;
     Ok(Ok(Grading { visible, hidden, has_hidden, notes, budgets, build_secs, test_secs }))
+}
+
+/// Those of `paths` that lie under /tmp (which each test gets a private one of), without
+/// those inside another.
+fn folders_under_tmp(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let under: Vec<&PathBuf> =
+        paths.iter().filter(|p| p.starts_with("/tmp") && p.as_path() != Path::new("/tmp")).collect();
+    let mut keep: Vec<PathBuf> = Vec::new();
+    for p in &under {
+        if !under.iter().any(|q| q != p && p.starts_with(q)) && !keep.contains(p) {
+            keep.push(p.to_path_buf());
+        }
+    }
+    keep
 }
 
 /// `cargo course grade [--reference | --submission DIR] [--chapters ..] [--out DIR]`.

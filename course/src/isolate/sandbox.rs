@@ -30,7 +30,14 @@ pub(super) struct Sandbox {
     /// Linux as root: a private mount namespace with `hide` covered by empty tmpfs.
     pub(super) mask: bool,
     pub(super) hide: Vec<PathBuf>,
+    /// Folders under /tmp the tests need (the checkout, its target dir): bound back into
+    /// their private /tmp.
+    pub(super) keep: Vec<PathBuf>,
 }
+
+/// The first file descriptor [`confine`] parks the [`Sandbox::keep`] folders on.
+#[cfg(unix)]
+const KEEP_FD: libc::c_int = 200;
 
 pub(super) const BASE_UID: u32 = 64000;
 
@@ -64,6 +71,27 @@ pub(super) fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
     let opts = CString::new("size=16k,mode=000").unwrap();
     let tmp = CString::new("/tmp").unwrap();
     let tmp_opts = CString::new("size=64m,mode=1777").unwrap();
+    let cstr = |p: &Path| CString::new(p.as_os_str().as_bytes()).ok();
+    // Per kept folder: its path, the folders to create for it in the new /tmp (outermost
+    // first), and the /proc path of the descriptor it is parked on.
+    let keep: Vec<(CString, Vec<CString>, CString)> = sandbox
+        .keep
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| {
+            let mut dirs: Vec<CString> = k
+                .ancestors()
+                .take_while(|a| a.starts_with("/tmp") && *a != Path::new("/tmp"))
+                .filter_map(cstr)
+                .collect();
+            dirs.reverse();
+            Some((
+                cstr(k)?,
+                dirs,
+                CString::new(format!("/proc/self/fd/{}", KEEP_FD + i as libc::c_int)).ok()?,
+            ))
+        })
+        .collect();
     // SAFETY: between fork and exec only async-signal-safe system calls run, on memory that
     // was allocated before the fork.
     unsafe {
@@ -90,7 +118,17 @@ pub(super) fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
                         ))?;
                     }
                     // A private, small /tmp (nothing outlives the test), and no network where
-                    // the kernel gives the process its own (best effort).
+                    // the kernel gives the process its own (best effort). Folders of the
+                    // grading that live under /tmp are parked on descriptors first, then
+                    // bound back (with what is mounted on them) into the new /tmp.
+                    for (i, (path, _, _)) in keep.iter().enumerate() {
+                        let fd =
+                            libc::open(path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC);
+                        if fd < 0 || libc::dup2(fd, KEEP_FD + i as libc::c_int) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        libc::close(fd);
+                    }
                     check(libc::mount(
                         tmpfs.as_ptr(),
                         tmp.as_ptr(),
@@ -98,6 +136,19 @@ pub(super) fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
                         libc::MS_NOSUID | libc::MS_NODEV,
                         tmp_opts.as_ptr() as *const libc::c_void,
                     ))?;
+                    for (i, (path, dirs, parked)) in keep.iter().enumerate() {
+                        for d in dirs {
+                            libc::mkdir(d.as_ptr(), 0o755);
+                        }
+                        check(libc::mount(
+                            parked.as_ptr(),
+                            path.as_ptr(),
+                            std::ptr::null(),
+                            libc::MS_BIND | libc::MS_REC,
+                            std::ptr::null(),
+                        ))?;
+                        libc::close(KEEP_FD + i as libc::c_int);
+                    }
                     libc::unshare(libc::CLONE_NEWNET);
                 }
             }
