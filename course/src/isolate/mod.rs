@@ -442,6 +442,14 @@ mod tests {
     }
 
     #[test]
+    fn only_the_outermost_folders_under_tmp_are_kept() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(folders_under_tmp(&[p("/tmp/ci/repo"), p("/tmp/ci/repo/target")]), [p("/tmp/ci/repo")]);
+        assert_eq!(folders_under_tmp(&[p("/work/repo"), p("/tmp/t")]), [p("/tmp/t")]);
+        assert!(folders_under_tmp(&[p("/work/repo"), p("/work/repo/target"), p("/tmpx/a")]).is_empty());
+    }
+
+    #[test]
     fn snapshots_are_judged_here() {
         let bin = Binary { krate: "grading".into(), exe: PathBuf::new(), dir: PathBuf::new(), hidden: true };
         let proof = course::proof::proof_line("tok", "grading::ch01::normalize");
