@@ -279,6 +279,27 @@ fn refused(ts: TokenStream, in_use: bool) -> Option<String> {
     None
 }
 
+/// A learner's exercise function `whole` (its text `text`) for `slot`: the edit that puts it
+/// into the stub, and its piece. The whole item is checked: its attributes and signature are
+/// the learner's too.
+fn taken_exercise(
+    whole: &impl ToTokens,
+    text: String,
+    sig: &syn::Signature,
+    block: &syn::Block,
+    slot: &Slot,
+) -> Result<((Range<usize>, String), Piece), String> {
+    if let Some(why) = refused(whole.to_token_stream(), false) {
+        return Err(why);
+    }
+    let piece = Piece {
+        names: vec![sig.ident.to_string()],
+        tokens: block.to_token_stream(),
+        exercise: Some(slot.exercise.clone()),
+    };
+    Ok(((slot.range.clone(), text), piece))
+}
+
 /// Takes the graded code of `learner` into `stub` (see the module doc). `Err`: the chapter
 /// is not graded, with the reason (its 0 points are explained by it).
 pub fn take(stub: &str, learner: &str, rules: &Rules) -> Result<Taken, String> {
@@ -367,16 +388,9 @@ pub fn take(stub: &str, learner: &str, rules: &Rules) -> Result<Taken, String> {
         match item {
             Item::Fn(f) if slots.contains_key(&format!("fn {}", f.sig.ident)) => {
                 let slot = &slots[&format!("fn {}", f.sig.ident)];
-                // The whole item: its attributes and signature are the learner's too.
-                if let Some(why) = refused(item.to_token_stream(), false) {
-                    return Err(why);
-                }
-                edits.push((slot.range.clone(), text_of(item.span())));
-                pieces.push(Piece {
-                    names: vec![f.sig.ident.to_string()],
-                    tokens: f.block.to_token_stream(),
-                    exercise: Some(slot.exercise.clone()),
-                });
+                let (edit, piece) = taken_exercise(item, text_of(item.span()), &f.sig, &f.block, slot)?;
+                edits.push(edit);
+                pieces.push(piece);
             }
             Item::Impl(imp) if impls.contains_key(&impl_key(imp)) => {
                 let key = impl_key(imp);
@@ -386,15 +400,10 @@ pub fn take(stub: &str, learner: &str, rules: &Rules) -> Result<Taken, String> {
                     let slot_key = name.as_ref().map(|n| format!("{key}::{n}"));
                     if let (Some(k), ImplItem::Fn(f)) = (&slot_key, it) {
                         if let Some(slot) = slots.get(k) {
-                            if let Some(why) = refused(it.to_token_stream(), false) {
-                                return Err(why);
-                            }
-                            edits.push((slot.range.clone(), text_of(it.span())));
-                            pieces.push(Piece {
-                                names: vec![f.sig.ident.to_string()],
-                                tokens: f.block.to_token_stream(),
-                                exercise: Some(slot.exercise.clone()),
-                            });
+                            let (edit, piece) =
+                                taken_exercise(it, text_of(it.span()), &f.sig, &f.block, slot)?;
+                            edits.push(edit);
+                            pieces.push(piece);
                             continue;
                         }
                     }
