@@ -7,13 +7,10 @@
 //!   and as dfdx layers, with fast `Cpu` kernels and a device-generic path.
 //! - [`data`]: batching the plain [`datasets`] into dfdx tensors of compile-time shape.
 //! - [`gradcheck`]: numerical gradients by central differences, and how to compare them.
-//! - [`check`]: assertions whose failure messages tell a learner what is wrong and where
-//!   in the book to look.
 //! - [`optim`]: optimisers for any dfdx model from a per-value update rule, and
 //!   learning-rate schedules.
 //! - [`plot`]: figures for the book with plotters, using a bundled font.
 
-pub mod check;
 pub mod conv;
 pub mod data;
 pub mod device;

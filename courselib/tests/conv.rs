@@ -6,7 +6,7 @@
 //! chosen to cover kernels 1–5, strides 1–3, paddings 0–2, odd and even and non-square
 //! sizes; the values come from seeded generators.
 
-use courselib::check::{assert_all_close, Tolerance};
+use course::check::{assert_all_close, Tolerance};
 use courselib::conv::naive::{self, Dims};
 use courselib::conv::shape::{conv_out, conv_transpose_out, pool_out};
 use courselib::conv::{avg_pool2d, conv2d, conv_transpose2d, gather, max_pool2d};
