@@ -1,7 +1,7 @@
 //! Hidden tests of chapter 1: vision tasks and tensors.
 
 use crate::support::{labels, table, uniform, SEEDS};
-use courselib::check::{assert_all_close, assert_close, Tolerance};
+use course::check::{assert_all_close, assert_close, Tolerance};
 use courselib::device::{device, Dev};
 use dfdx::prelude::*;
 use subject::ch01_vision_tasks as ch01;
@@ -34,11 +34,12 @@ mod top_k_error {
             let got = ch01::top_k_error(&scores, &labels, k);
             let context = format!("top_k_error (book section 1.2): B = {B}, C = {C}, k = {k}, seed {seed}");
             assert_close(&context, got, by_sorting::<B, C>(&scores.as_vec(), &labels, k), Tolerance::F32);
-            assert!(got <= previous, "{context}: the error can only fall as k grows");
+            course::check!(got <= previous, "{context}: the error can only fall as k grows");
             previous = got;
         }
-        assert_eq!(
-            previous, 0.0,
+        course::check_eq!(
+            previous,
+            0.0,
             "top_k_error (book section 1.2): with k = C every label is among the top k"
         );
     }
@@ -110,7 +111,7 @@ mod one_hot {
         })
         .expect_err("one_hot (book section 1.3): label 3 of 3 classes must panic");
         let message = panic.downcast_ref::<String>().map(String::as_str).unwrap_or_default();
-        assert!(
+        course::check!(
             message.contains("is not below the class count"),
             "one_hot (book section 1.3): the panic for label 3 of 3 classes should say it \"is not below the class count\", got {message:?}"
         );
@@ -160,7 +161,7 @@ mod image_to_tensor {
         let result: Result<Tensor<Rank3<3, 4, 3>, f32, Dev>, _> = ch01::image_to_tensor(&device(0), &image);
         let error = result
             .expect_err("image_to_tensor (book section 1.4): a 4x3 image cannot fill (3, H = 4, W = 3)");
-        assert_eq!(
+        course::check_eq!(
             error,
             ch01::ImageSizeError { expected: (3, 4), actual: (4, 3) },
             "image_to_tensor (book section 1.4): the error gives (width, height) of both"
@@ -175,7 +176,7 @@ mod image_to_tensor {
         let error = result
             .expect_err("image_to_tensor (book section 1.4): a 5x2 image cannot fill (3, H = 4, W = 3)");
         let message = error.to_string();
-        assert!(
+        course::check!(
             message.contains("5x2") && message.contains("3x4"),
             "image_to_tensor (book section 1.4): the error message should give the image's 5x2 and the tensor's 3x4 (width x height), got {message:?}"
         );
@@ -350,7 +351,7 @@ mod flatten {
         assert_all_close(&context, &rows.as_vec(), &want, Tolerance::F32);
         let array = batch.array();
         let row_of_last = rows.array()[B - 1];
-        assert_eq!(
+        course::check_eq!(
             row_of_last[N - 1],
             array[B - 1][C - 1][H - 1][W - 1],
             "{context}: the last row ends with the last pixel of the last channel"

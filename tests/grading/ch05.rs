@@ -3,7 +3,7 @@
 //! and the hand-written gradients with both; the triplet embedding is trained to the bar.
 
 use crate::support::{labels, table, uniform, SEEDS};
-use courselib::check::{assert_all_close, assert_close, Tolerance};
+use course::check::{assert_all_close, assert_close, Tolerance};
 use courselib::device::{device, Dev};
 use courselib::gradcheck::numerical_gradient;
 use dfdx::prelude::*;
@@ -17,12 +17,19 @@ const GRADIENT_TOLERANCE: f64 = 1e-6;
 /// (entries far below the largest carry the finite differences' rounding error of about
 /// 1e-10, which element-wise relative errors would blow up).
 fn assert_gradient(context: &str, name: &str, got: &[f64], want: &[f64], reference: &str) {
-    assert_eq!(got.len(), want.len(), "{context}: {name} has {} entries, expected {}", got.len(), want.len());
+    course::check_eq!(
+        got.len(),
+        want.len(),
+        "{context}: {name} has {} entries, expected {}",
+        got.len(),
+        want.len()
+    );
     let scale = want.iter().fold(1e-8, |m: f64, w| m.max(w.abs()));
-    let error = got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max) / scale;
-    assert!(
-        error < GRADIENT_TOLERANCE,
-        "{context}: {name} differs from {reference} by {error:.2e} of its largest entry\n got:  {got:?}\n want: {want:?}"
+    assert_all_close(
+        format!("{context}: {name} against {reference} (to {GRADIENT_TOLERANCE:e} of its largest entry)"),
+        got,
+        want,
+        Tolerance { abs: GRADIENT_TOLERANCE * scale, rel: 0.0 },
     );
 }
 
@@ -98,7 +105,7 @@ mod log_softmax {
         let z = dev.tensor([[1e4f32, 1e4 - 1.0, -1e4], [-1e4, -1e4, -1e4], [0.0, -200.0, 88.0]]);
         let got = ch05::log_softmax(z.clone()).as_vec();
         let want = log_softmax_rows(&z.as_vec().iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), 3);
-        assert!(
+        course::check!(
             got.iter().all(|v| v.is_finite()),
             "log_softmax (book section 5.2): logits of 1e4 gave {got:?}; subtract the row maximum before exp"
         );
@@ -109,7 +116,7 @@ mod log_softmax {
             Tolerance::F32,
         );
         let tape = ch05::log_softmax(z.leaky_trace()).select(dev.tensor([0, 1, 1])).sum().backward();
-        assert!(
+        course::check!(
             tape.get(&z).as_vec().iter().all(|g| g.is_finite()),
             "log_softmax (book section 5.2): the tape gradient for logits of 1e4 is not finite"
         );
@@ -169,7 +176,7 @@ mod cross_entropy {
             let q = ch05::one_hot_targets::<2, 3, f32, Dev>(&dev, &[1, 2], smoothing);
             let loss = ch05::cross_entropy(z.clone(), &q).array();
             let want = cross_entropy_by_loops(&z64, &ch05::one_hot_targets(&device(0), &[1, 2], smoothing));
-            assert!(
+            course::check!(
                 loss.is_finite(),
                 "cross_entropy (book section 5.2): logits of 1e4 gave {loss}; use the stable log-softmax"
             );
@@ -308,10 +315,10 @@ mod multiclass_hinge {
             0.0,
             Tolerance::F64,
         );
-        let g = loss.backward().get(&s).as_vec();
-        assert!(
-            g.iter().all(|&v| v == 0.0),
-            "multiclass_hinge (book section 5.3): the true class must not count, so nothing passes a gradient: {g:?}"
+        course::check_eq!(
+            loss.backward().get(&s).as_vec(),
+            [0.0; 6],
+            "multiclass_hinge (book section 5.3): the true class must not count, so nothing passes a gradient"
         );
         // Two classes, labels as ±1: the lecture's hinge max(0, 1 − y·x) with x = s_1 − s_0.
         let s = dev.tensor([[0.0f64, 0.3], [0.0, -2.0], [0.0, 0.7]]);
@@ -554,18 +561,20 @@ mod triplet_gradient {
             &[0.0, -2.0],
             Tolerance::F64,
         );
-        let all_zero = |g: ch05::TripletGrads<1, 2, f64, Dev>| {
-            [g.anchor, g.positive, g.negative].iter().all(|t| t.as_vec().iter().all(|&v| v == 0.0))
+        let values = |g: ch05::TripletGrads<1, 2, f64, Dev>| {
+            [g.anchor.as_vec(), g.positive.as_vec(), g.negative.as_vec()].concat()
         };
-        assert!(
-            all_zero(ch05::triplet_gradient(&a, &n, &p, 0.1)),
+        course::check_eq!(
+            values(ch05::triplet_gradient(&a, &n, &p, 0.1)),
+            [0.0; 6],
             "{context}: a triplet beyond its margin must get no gradient"
         );
         // |a - p|² = 1, |a - n|² = 4, margin 3: the hinge is exactly 0 (exact in f64), where
         // the book takes the derivative to be 0, as for ReLU.
         let (p, n) = (dev.tensor([[1.0f64, 0.0]]), dev.tensor([[0.0f64, 2.0]]));
-        assert!(
-            all_zero(ch05::triplet_gradient(&a, &p, &n, 3.0)),
+        course::check_eq!(
+            values(ch05::triplet_gradient(&a, &p, &n, 3.0)),
+            [0.0; 6],
             "{context}: a triplet exactly at its margin (hinge 0) must get no gradient"
         );
     }
@@ -773,18 +782,18 @@ mod train_triplet_embedding {
         let (untrained, _) =
             ch05::train_triplet_embedding::<16>(&train, &ch05::TripletConfig { epochs: 0, ..config });
         let context = "train_triplet_embedding (book section 5.7): TripletConfig::default()";
-        assert_eq!(losses.len(), config.epochs, "{context}: one mean loss per epoch");
-        assert!(
+        course::check_eq!(losses.len(), config.epochs, "{context}: one mean loss per epoch");
+        course::check!(
             losses[losses.len() - 1] < 0.5 * losses[0],
             "{context}: the last epoch's loss should be below half the first's: {losses:?}"
         );
         let (trained, before) = (accuracy(&model, &train, &test), accuracy(&untrained, &train, &test));
-        assert!(
+        course::check!(
             trained >= 0.90,
             "{context}: nearest-neighbour test accuracy {:.1} % is below the bar of 90 %; losses {losses:?}",
             100.0 * trained
         );
-        assert!(
+        course::check!(
             trained >= before + 0.03,
             "{context}: training should lift the accuracy of the untrained network ({:.1} %) by at least 3 points, got {:.1} %",
             100.0 * before,
@@ -800,15 +809,19 @@ mod train_triplet_embedding {
         let (a, losses_a) = ch05::train_triplet_embedding::<8>(&train, &config);
         let (b, losses_b) = ch05::train_triplet_embedding::<8>(&train, &config);
         let context = "train_triplet_embedding (book section 5.7)";
-        assert_eq!(losses_a, losses_b, "{context}: two runs with seed 11 give different losses");
-        assert_eq!(
+        course::check_eq_own!(losses_a, losses_b, "{context}: two runs with seed 11 give different losses");
+        course::check_eq_own!(
             a.2.weight.as_vec(),
             b.2.weight.as_vec(),
             "{context}: two runs with seed 11 give different weights"
         );
         let (_, other) =
             ch05::train_triplet_embedding::<8>(&train, &ch05::TripletConfig { seed: 12, ..config });
-        assert_ne!(losses_a, other, "{context}: the seed must change the initialisation and the batches");
+        course::check_ne!(
+            losses_a,
+            other,
+            "{context}: the seed must change the initialisation and the batches"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! experiment against training from scratch.
 
 use crate::support::{uniform, SEEDS};
-use courselib::check::{assert_all_close, Tolerance};
+use course::check::{assert_all_close, assert_all_close_own, Tolerance};
 use courselib::conv::conv2d;
 use courselib::device::{device, rng, Dev};
 use courselib::gradcheck::numerical_gradient;
@@ -16,12 +16,25 @@ use subject::ch07_architectures as ch07;
 type F64<S> = Tensor<S, f64, Dev>;
 
 /// Finite differences in f64 agree with exact gradients to about 1e-9 of the largest
-/// entry; a wrong gradient is off by order one.
-fn assert_gradient(context: &str, got: &[f64], want: &[f64]) {
-    assert_eq!(got.len(), want.len(), "{context}: {} gradient entries, expected {}", got.len(), want.len());
+/// entry; a wrong gradient is off by order one. `own`: `want` differentiates the learner's
+/// own function, not one of the test's.
+fn assert_gradient(context: &str, got: &[f64], want: &[f64], own: bool) {
+    course::check_eq!(
+        got.len(),
+        want.len(),
+        "{context}: {} gradient entries, expected {}",
+        got.len(),
+        want.len()
+    );
     let scale = want.iter().fold(1e-8, |m: f64, w| m.max(w.abs()));
-    let error = got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max) / scale;
-    assert!(error < 1e-6, "{context}: the tape gradient differs from finite differences by {error:.2e} of its largest entry\n got:  {got:?}\n want: {want:?}");
+    let context =
+        format!("{context}: the tape gradient against finite differences (to 1e-6 of its largest entry)");
+    let tolerance = Tolerance { abs: 1e-6 * scale, rel: 0.0 };
+    if own {
+        assert_all_close_own(context, got, want, tolerance);
+    } else {
+        assert_all_close(context, got, want, tolerance);
+    }
 }
 
 /// The multiplications of a convolution, counted one at a time.
@@ -91,7 +104,7 @@ mod conv_multiplications {
             for _ in 0..20 {
                 let (oh, ow) = (rng.gen_range(1..9), rng.gen_range(1..9));
                 let (c, f, k) = (rng.gen_range(1..7), rng.gen_range(1..6), rng.gen_range(1..6));
-                assert_eq!(
+                course::check_eq!(
                     ch07::conv_multiplications(oh, ow, c, f, k),
                     count_multiplications(oh, ow, c, f, k),
                     "conv_multiplications (book section 7.2): output {oh}x{ow}, {c} input channels, {f} filters of {k}x{k} (seed {seed})"
@@ -105,9 +118,13 @@ mod conv_multiplications {
         course::graded!();
         let context = "conv_multiplications (book section 7.2)";
         // AlexNet's first layer: 96 filters of 11x11x3, output 55x55.
-        assert_eq!(ch07::conv_multiplications(55, 55, 3, 96, 11), 105_415_200, "{context}: AlexNet's conv1");
+        course::check_eq!(
+            ch07::conv_multiplications(55, 55, 3, 96, 11),
+            105_415_200,
+            "{context}: AlexNet's conv1"
+        );
         // 256 filters of 5x5 on 112x112x256: more than 2^32.
-        assert_eq!(
+        course::check_eq!(
             ch07::conv_multiplications(112, 112, 256, 256, 5),
             20_552_089_600,
             "{context}: 256 5x5 filters on 112x112x256 (more than 2^32: count in u64)"
@@ -161,7 +178,7 @@ mod inception_cost {
                     pool_projection: option(&mut rng),
                 };
                 let (h, w, c) = (rng.gen_range(1..7), rng.gen_range(1..7), rng.gen_range(1..6));
-                assert_eq!(
+                course::check_eq!(
                     ch07::inception_cost(&spec, h, w, c),
                     reference(&spec, h, w, c),
                     "inception_cost (book section 7.3): {spec:?} on {h}x{w}x{c} (seed {seed})"
@@ -189,7 +206,11 @@ mod inception_cost {
         let mut text = String::from("module | multiplications | parameters | output channels\n");
         for (name, spec, channels) in rows {
             let cost = ch07::inception_cost(&spec, 28, 28, channels);
-            assert_eq!(cost, reference(&spec, 28, 28, channels), "inception_cost (book section 7.3): {name}");
+            course::check_eq!(
+                cost,
+                reference(&spec, 28, 28, channels),
+                "inception_cost (book section 7.3): {name}"
+            );
             text += &format!(
                 "{name} | {} | {} | {}\n",
                 cost.multiplications, cost.parameters, cost.output_channels
@@ -218,7 +239,7 @@ mod max_pool_same {
             &x,
             1e-6,
         );
-        assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec());
+        assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec(), false);
     }
 
     #[test]
@@ -296,7 +317,7 @@ mod inception_forward {
                     &x,
                     1e-6,
                 );
-                assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec());
+                assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec(), false);
             }
         }
     }
@@ -318,7 +339,7 @@ mod inception_forward {
             ("pool_projection", grads.get(&module.pool_projection.weight).as_vec()),
         ];
         for (name, gradient) in paths {
-            assert!(
+            course::check!(
                 gradient.iter().any(|&g| g != 0.0),
                 "inception_forward (book section 7.3): no gradient reaches {name}.weight: is its path on the tape of x?"
             );
@@ -376,7 +397,7 @@ mod residual_forward {
                 &x,
                 1e-6,
             );
-            assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec());
+            assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec(), false);
 
             let context =
                 format!("residual_forward (book section 7.5): 1x1 projection shortcut, seed {seed}");
@@ -394,7 +415,7 @@ mod residual_forward {
                 &x,
                 1e-6,
             );
-            assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec());
+            assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec(), false);
         }
     }
 
@@ -410,7 +431,7 @@ mod residual_forward {
             ("conv2", grads.get(&block.conv2.weight).as_vec()),
             ("shortcut", grads.get(&block.shortcut.weight).as_vec()),
         ] {
-            assert!(
+            course::check!(
                 gradient.iter().any(|&g| g != 0.0),
                 "residual_forward (book section 7.5): no gradient reaches {name}.weight"
             );
@@ -513,11 +534,13 @@ mod loss_with_auxiliary {
             ch07::loss_with_auxiliary(main, aux, &labels, weight).backward().get(&w1t).as_vec()
         };
         for weight in [0.0, 0.3] {
+            // Differences of the learner's own loss_with_auxiliary.
             let fd = numerical_gradient(|w| loss(w, weight), &w1t, 1e-6);
             assert_gradient(
                 &format!("loss_with_auxiliary (book section 7.4): ∂L/∂W1 of a net whose auxiliary head reads h, weight {weight}"),
                 &tape(weight),
                 &fd.as_vec(),
+                true,
             );
         }
     }
@@ -591,12 +614,12 @@ mod linear_probe {
         let scratch =
             network_accuracy(&ch07::train_classifier(&labelled, &ch07::TrainConfig::SCRATCH), &target_test);
         let context = "linear_probe (book section 7.6): 20 labelled images per class of sandal, shirt, sneaker, bag, ankle boot";
-        assert!(
+        course::check!(
             transfer >= 0.90,
             "{context}: the probe on the features of the network trained on classes 0-4 reaches {:.1} % on the 5,000 test images, below the bar of 90 %",
             100.0 * transfer
         );
-        assert!(
+        course::check!(
             transfer >= scratch + 0.01,
             "{context}: the probe ({:.1} %) should beat the same network trained from scratch ({:.1} %) by at least a point",
             100.0 * transfer,
@@ -643,7 +666,10 @@ mod linear_probe {
             {
                 // Where |g| is this small, f32 rounding could flip its sign: such entries are left out.
                 let clear: Vec<usize> = (0..grad.len()).filter(|&j| grad[j].abs() > 1e-5).collect();
-                assert!(clear.len() * 10 >= grad.len() * 9, "{context}: too many tiny gradients to test");
+                course::check!(
+                    clear.len() * 10 >= grad.len() * 9,
+                    "{context}: too many tiny gradients to test"
+                );
                 let got: Vec<f32> = clear.iter().map(|&j| after[j]).collect();
                 let want: Vec<f64> = clear
                     .iter()
@@ -677,7 +703,7 @@ mod linear_probe {
         let untrained = ch07::linear_probe(&features, &labels, &config);
         let fresh =
             device(config.seed).build_module::<Linear<{ ch07::FEATURES }, { ch07::TASK_CLASSES }>, f32>();
-        assert_eq!(
+        course::check_eq!(
             untrained.weight.as_vec(),
             fresh.weight.as_vec(),
             "{context}: with 0 steps the probe must be the Linear layer built on device(config.seed)"
@@ -685,14 +711,14 @@ mod linear_probe {
         let trained = ch07::linear_probe(&features, &labels, &ch07::ProbeConfig::default());
         let (before, after) =
             (probe_accuracy(&untrained, &features, &labels), probe_accuracy(&trained, &features, &labels));
-        assert!(
+        course::check!(
             after >= 0.95,
             "{context}: 300 Adam steps on five clusters should fit at least 95 % of them, got {:.1} % (untrained {:.1} %)",
             100.0 * after,
             100.0 * before
         );
         let again = ch07::linear_probe(&features, &labels, &ch07::ProbeConfig::default());
-        assert_eq!(
+        course::check_eq_own!(
             trained.weight.as_vec(),
             again.weight.as_vec(),
             "{context}: two runs with the same seed differ"
@@ -742,7 +768,7 @@ mod top_activating_images {
                 dev.tensor_from_vec(values.clone(), Rank4::<12, 3, 2, 3>::default());
             for channel in 0..3 {
                 let k = rng.gen_range(0..=12);
-                assert_eq!(
+                course::check_eq!(
                     ch07::top_activating_images(&maps, channel, k),
                     reference(&values, 12, 3, 6, channel, k),
                     "top_activating_images (book section 7.1): channel {channel}, k = {k}, seed {seed} (largest mean first, ties by index)"
@@ -758,7 +784,7 @@ mod top_activating_images {
         let values: Tensor<Rank4<40, 6, 1, 1>, f32, Dev> = uniform(&dev, 8, 1.0);
         let as_f64: Vec<f64> = values.as_vec().iter().map(|&v| f64::from(v)).collect();
         for unit in 0..6 {
-            assert_eq!(
+            course::check_eq!(
                 ch07::top_activating_images(&values, unit, 10),
                 reference(&as_f64, 40, 6, 1, unit, 10),
                 "top_activating_images (book section 7.1): unit {unit} of (40, 6, 1, 1) values, k = 10"

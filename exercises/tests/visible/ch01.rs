@@ -1,6 +1,6 @@
 //! Visible tests of chapter 1: vision tasks and tensors.
 
-use courselib::check::{assert_all_close, assert_close, Tolerance};
+use course::check::{assert_all_close, assert_close, Tolerance};
 use courselib::device::{device, Dev};
 use dfdx::prelude::*;
 use subject::ch01_vision_tasks as ch01;

@@ -1,6 +1,6 @@
 //! Visible tests of chapter 2: neural-network basics and backprop.
 
-use courselib::check::{assert_all_close, assert_close, Tolerance};
+use course::check::{assert_all_close, assert_close, assert_close_own, Tolerance};
 use courselib::device::device;
 use dfdx::prelude::*;
 use subject::ch02_backprop as ch02;
@@ -198,7 +198,7 @@ mod mlp_backward {
             1e-6,
         );
         let error = max_relative_error(&grads.w1.as_vec(), &numeric.as_vec());
-        assert!(
+        course::check!(
             error < 1e-6,
             "mlp_backward (book section 2.5): dL/dW1 differs from finite differences, max relative error {error:e}\n\
              hand-written: {:?}\nnumerical: {:?}",
@@ -218,7 +218,7 @@ mod tape_gradients {
         let x = device(0).tensor([[0.5f64, -1.0, 2.0], [1.0, 1.0, -1.0]]);
         let (tape_loss, _) = ch02::tape_gradients(&mlp, &x, &[1, 0]);
         let hand_loss = ch02::softmax_nll_loss(&mlp.forward(&x).logits, &[1, 0]);
-        assert_close("tape_gradients (book section 2.6): loss", tape_loss, hand_loss, Tolerance::F64);
+        assert_close_own("tape_gradients (book section 2.6): loss", tape_loss, hand_loss, Tolerance::F64);
     }
 }
 
@@ -231,8 +231,8 @@ mod train_mlp {
         let (train, test) = datasets::digits::train_test().expect("the digits dataset loads");
         let config = ch02::TrainConfig { epochs: 3, ..Default::default() };
         let (_, history) = ch02::train_mlp::<32, _>(&device(0), &train, &test, &config);
-        assert_eq!(history.len(), 3, "train_mlp (book section 2.7): one EpochStats per epoch");
-        assert!(
+        course::check_eq!(history.len(), 3, "train_mlp (book section 2.7): one EpochStats per epoch");
+        course::check!(
             history[2].train_loss < 0.8 * history[0].train_loss,
             "train_mlp (book section 2.7): the training loss should fall, got {history:?}"
         );

@@ -3,7 +3,7 @@
 //! Each update rule is checked on one weight for a few steps against the numbers worked
 //! out in its book section.
 
-use courselib::check::{assert_all_close, assert_close, Tolerance};
+use course::check::{assert_all_close, assert_close, Tolerance};
 use courselib::device::device;
 use courselib::optim::{LearningRateSchedule, Optimiser, UpdateRule};
 use dfdx::prelude::*;
@@ -193,20 +193,24 @@ mod train_digits {
         let mut optimiser = Optimiser::new(ch03::GradientDescent, 0.1);
         let losses = ch03::train_digits::<32, _, _, _>(&mut model, &train, &mut optimiser, &0.1, 2, 1);
         let context = "train_digits (book section 3.10): 2 epochs, batch 32, gradient descent η = 0.1";
-        assert_eq!(
+        course::check_eq!(
             losses.len(),
             2 * (train.len() / 32),
             "{context}: expected one loss per full mini-batch ({} per epoch)",
             train.len() / 32
         );
-        assert_eq!(optimiser.steps as usize, losses.len(), "{context}: expected one optimiser step per loss");
+        course::check_eq!(
+            optimiser.steps as usize,
+            losses.len(),
+            "{context}: expected one optimiser step per loss"
+        );
         let mean = |values: &[f32]| values.iter().sum::<f32>() / values.len() as f32;
         let (first, last) = (mean(&losses[..10]), mean(&losses[losses.len() - 10..]));
-        assert!(
+        course::check!(
             first > 2.0,
             "{context}: the first losses average {first}, but an untrained network is near ln 10 = 2.3"
         );
-        assert!(
+        course::check!(
             last < 0.8 * first,
             "{context}: the loss fell only from {first} to {last} (expected below 80 %)"
         );

@@ -1,6 +1,6 @@
 //! Visible tests of chapter 4: activation functions.
 
-use courselib::check::{assert_all_close, assert_close, Tolerance};
+use course::check::{assert_all_close, assert_close, Tolerance};
 use courselib::device::{device, Dev};
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
@@ -135,12 +135,12 @@ mod layer_gradient_norms {
         let sigmoid = ch04::layer_gradient_norms(&net, ch04::Activation::Sigmoid, &x, &labels);
         let relu = ch04::layer_gradient_norms(&net, ch04::Activation::Relu, &x, &labels);
         let context = "layer_gradient_norms (book section 4.7)";
-        assert_eq!(sigmoid.len(), ch04::DEPTH, "{context}: one norm per layer");
-        assert!(
+        course::check_eq!(sigmoid.len(), ch04::DEPTH, "{context}: one norm per layer");
+        course::check!(
             sigmoid[0] < 1e-3 * sigmoid[ch04::DEPTH - 1],
             "{context}: with sigmoid the first layer's gradient should be over 1000 times smaller than the last's, got {sigmoid:?}"
         );
-        assert!(
+        course::check!(
             relu[0] > 0.1 * relu[ch04::DEPTH - 1],
             "{context}: with ReLU the first layer's gradient should be of the order of the last's, got {relu:?}"
         );

@@ -1,6 +1,6 @@
 //! Visible tests of chapter 5: loss functions.
 
-use courselib::check::{assert_all_close, assert_close, Tolerance};
+use course::check::{assert_all_close, assert_close, Tolerance};
 use courselib::device::{device, Dev};
 use dfdx::prelude::*;
 use subject::ch05_losses as ch05;
@@ -248,8 +248,8 @@ mod train_triplet_embedding {
         let config = ch05::TripletConfig { epochs: 3, ..Default::default() };
         let (_, losses) = ch05::train_triplet_embedding::<16>(&train, &config);
         let context = "train_triplet_embedding (book section 5.7): 3 epochs";
-        assert_eq!(losses.len(), 3, "{context}: one mean loss per epoch, got {losses:?}");
-        assert!(
+        course::check_eq!(losses.len(), 3, "{context}: one mean loss per epoch, got {losses:?}");
+        course::check!(
             losses.iter().all(|l| l.is_finite()) && losses[2] < 0.9 * losses[0],
             "{context}: the third epoch's loss should be below 90 % of the first's, got {losses:?}"
         );

@@ -1,6 +1,6 @@
 //! Visible tests of chapter 6: convolutional networks.
 
-use courselib::check::{assert_all_close, assert_close, Tolerance};
+use course::check::{assert_all_close, assert_close, Tolerance};
 use courselib::device::{device, rng, Dev};
 use dfdx::prelude::*;
 use image::{Rgb, RgbImage};
@@ -35,7 +35,7 @@ mod conv_output_size {
             (28, 2, 2, 0, 14),
             (13, 3, 2, 0, 6),
         ] {
-            assert_eq!(
+            course::check_eq!(
                 ch06::conv_output_size(input, kernel, stride, padding),
                 want,
                 "conv_output_size (book section 6.2): input {input}, kernel {kernel}, stride {stride}, padding {padding}"
@@ -50,12 +50,12 @@ mod conv_parameter_count {
     #[test]
     fn ninety_six_filters_of_5x5x3() {
         course::graded!();
-        assert_eq!(
+        course::check_eq!(
             ch06::conv_parameter_count(3, 96, 5, true),
             7296,
             "conv_parameter_count (book section 6.2): 96 filters of 5x5x3 with biases"
         );
-        assert_eq!(
+        course::check_eq!(
             ch06::conv_parameter_count(3, 96, 5, false),
             7200,
             "conv_parameter_count (book section 6.2): 96 filters of 5x5x3 without biases"
@@ -96,12 +96,12 @@ mod im2col_indices {
     #[test]
     fn a_2x2_kernel_on_a_3x3_image() {
         course::graded!();
-        assert_eq!(
+        course::check_eq!(
             ch06::im2col_indices(1, 3, 3, 2, 1, 0),
             [0, 1, 3, 4, 1, 2, 4, 5, 3, 4, 6, 7, 4, 5, 7, 8],
             "im2col_indices (book section 6.3): one row per tap (u, v), one column per output position"
         );
-        assert_eq!(
+        course::check_eq!(
             ch06::im2col_indices(1, 1, 1, 3, 1, 1),
             [1, 1, 1, 1, 0, 1, 1, 1, 1],
             "im2col_indices (book section 6.3): a 3x3 kernel with padding 1 on a single pixel: \
@@ -272,12 +272,12 @@ mod dropout {
         let dev = device(0);
         let x: Tensor<Rank1<1000>, f32, Dev> = dev.ones();
         let y = ch06::dropout(x.clone(), 0.5, ch06::Mode::Train, &mut rng(6)).as_vec();
-        assert!(
+        course::check!(
             y.iter().all(|&v| v == 0.0 || (v - 2.0).abs() < 1e-6),
             "dropout (book section 6.7): with rate 0.5 every value must become 0 or 2 (inverted dropout)"
         );
         let dropped = y.iter().filter(|&&v| v == 0.0).count();
-        assert!(
+        course::check!(
             (400..=600).contains(&dropped),
             "dropout (book section 6.7): rate 0.5 dropped {dropped} of 1000 values"
         );
@@ -305,13 +305,13 @@ mod flip {
         let image = small_image();
         let h = ch06::flip(&image, true);
         let v = ch06::flip(&image, false);
-        assert_eq!(h.dimensions(), (3, 2), "flip (book section 6.8): the size stays");
-        assert_eq!(
+        course::check_eq!(h.dimensions(), (3, 2), "flip (book section 6.8): the size stays");
+        course::check_eq!(
             h.get_pixel(0, 1),
             image.get_pixel(2, 1),
             "flip (book section 6.8): horizontal swaps left and right"
         );
-        assert_eq!(
+        course::check_eq!(
             v.get_pixel(0, 1),
             image.get_pixel(0, 0),
             "flip (book section 6.8): vertical swaps top and bottom"
@@ -330,8 +330,12 @@ mod rotate {
         let image = RgbImage::from_fn(2, 2, |x, y| Rgb([(1 + x + 2 * y) as u8, 0, 0]));
         let turned = ch06::rotate(&image, 90.0);
         let reds: Vec<u8> = turned.pixels().map(|p| p.0[0]).collect();
-        assert_eq!(reds, [2, 4, 1, 3], "rotate (book section 6.8): 90 degrees counter-clockwise");
-        assert_eq!(ch06::rotate(&image, 0.0), image, "rotate (book section 6.8): 0 degrees changes nothing");
+        course::check_eq!(reds, [2, 4, 1, 3], "rotate (book section 6.8): 90 degrees counter-clockwise");
+        course::check_eq!(
+            ch06::rotate(&image, 0.0),
+            image,
+            "rotate (book section 6.8): 0 degrees changes nothing"
+        );
     }
 }
 
@@ -343,13 +347,13 @@ mod random_crop {
         course::graded!();
         let image = RgbImage::from_fn(28, 28, |x, y| Rgb([x as u8, y as u8, 0]));
         let crop = ch06::random_crop(&image, 24, 20, &mut rng(6));
-        assert_eq!(crop.dimensions(), (24, 20), "random_crop (book section 6.8): a 24x20 window");
+        course::check_eq!(crop.dimensions(), (24, 20), "random_crop (book section 6.8): a 24x20 window");
         let (left, top) = (crop.get_pixel(0, 0).0[0], crop.get_pixel(0, 0).0[1]);
-        assert!(
+        course::check!(
             left <= 4 && top <= 8,
             "random_crop (book section 6.8): the window must lie inside the image"
         );
-        assert_eq!(
+        course::check_eq!(
             crop.get_pixel(23, 19).0,
             [left + 23, top + 19, 0],
             "random_crop (book section 6.8): the crop must be a contiguous window"
@@ -391,7 +395,7 @@ mod scale_channels {
         course::graded!();
         let image = RgbImage::from_pixel(1, 1, Rgb([100, 200, 50]));
         let scaled = ch06::scale_channels(&image, [0.5, 1.5, 1.0]);
-        assert_eq!(
+        course::check_eq!(
             scaled.get_pixel(0, 0).0,
             [50, 255, 50],
             "scale_channels (book section 6.8): (100·0.5, 200·1.5 clipped to 255, 50·1)"
@@ -438,14 +442,14 @@ mod train_fashion_cnn {
         let subset = train.subset(&(0..train.len()).step_by(10).collect::<Vec<_>>()); // 1200 images
         let config = ch06::CnnConfig { epochs: 2, ..Default::default() };
         let (_, losses) = ch06::train_fashion_cnn(&subset, &config);
-        assert_eq!(
+        course::check_eq!(
             losses.len(),
             2 * (1200 / ch06::CNN_BATCH),
             "train_fashion_cnn (book section 6.9): one loss per full batch of 64, two epochs of 1200 images"
         );
         let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
         let (first, last) = (mean(&losses[..6]), mean(&losses[losses.len() - 6..]));
-        assert!(
+        course::check!(
             last < 0.8 * first,
             "train_fashion_cnn (book section 6.9): the mean loss of the last 6 batches ({last:.3}) should be \
              well below that of the first 6 ({first:.3})"

@@ -1,6 +1,6 @@
 //! Visible tests of chapter 7: CNN architectures and transfer.
 
-use courselib::check::{assert_all_close, assert_close, Tolerance};
+use course::check::{assert_all_close, assert_close, Tolerance};
 use courselib::conv::conv2d;
 use courselib::device::{device, Dev};
 use dfdx::nn::BuildModule;
@@ -14,22 +14,22 @@ mod conv_multiplications {
     fn the_lectures_inception_terms_and_bottleneck() {
         course::graded!();
         let context = "conv_multiplications (book section 7.2)";
-        assert_eq!(
+        course::check_eq!(
             ch07::conv_multiplications(28, 28, 256, 128, 1),
             25_690_112,
             "{context}: 128 1x1 filters on 28x28x256"
         );
-        assert_eq!(
+        course::check_eq!(
             ch07::conv_multiplications(28, 28, 256, 192, 3),
             346_816_512,
             "{context}: 192 3x3 filters on 28x28x256"
         );
-        assert_eq!(
+        course::check_eq!(
             ch07::conv_multiplications(28, 28, 256, 96, 5),
             481_689_600,
             "{context}: 96 5x5 filters on 28x28x256"
         );
-        assert_eq!(
+        course::check_eq!(
             ch07::conv_multiplications(56, 56, 64, 32, 1),
             6_422_528,
             "{context}: the bottleneck of section 7.3, 32 1x1 filters on 56x56x64"
@@ -45,13 +45,13 @@ mod inception_cost {
         course::graded!();
         let context = "inception_cost (book section 7.3)";
         let naive = ch07::inception_cost(&ch07::InceptionSpec::NAIVE, 28, 28, 256);
-        assert_eq!(
+        course::check_eq!(
             naive,
             ch07::LayerCost { multiplications: 854_196_224, parameters: 1_089_952, output_channels: 672 },
             "{context}: the naive module on 28x28x256"
         );
         let bottleneck = ch07::inception_cost(&ch07::InceptionSpec::BOTTLENECK, 28, 28, 256);
-        assert_eq!(
+        course::check_eq!(
             bottleneck,
             ch07::LayerCost { multiplications: 271_351_808, parameters: 346_720, output_channels: 480 },
             "{context}: with 64 1x1 filters before the 3x3 and 5x5 convolutions and after the pool"
@@ -106,7 +106,7 @@ mod inception_forward {
             &first.as_vec(),
             Tolerance::F32,
         );
-        assert!(
+        course::check!(
             y.as_vec().iter().all(|&v| v >= 0.0),
             "inception_forward (book section 7.3): every path ends in a ReLU"
         );
@@ -199,7 +199,7 @@ mod top_activating_images {
             [[[0.0, 0.0]], [[2.0, 2.0]]],
             [[[0.0, 0.0]], [[3.0, 0.0]]],
         ]);
-        assert_eq!(
+        course::check_eq!(
             ch07::top_activating_images(&maps, 1, 3),
             vec![1, 3, 4],
             "top_activating_images (book section 7.1): channel 1, k = 3 (images 1 and 3 tie: the smaller index first)"
