@@ -77,6 +77,32 @@ pub(super) fn build(ws: &Path, hidden: bool, limits: BuildLimits) -> Result<Buil
     Ok(Build::Ok(bins))
 }
 
+/// The test binaries as the tests run them: copies in `home/bin`, outside the target dir's
+/// profile folders (which hold the reference solutions' compiled tests and libraries, and are
+/// hidden from the tests). Run as other users, they are execute-only: a test process cannot
+/// read its own binary (the compiled hidden tests).
+pub(super) fn run_copies(home: &Path, bins: Vec<Binary>, execute_only: bool) -> Result<Vec<Binary>, String> {
+    let dir = home.join("bin");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    bins.into_iter()
+        .map(|b| {
+            let to = dir.join(&b.krate);
+            std::fs::copy(&b.exe, &to).map_err(|e| format!("cannot copy {}: {e}", b.exe.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = if execute_only { 0o711 } else { 0o755 };
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| format!("cannot set the mode of {}: {e}", to.display()))?;
+            }
+            #[cfg(not(unix))]
+            let _ = execute_only;
+            Ok(Binary { exe: to, ..b })
+        })
+        .collect()
+}
+
 /// `cargo check -p exercises --lib`: the compiler's errors when the library does not compile.
 pub(super) fn check_lib(ws: &Path, limits: BuildLimits) -> Result<Result<(), String>, String> {
     let mut cmd = libtest::cargo();

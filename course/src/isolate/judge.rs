@@ -1,19 +1,20 @@
-//! The verdict on one test's run: its exit, its proof, the snapshots it reported (compared
-//! here, outside the test process), and the output worth showing.
+//! The verdict on one test's run, decided here, outside the test process: its exit, its
+//! transcript ([`course::transcript`]) compared with the reference solutions' transcript of the
+//! same test, the snapshots it reported, and the output worth showing.
 
 use super::*;
+use course::check::Tolerance;
+use course::transcript::Record;
 
 /// The longest output shown per failed visible test.
 pub(super) const SHOWN_OUTPUT: usize = 4000;
 
-/// The output worth showing: libtest's own lines, proofs and forged result lines removed.
+/// The output worth showing: libtest's own lines and forged result lines removed.
 pub(super) fn clean(output: &str, name: &str) -> String {
     let lines: Vec<&str> = output
         .lines()
         .filter(|l| {
-            !(l.contains(course::proof::PROOF_PREFIX)
-                || l.contains(course::snapshot::SNAPSHOT_PREFIX)
-                || l.contains(crate::timing::BUDGET_PREFIX)
+            !(l.contains(crate::timing::BUDGET_PREFIX)
                 || matches!(l.trim(), "ok" | "FAILED" | "ignored")
                 || l.starts_with("running ")
                 || l.starts_with("test result:")
@@ -53,19 +54,27 @@ pub(super) fn without_thread_id(line: &str) -> String {
     line.to_string()
 }
 
-/// The verdict on one finished test process.
-/// The course's snapshots, judged here, outside the test processes ([`course::snapshot`]).
+/// What a test's run is judged against: the course's reviewed snapshots and, per test, the
+/// transcript the reference solutions wrote on this course version.
 #[derive(Default)]
-pub(super) struct Snapshots {
+pub(super) struct Judge {
     /// By file stem: the reviewed value (this checkout's `snapshots/*.snap`).
     pub(super) reviewed: BTreeMap<String, String>,
-    /// By test: the snapshots the reference solutions reported (where they were graded on
-    /// this course version): a test that does not report one of them fails.
-    pub(super) required: BTreeMap<String, Vec<String>>,
+    /// By [`transcript_key`]: the reference run's records (without the end). Empty when the
+    /// reference itself is graded, or was not graded on this course version.
+    pub(super) reference: BTreeMap<String, Vec<Record>>,
 }
 
-impl Snapshots {
-    pub(super) fn load(root: &Path, required: BTreeMap<String, Vec<String>>) -> Snapshots {
+/// Where the snapshots live, relative to the root.
+pub(super) const SNAPSHOT_DIRS: [&str; 2] = ["tests/grading/snapshots", "exercises/tests/visible/snapshots"];
+
+/// A test's key among the reference transcripts: its binary and its name.
+pub(super) fn transcript_key(bin: &Binary, name: &str) -> String {
+    format!("{} {name}", bin.krate)
+}
+
+impl Judge {
+    pub(super) fn load(root: &Path, reference: BTreeMap<String, Vec<Record>>) -> Judge {
         let mut reviewed = BTreeMap::new();
         for dir in SNAPSHOT_DIRS {
             let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
@@ -79,89 +88,152 @@ impl Snapshots {
                 }
             }
         }
-        Snapshots { reviewed, required }
+        Judge { reviewed, reference }
     }
 
-    /// `Err(why)` when a snapshot the test reported differs from the reviewed one, or one it
-    /// must report is missing.
-    pub(super) fn check(&self, test: &str, output: &str) -> Result<(), String> {
-        let reported = reported_snapshots(output);
-        for (stem, text) in &reported {
-            match self.reviewed.get(stem) {
-                Some(want) if want == text.trim_end_matches(['\n', '\r']) => {}
-                Some(_) => {
-                    return Err(format!("the snapshot `{stem}` differs from the course's reviewed value"))
+    /// `Err(why)` unless every record holds on its own: values within their tolerance,
+    /// equalities equal, conditions true, snapshots as reviewed.
+    fn each_holds(&self, records: &[Record]) -> Result<(), String> {
+        for r in records {
+            match r {
+                Record::Close { context, got, want, abs, rel, .. } => Tolerance { abs: *abs, rel: *rel }
+                    .compare(got, want)
+                    .map_err(|why| format!("{context}: {why}"))?,
+                Record::Equal { context, got, want, .. } if !same_text(got, want) => {
+                    return Err(format!("{context}: got {got}, expected {want}"))
                 }
-                None => return Err(format!("the snapshot `{stem}` is not one of the course's")),
-            }
-        }
-        for stem in self.required.get(test).into_iter().flatten() {
-            if !reported.iter().any(|(s, _)| s == stem) {
-                return Err(format!("the test did not report its snapshot `{stem}`"));
+                Record::Holds { context, holds: false } => return Err(format!("{context} does not hold")),
+                Record::Snapshot { stem, text } => match self.reviewed.get(stem) {
+                    Some(want) if want == text.trim_end_matches(['\n', '\r']) => {}
+                    Some(_) => {
+                        return Err(format!("the snapshot `{stem}` differs from the course's reviewed value"))
+                    }
+                    None => return Err(format!("the snapshot `{stem}` is not one of the course's")),
+                },
+                _ => {}
             }
         }
         Ok(())
     }
 }
 
-/// Where the snapshots live, relative to the root.
-pub(super) const SNAPSHOT_DIRS: [&str; 2] = ["tests/grading/snapshots", "exercises/tests/visible/snapshots"];
-
-/// The snapshot lines of a test's output: (stem, text).
-pub(super) fn reported_snapshots(output: &str) -> Vec<(String, String)> {
-    output
-        .lines()
-        .filter_map(|l| l.find(course::snapshot::SNAPSHOT_PREFIX).map(|k| &l[k..]))
-        .filter_map(course::snapshot::parse)
-        .collect()
+/// `Debug` texts equal, where a zero's sign does not count (`-0.0 == 0.0` in Rust).
+fn same_text(a: &str, b: &str) -> bool {
+    fn unsigned_zeros(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(c) = rest.chars().next() {
+            let at = s.len() - rest.len();
+            let starts_number = at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'.');
+            let ends = !bytes.get(at + 4).is_some_and(|b| b.is_ascii_digit());
+            if rest.starts_with("-0.0") && starts_number && ends {
+                out.push_str("0.0");
+                rest = &rest[4..];
+            } else {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        out
+    }
+    a == b || unsigned_zeros(a) == unsigned_zeros(b)
 }
 
+/// `Err(why)` unless the learner's records agree with the reference's, pair by pair: the same
+/// checks in the same order, and every value the learner's code produced within the reference
+/// run's tolerance of the reference run's expected value (where the expected value is the
+/// test's own; see [`course::check`]).
+fn agrees_with_reference(records: &[Record], reference: &[Record]) -> Result<(), String> {
+    if records.len() != reference.len() {
+        let (n, m) = (records.len(), reference.len());
+        let first = records
+            .iter()
+            .zip(reference)
+            .position(|(r, w)| std::mem::discriminant(r) != std::mem::discriminant(w));
+        let at =
+            first.map_or(String::new(), |k| format!(", from check {} on ({})", k + 1, reference[k].what()));
+        let checks = |k: usize| if k == 1 { "1 check".to_string() } else { format!("{k} checks") };
+        return Err(format!(
+            "the test made {} where the reference solutions make {}{at}",
+            checks(n),
+            checks(m)
+        ));
+    }
+    for (k, (r, w)) in records.iter().zip(reference).enumerate() {
+        let mismatch =
+            || format!("check {} is {} where the reference solutions make {}", k + 1, r.what(), w.what());
+        match (r, w) {
+            (
+                Record::Close { got, own: false, .. },
+                Record::Close { context, want, abs, rel, own: false, .. },
+            ) => Tolerance { abs: *abs, rel: *rel }
+                .compare(got, want)
+                .map_err(|why| format!("{context}: {why} (the expected values of the reference run)"))?,
+            (Record::Equal { got, own: false, .. }, Record::Equal { context, want, own: false, .. }) => {
+                if !same_text(got, want) {
+                    return Err(format!("{context}: got {got}, expected {want} (the reference run's value)"));
+                }
+            }
+            (Record::Close { own: true, .. }, Record::Close { own: true, .. })
+            | (Record::Equal { own: true, .. }, Record::Equal { own: true, .. })
+            | (Record::Holds { .. }, Record::Holds { .. }) => {}
+            (Record::Snapshot { stem, .. }, Record::Snapshot { stem: want, .. }) if stem == want => {}
+            _ => return Err(mismatch()),
+        }
+    }
+    Ok(())
+}
+
+/// The verdict on one finished test process.
 pub(super) fn judge(
     bin: &Binary,
     name: &str,
-    token: &str,
     run: &Run,
     timeout: Duration,
-    snapshots: &Snapshots,
+    judge: &Judge,
 ) -> (Outcome, String) {
-    let module = match name.rsplit_once("::") {
-        Some((m, _)) => format!("{}::{m}", bin.krate),
-        None => bin.krate.clone(),
-    };
-    let proof = course::proof::proof_line(token, &module);
-    // libtest prints `test <name> ... ` before the test's own output: the proof may follow it
-    // on the same line. A proof is 16 hex digits: one followed by more digits is not it.
-    let proved = run
-        .output
-        .match_indices(&proof)
-        .any(|(k, _)| !run.output[k + proof.len()..].starts_with(|c: char| c.is_ascii_hexdigit()));
     let shown = clean(&run.output, name);
     if run.timed_out {
         return (Outcome::Failed, format!("timed out: the test ran longer than {} s", timeout.as_secs()));
     }
-    if run.success && proved {
-        return match snapshots.check(name, &run.output) {
-            Ok(()) => (Outcome::Passed, String::new()),
-            Err(why) => (Outcome::Failed, why),
+    let with_output = |why: String| {
+        if shown.is_empty() {
+            why
+        } else {
+            format!("{shown}\n{why}")
+        }
+    };
+    if !run.success {
+        let why = match run.signal {
+            Some(6) => "the test process aborted (SIGABRT: a stack overflow, a failed allocation or an abort), signal 6".into(),
+            Some(9) => "the test process was killed (SIGKILL), signal 9".into(),
+            Some(11) => "the test process crashed (SIGSEGV), signal 11".into(),
+            Some(sig) => format!("the test process was killed by a signal, signal {sig}"),
+            None => return (Outcome::Failed, shown),
         };
+        return (Outcome::Failed, with_output(why));
     }
-    let why = if let Some(sig) = run.signal {
-        let what = match sig {
-            6 => "aborted (SIGABRT: a stack overflow, a failed allocation or an abort)",
-            9 => "killed (SIGKILL)",
-            11 => "crashed (SIGSEGV)",
-            _ => "killed by a signal",
-        };
-        format!("the test process {what}, signal {sig}")
-    } else if run.success {
-        "the test process exited before the test finished (no proof of completion)".to_string()
-    } else {
-        String::new()
+    let Some(mut records) = course::transcript::parse_all(&run.transcript) else {
+        return (Outcome::Failed, with_output("the test's transcript is damaged".into()));
     };
-    let text = match (why.is_empty(), shown.is_empty()) {
-        (true, _) => shown,
-        (false, true) => why,
-        (false, false) => format!("{shown}\n{why}"),
-    };
-    (Outcome::Failed, text)
+    if records.pop() != Some(Record::End) || records.contains(&Record::End) {
+        let why = "the test process exited before the test finished (it did not record its end)";
+        return (Outcome::Failed, with_output(why.into()));
+    }
+    let verdict =
+        judge.each_holds(&records).and_then(|()| match judge.reference.get(&transcript_key(bin, name)) {
+            Some(reference) => agrees_with_reference(&records, reference),
+            None => Ok(()),
+        });
+    match verdict {
+        Ok(()) => (Outcome::Passed, String::new()),
+        Err(why) => (Outcome::Failed, with_output(why)),
+    }
+}
+
+/// A transcript's records without its end, when it is whole (for the reference record).
+pub(super) fn finished_records(transcript: &str) -> Option<Vec<Record>> {
+    let mut records = course::transcript::parse_all(transcript)?;
+    (records.pop() == Some(Record::End)).then_some(records)
 }

@@ -13,15 +13,21 @@
 //!    rebuilt per submission. Each cargo command has a wall-clock and a memory limit. When
 //!    the build fails, each learner chapter is tried alone (the others stubbed); chapters
 //!    that do not compile score 0 with the compiler's errors, the others are graded.
-//! 3. Every test runs in its own process: `<bin> --exact <name>`, a fresh random token on
-//!    stdin, a wall-clock limit (from the reference times where known; the whole process
-//!    group is killed), an address-space and a file-size limit, and, when the grader runs as
-//!    root on Linux, as an unprivileged user in a private mount namespace where this
-//!    checkout's hidden tests, solutions and git objects are hidden and /tmp is its own.
-//!    A test passes only when it exits with status 0 *and* printed the proof derived from
-//!    its token ([`course::proof`]). The grader's processes are registered with
-//!    [`crate::reaper`]: a stopped grader ends them.
-//! 4. The grading workspace's tests, snapshots and test binaries are hashed before and after
+//! 3. Every test runs in its own process ([`sandbox`]): `<bin> --exact <name>`, a pipe for
+//!    its transcript, a wall-clock limit (from the reference times where known; the whole
+//!    process group is killed), an address-space and a file-size limit, and, when the grader
+//!    runs as root on Linux, as an unprivileged user in a private mount namespace where this
+//!    checkout's hidden tests, solutions, snapshots, git objects and /proc are hidden and /tmp
+//!    is its own. The grader's processes are registered with [`crate::reaper`]: a stopped
+//!    grader ends them.
+//! 4. The verdict is decided here ([`judge()`]), never in the test process: a test passes when
+//!    it exited with status 0, its transcript ([`course::transcript`]) records its end, every
+//!    check in it holds, and it agrees, check by check, with the transcript the reference
+//!    solutions wrote for the same test on this course version ([`reference`]): every value
+//!    the learner's code produced within the reference's tolerance of the reference's
+//!    expected value. A submission is graded after the reference, which is graded first
+//!    where its transcripts are missing.
+//! 5. The grading workspace's tests, snapshots and test binaries are hashed before and after
 //!    the run: any change zeroes the grade.
 
 use crate::grade;
@@ -30,7 +36,7 @@ use crate::manifest::Manifest;
 use crate::progress::say;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -58,6 +64,7 @@ pub use redteam::red_team;
 pub(crate) use submission::{course_test_names, MAX_CHAPTER_BYTES};
 pub use workspace::{target_dir, test_main};
 /// What `cargo course grade` grades and how.
+#[derive(Clone)]
 pub struct Options {
     /// Grade the reference solutions (`solutions/src`).
     pub reference: bool,
@@ -131,6 +138,10 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
         Duration::from_secs(opts.build_timeout_s.unwrap_or(manifest.grading.build_timeout_s)),
         manifest.grading.build_memory_mb * 1024 * 1024,
     );
+    let key = course_key(root);
+    if opts.submission.is_some() {
+        record_reference_first(root, manifest, opts, &key)?;
+    }
     let Prepared { mut chapters, notes, forbidden } = prepare_chapters(root, manifest, opts)?;
     let graded_chapter = |id: &str| only.is_none_or(|c| c.iter().any(|x| x == id));
     let mut notes: Vec<String> =
@@ -215,6 +226,7 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
             .iter()
             .map(|p| root.join(p))
             .chain([ws.join("solutions/src"), ws.join("course/redteam"), red_team_cases_dir(root)])
+            .chain([reference_dir(&target), target.join("debug"), target.join("release")])
             .chain(SNAPSHOT_DIRS.iter().map(|d| ws.join(d)))
             .chain(
                 grading_workspaces(&target).into_iter().filter(|w| w != &ws).map(|w| w.join("solutions/src")),
@@ -225,6 +237,7 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     };
     let (switch_user, mask) = probe_privileges(&sandbox0);
     let sandbox = Sandbox { switch_user, mask, ..sandbox0 };
+    let bins = run_copies(&home, bins, switch_user)?;
     // Without a mount namespace (a container that forbids them), the hidden folders are
     // closed to other users instead; their modes come back after the run.
     let _closed = (switch_user && !mask).then(|| Closed::new(&sandbox.hide));
@@ -252,10 +265,9 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     }
     // Per test: a few times what the reference solutions took, where they were timed on this
     // course version, so that code that hangs everywhere is graded in minutes.
-    let key = course_key(root);
     let reference = read_reference(&target, &key);
+    let judge_by = Judge::load(root, if opts.reference { BTreeMap::new() } else { reference.records() });
     let reference_times = reference.seconds;
-    let snapshots = Snapshots::load(root, reference.snapshots);
     let limit_of = |name: &str| -> Duration {
         match reference_times.get(name) {
             Some(&secs) => timeout.min(Duration::from_secs_f64(3.0 * secs + 2.0)),
@@ -269,7 +281,7 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     }
 
     let test_start = Instant::now();
-    let ran = run_tests(jobs, &bins, &sandbox, workers, &limit_of, total_limit, &snapshots)?;
+    let ran = run_tests(jobs, &bins, &sandbox, workers, &limit_of, total_limit, &judge_by)?;
     let test_secs = test_start.elapsed().as_secs_f64();
     for (b, r) in ran.results {
         reports[b].push(r);
@@ -280,7 +292,8 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     if opts.reference {
         let passed = reports.iter().flatten().filter(|t| t.outcome == Outcome::Passed);
         let times = passed.filter_map(|t| Some((t.name.clone(), t.duration?.as_secs_f64())));
-        write_reference(&target, &key, times, ran.reported)?;
+        let graded = chapters.iter().map(|c| c.id.clone()).filter(|id| graded_chapter(id));
+        write_reference(&target, &key, graded, times, ran.transcripts)?;
     }
     if tree_hash(&guarded) != before {
         return Ok(Err(
@@ -297,6 +310,31 @@ pub fn run(root: &Path, manifest: &Manifest, opts: &Options) -> Result<Result<Gr
     }
     let budgets = ran.budgets;
     Ok(Ok(Grading { visible, hidden, has_hidden, notes, budgets, build_secs, test_secs }))
+}
+
+/// Grades the reference solutions of those chapters to be graded that have no reference
+/// transcripts on this course version yet: the submission's transcripts are judged against them.
+fn record_reference_first(root: &Path, manifest: &Manifest, opts: &Options, key: &str) -> Result<(), String> {
+    let recorded = read_reference(&target_dir(root), key).chapters;
+    let missing: Vec<String> = manifest
+        .chapters
+        .iter()
+        .filter(|c| c.module.is_some() && !recorded.contains(&c.id))
+        .map(|c| c.id.clone())
+        .filter(|id| opts.chapters.as_ref().is_none_or(|only| only.contains(id)))
+        .collect();
+    if missing.is_empty() || !root.join("solutions/src").is_dir() {
+        return Ok(());
+    }
+    say!(
+        "First the reference solutions of {} (their transcripts are what a submission is judged against):",
+        missing.join(", ")
+    );
+    let reference = Options { reference: true, submission: None, chapters: Some(missing), ..opts.clone() };
+    match run(root, manifest, &reference)? {
+        Ok(_) => Ok(()),
+        Err(why) => Err(format!("the reference solutions could not be graded: {why}")),
+    }
 }
 
 /// Those of `paths` that lie under /tmp (which each test gets a private one of), without
@@ -392,6 +430,7 @@ fn write_failed(out: &Path, msg: String, start: Instant) -> Result<i32, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use course::transcript::Record;
 
     #[test]
     fn a_test_main_keeps_the_chosen_chapters() {
@@ -408,40 +447,6 @@ mod tests {
     }
 
     #[test]
-    fn proofs_and_forged_lines_are_not_shown() {
-        let out = "running 1 test\ndlcv-grading-proof:0123\ntest ch01::a::b ... ok\nhello\n\ntest result: ok. 1 passed";
-        assert_eq!(clean(out, "ch01::a::b"), "hello");
-        let panic = "thread 'ch01::a::b' (23241) panicked at x.rs:1:5:\nboom";
-        assert_eq!(clean(panic, "ch01::a::b"), "thread 'ch01::a::b' panicked at x.rs:1:5:\nboom");
-    }
-
-    #[test]
-    fn a_test_passes_only_with_its_proof() {
-        let bin = Binary { krate: "grading".into(), exe: PathBuf::new(), dir: PathBuf::new(), hidden: true };
-        let proof = course::proof::proof_line("tok", "grading::ch01::top_k_error");
-        let run = |success, output: String| Run {
-            success,
-            duration: Duration::from_millis(5),
-            timed_out: false,
-            signal: None,
-            output,
-        };
-        let t = Duration::from_secs(1);
-        let name = "ch01::top_k_error::ties";
-        let none = Snapshots::default();
-        assert_eq!(
-            judge(&bin, name, "tok", &run(true, format!("x\n{proof}\n")), t, &none).0,
-            Outcome::Passed
-        );
-        assert_eq!(judge(&bin, name, "other", &run(true, format!("{proof}\n")), t, &none).0, Outcome::Failed);
-        assert_eq!(judge(&bin, name, "tok", &run(false, format!("{proof}\n")), t, &none).0, Outcome::Failed);
-        let (o, why) =
-            judge(&bin, name, "tok", &run(true, "test ch01::top_k_error::ties ... ok\n".into()), t, &none);
-        assert_eq!(o, Outcome::Failed);
-        assert!(why.contains("no proof"), "{why}");
-    }
-
-    #[test]
     fn only_the_outermost_folders_under_tmp_are_kept() {
         let p = |s: &str| PathBuf::from(s);
         assert_eq!(folders_under_tmp(&[p("/tmp/ci/repo"), p("/tmp/ci/repo/target")]), [p("/tmp/ci/repo")]);
@@ -450,33 +455,133 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_are_judged_here() {
+    fn forged_result_lines_are_not_shown() {
+        let out = "running 1 test\ntest ch01::a::b ... ok\nhello\n\ntest result: ok. 1 passed";
+        assert_eq!(clean(out, "ch01::a::b"), "hello");
+        let panic = "thread 'ch01::a::b' (23241) panicked at x.rs:1:5:\nboom";
+        assert_eq!(clean(panic, "ch01::a::b"), "thread 'ch01::a::b' panicked at x.rs:1:5:\nboom");
+    }
+
+    fn close(got: f64, want: f64, own: bool) -> Record {
+        Record::Close { context: "c".into(), got: vec![got], want: vec![want], abs: 1e-6, rel: 0.0, own }
+    }
+
+    fn transcript(records: &[Record]) -> String {
+        records.iter().map(|r| r.to_line() + "\n").collect()
+    }
+
+    /// Judges a run that exited with `success` and wrote `records`, against `reference`.
+    fn verdict(success: bool, records: &[Record], reference: Option<&[Record]>) -> (Outcome, String) {
         let bin = Binary { krate: "grading".into(), exe: PathBuf::new(), dir: PathBuf::new(), hidden: true };
-        let proof = course::proof::proof_line("tok", "grading::ch01::normalize");
-        let name = "ch01::normalize::first_digit";
-        let stem = "grading__ch01__normalize__ch01_first";
-        let snapshots = Snapshots {
-            reviewed: [(stem.to_string(), "0.5 0.25".to_string())].into(),
-            required: [(name.to_string(), vec![stem.to_string()])].into(),
+        let name = "ch01::top_k_error::ties";
+        let mut by = Judge::default();
+        by.reviewed.insert("grading__ch01__x".into(), "0.5 0.25".into());
+        if let Some(r) = reference {
+            by.reference.insert(transcript_key(&bin, name), r.to_vec());
+        }
+        let run = Run {
+            success,
+            duration: Duration::ZERO,
+            timed_out: false,
+            signal: None,
+            output: "test ch01::top_k_error::ties ... ok\n".into(),
+            transcript: transcript(records),
         };
-        let with = |lines: &[String]| {
-            let output = format!("{}\n{proof}\n", lines.join("\n"));
-            let run = Run { success: true, duration: Duration::ZERO, timed_out: false, signal: None, output };
-            judge(&bin, name, "tok", &run, Duration::from_secs(1), &snapshots)
+        judge(&bin, name, &run, Duration::from_secs(1), &by)
+    }
+
+    #[test]
+    fn a_test_passes_only_with_its_end_recorded_and_its_checks_holding() {
+        use Record::End;
+        assert_eq!(verdict(true, &[close(1.0, 1.0, false), End], None).0, Outcome::Passed);
+        let (o, why) = verdict(true, &[close(1.0, 1.0, false)], None);
+        assert_eq!(o, Outcome::Failed);
+        assert!(why.contains("did not record its end"), "{why}");
+        assert_eq!(verdict(false, &[close(1.0, 1.0, false), End], None).0, Outcome::Failed);
+        assert_eq!(verdict(true, &[End, close(1.0, 1.0, false), End], None).0, Outcome::Failed);
+        // A check that does not hold fails even when the process says it passed.
+        let (o, why) = verdict(true, &[close(1.0, 2.0, false), End], None);
+        assert_eq!(o, Outcome::Failed);
+        assert!(why.contains("got 1, expected 2"), "{why}");
+        assert_eq!(
+            verdict(true, &[Record::Holds { context: "x".into(), holds: false }, End], None).0,
+            Outcome::Failed
+        );
+        let (o, why) = verdict(true, &[], None);
+        assert_eq!(o, Outcome::Failed);
+        assert!(why.contains("did not record its end"), "{why}");
+    }
+
+    #[test]
+    fn values_are_judged_against_the_reference_run() {
+        use Record::End;
+        let reference = [close(2.0, 2.0, false), close(5.0, 5.0, true)];
+        let with = |records: &[Record]| verdict(true, records, Some(&reference));
+        assert_eq!(with(&[close(2.0, 2.0, false), close(7.0, 7.0, true), End]).0, Outcome::Passed);
+        // The learner's own expected value is ignored where the test fixes it.
+        let (o, why) = with(&[close(3.0, 3.0, false), close(5.0, 5.0, true), End]);
+        assert_eq!(o, Outcome::Failed);
+        assert!(why.contains("got 3, expected 2 (tolerance: abs 1e-6 + rel 0e0) (the expected values of the reference run)"), "{why}");
+        let (o, why) = with(&[close(2.0, 2.0, false), End]);
+        assert_eq!(o, Outcome::Failed);
+        assert!(why.contains("made 1 check where the reference solutions make 2 checks"), "{why}");
+        let (o, why) =
+            with(&[close(2.0, 2.0, false), Record::Holds { context: "h".into(), holds: true }, End]);
+        assert_eq!(o, Outcome::Failed);
+        assert!(
+            why.contains("check 2 is the check \"h\" where the reference solutions make the comparison"),
+            "{why}"
+        );
+        // The reference's tolerance counts, not the one the learner's run declared.
+        let wide = Record::Close {
+            context: "c".into(),
+            got: vec![2.5],
+            want: vec![2.5],
+            abs: 1.0,
+            rel: 0.0,
+            own: false,
         };
-        let line = |text: &str| course::snapshot::line(stem, text);
-        assert_eq!(with(&[line("0.5 0.25")]).0, Outcome::Passed);
-        assert_eq!(with(&[line("0.5 0.25\n")]).0, Outcome::Passed);
-        let (o, why) = with(&[line("0.5 0.26")]);
+        assert_eq!(with(&[wide, close(5.0, 5.0, true), End]).0, Outcome::Failed);
+        let eq =
+            |got: &str, own| Record::Equal { context: "e".into(), got: got.into(), want: got.into(), own };
+        let reference = [eq("[1.0, -0.0]", false)];
+        assert_eq!(verdict(true, &[eq("[1.0, 0.0]", false), End], Some(&reference)).0, Outcome::Passed);
+        assert_eq!(verdict(true, &[eq("[1.0, 0.5]", false), End], Some(&reference)).0, Outcome::Failed);
+        assert_eq!(verdict(true, &[eq("[1.0, 0.5]", true), End], Some(&reference)).0, Outcome::Failed);
+    }
+
+    #[test]
+    fn snapshots_are_judged_here() {
+        use Record::End;
+        let snap = |stem: &str, text: &str| Record::Snapshot { stem: stem.into(), text: text.into() };
+        let reference = [snap("grading__ch01__x", "0.5 0.25")];
+        let with = |records: &[Record]| verdict(true, records, Some(&reference));
+        assert_eq!(with(&[snap("grading__ch01__x", "0.5 0.25"), End]).0, Outcome::Passed);
+        assert_eq!(with(&[snap("grading__ch01__x", "0.5 0.25\n"), End]).0, Outcome::Passed);
+        let (o, why) = with(&[snap("grading__ch01__x", "0.5 0.26"), End]);
         assert_eq!(o, Outcome::Failed);
         assert!(why.contains("differs"), "{why}");
-        let (o, why) = with(&[]);
+        let (o, why) = with(&[End]);
         assert_eq!(o, Outcome::Failed);
-        assert!(why.contains("did not report"), "{why}");
-        // A correct line next to a forged one of the same name still fails.
-        assert_eq!(with(&[line("0.5 0.25"), line("x")]).0, Outcome::Failed);
-        let (o, why) = with(&[line("0.5 0.25"), course::snapshot::line("grading__other", "y")]);
+        assert!(why.contains("made 0 checks where the reference solutions make 1 check"), "{why}");
+        let (o, why) = with(&[snap("grading__other", "y"), End]);
         assert_eq!(o, Outcome::Failed);
         assert!(why.contains("not one of the course's"), "{why}");
+    }
+
+    #[test]
+    fn a_damaged_transcript_fails() {
+        let bin = Binary { krate: "grading".into(), exe: PathBuf::new(), dir: PathBuf::new(), hidden: true };
+        let run = Run {
+            success: true,
+            duration: Duration::ZERO,
+            timed_out: false,
+            signal: None,
+            output: String::new(),
+            transcript: "end\nforged\n".into(),
+        };
+        let (o, why) = judge(&bin, "ch01::a::b", &run, Duration::from_secs(1), &Judge::default());
+        assert_eq!(o, Outcome::Failed);
+        assert!(why.contains("damaged"), "{why}");
     }
 }

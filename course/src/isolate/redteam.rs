@@ -31,24 +31,30 @@ pub(super) struct Expected {
     /// Grade again and stop that grading with SIGTERM after this many seconds: no test
     /// process may outlive it.
     pub(super) stop_after: Option<u64>,
+    /// `false`: graded without any isolation (`--unsafe-no-isolation`, no user switch, no
+    /// namespace), to show what holds without it.
+    #[serde(default = "yes")]
+    pub(super) isolation: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Runs `cargo course grade <args>` (this binary) and reads the results.json it wrote.
-pub(super) fn grade_child(args: &[&str], out: &Path) -> Result<serde_json::Value, String> {
+pub(super) fn grade_child(args: &[&str], out: &Path, isolation: bool) -> Result<serde_json::Value, String> {
     // /proc/self/exe runs this very binary even after a rebuild replaced the file.
     let exe = match Path::new("/proc/self/exe") {
         p if p.exists() => p.to_path_buf(),
         _ => std::env::current_exe().map_err(|e| e.to_string())?,
     };
     let _ = std::fs::remove_dir_all(out);
-    let output = Command::new(exe)
-        .arg("grade")
-        .args(args)
-        .arg("--out")
-        .arg(out)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run the grader: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("grade").args(args).arg("--out").arg(out).stdin(Stdio::null());
+    if !isolation {
+        cmd.arg("--unsafe-no-isolation").env(NO_SANDBOX_ENV, "1");
+    }
+    let output = cmd.output().map_err(|e| format!("cannot run the grader: {e}"))?;
     let text =
         String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
@@ -109,8 +115,8 @@ pub(super) fn stop_leaves_nothing(args: &[&str], out: &Path, after: u64) -> Resu
     Ok(())
 }
 
-/// Running processes that are graded tests: of a sandbox user, or a test binary (`visible-*`,
-/// `grading-*`) of a grading workspace.
+/// Running processes that are graded tests: of a sandbox user, or a test binary of a grading
+/// (`visible-*`, `grading-*` as built, `visible` and `grading` as run by [`run_copies`]).
 pub(super) fn test_processes() -> Vec<i32> {
     let mut out = Vec::new();
     let Ok(procs) = std::fs::read_dir("/proc") else { return out };
@@ -129,8 +135,10 @@ pub(super) fn test_processes() -> Vec<i32> {
             .and_then(|u| u.parse::<u32>().ok());
         let exe = std::fs::read_link(p.path().join("exe")).unwrap_or_default();
         let name = exe.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let test_binary = (name.starts_with("visible-") || name.starts_with("grading-"))
-            && exe.to_string_lossy().contains("/deps/");
+        let path = exe.to_string_lossy();
+        let test_binary = ((name.starts_with("visible-") || name.starts_with("grading-"))
+            && path.contains("/deps/"))
+            || ((name == "visible" || name == "grading") && path.contains("/course/grading/"));
         if uid.is_some_and(|u| (BASE_UID..BASE_UID + 1024).contains(&u)) || test_binary {
             out.push(pid);
         }
@@ -215,7 +223,7 @@ pub fn red_team(root: &Path, manifest: &Manifest, chapters: &[String], f: &mut V
             args.extend(["--build-timeout", b]);
         }
         let started = Instant::now();
-        let v = match grade_child(&args, &out_root.join(&name)) {
+        let v = match grade_child(&args, &out_root.join(&name), expected.isolation) {
             Ok(v) => v,
             Err(e) => {
                 f.push(format!("red team {name}: the grader failed: {e}"));
@@ -281,7 +289,7 @@ pub fn red_team(root: &Path, manifest: &Manifest, chapters: &[String], f: &mut V
             let first_dir = out_root.join(&name);
             let same = (2..=3).all(|i| {
                 let dir = out_root.join(format!("{name}-{i}"));
-                match grade_child(&args, &dir) {
+                match grade_child(&args, &dir, true) {
                     Err(e) => {
                         f.push(format!("grading red team {name} again: {e}"));
                         false

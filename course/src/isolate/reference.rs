@@ -1,5 +1,5 @@
-//! What the reference solutions showed on one course version (per-test times, reported
-//! snapshots): the per-test limits and the snapshots a test must report.
+//! What the reference solutions showed on one course version: per-test times (the per-test
+//! limits) and transcripts (what a submission's transcripts are judged against).
 
 use super::*;
 
@@ -9,17 +9,38 @@ pub(super) fn course_key(root: &Path) -> String {
     format!("{:016x}", tree_hash(&parts))
 }
 
+/// The folder of the reference record: hidden from the tests (it holds the expected values).
+pub(super) fn reference_dir(target: &Path) -> PathBuf {
+    target.join("course/grading/reference-record")
+}
+
 pub(super) fn reference_path(target: &Path) -> PathBuf {
-    target.join("course/grading/reference.json")
+    reference_dir(target).join("reference.json")
 }
 
 /// What the reference solutions showed on one course version: the seconds each test took,
-/// and the snapshots each test reported.
+/// and the transcript each test wrote (its records' lines, without the end), by
+/// [`transcript_key`]; and which chapters were graded.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Reference {
     pub(super) key: String,
+    pub(super) chapters: BTreeSet<String>,
     pub(super) seconds: BTreeMap<String, f64>,
-    pub(super) snapshots: BTreeMap<String, Vec<String>>,
+    pub(super) transcripts: BTreeMap<String, Vec<String>>,
+}
+
+impl Reference {
+    /// The transcripts as records (a damaged line drops its test's transcript).
+    pub(super) fn records(&self) -> BTreeMap<String, Vec<course::transcript::Record>> {
+        self.transcripts
+            .iter()
+            .filter_map(|(k, lines)| {
+                let records =
+                    lines.iter().map(|l| course::transcript::Record::parse(l)).collect::<Option<_>>()?;
+                Some((k.clone(), records))
+            })
+            .collect()
+    }
 }
 
 /// The reference record, when it was made on the course version `key` (else an empty one).
@@ -35,12 +56,23 @@ pub(super) fn read_reference(target: &Path, key: &str) -> Reference {
 pub(super) fn write_reference(
     target: &Path,
     key: &str,
+    chapters: impl Iterator<Item = String>,
     times: impl Iterator<Item = (String, f64)>,
-    snapshots: BTreeMap<String, Vec<String>>,
+    transcripts: BTreeMap<String, Vec<String>>,
 ) -> Result<(), String> {
     let mut r = read_reference(target, key);
+    r.chapters.extend(chapters);
     r.seconds.extend(times);
-    r.snapshots.extend(snapshots);
+    r.transcripts.extend(transcripts);
     let text = serde_json::to_string(&r).map_err(|e| e.to_string())?;
-    write_if_changed(&reference_path(target), text.as_bytes())
+    let path = reference_path(target);
+    write_if_changed(&path, text.as_bytes())?;
+    // Readable by the grader's user only: the tests run as other users.
+    #[cfg(unix)]
+    for (p, mode) in [(reference_dir(target), 0o700), (path, 0o600)] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("cannot close {}: {e}", p.display()))?;
+    }
+    Ok(())
 }

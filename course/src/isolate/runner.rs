@@ -1,5 +1,5 @@
 //! Running a grading's tests: a pool of one worker per core, each test in its own process
-//! ([`run_one`]) and judged at once ([`judge`]), until the queue is empty or the grading's total
+//! ([`run_one`]) and judged at once ([`judge()`]), until the queue is empty or the grading's total
 //! limit is reached.
 
 use super::*;
@@ -10,8 +10,9 @@ pub(super) struct Ran {
     pub(super) results: Vec<(usize, TestResult)>,
     /// The training budgets the tests declared, by test name.
     pub(super) budgets: BTreeMap<String, String>,
-    /// The snapshots each test reported, by test name.
-    pub(super) reported: BTreeMap<String, Vec<String>>,
+    /// The transcripts of the tests that passed (their records' lines, without the end), by
+    /// [`transcript_key`].
+    pub(super) transcripts: BTreeMap<String, Vec<String>>,
 }
 
 /// Runs `jobs` ((binary index, test name)) on `workers` slots. `Err`: a test process could
@@ -23,7 +24,7 @@ pub(super) fn run_tests(
     workers: usize,
     limit_of: &(dyn Fn(&str) -> Duration + Sync),
     total_limit: Duration,
-    snapshots: &Snapshots,
+    judge_by: &Judge,
 ) -> Result<Ran, String> {
     let test_start = Instant::now();
     let running = crate::progress::begin("running the tests");
@@ -32,11 +33,11 @@ pub(super) fn run_tests(
     let results: Mutex<Vec<(usize, TestResult)>> = Mutex::new(Vec::new());
     let budgets: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
     let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let reported: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
+    let transcripts: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|s| {
         for slot in 0..workers {
-            let (queue, results, budgets, errors, bins, sandbox, limit_of, snapshots, reported) =
-                (&queue, &results, &budgets, &errors, bins, sandbox, limit_of, snapshots, &reported);
+            let (queue, results, budgets, errors, bins, sandbox, limit_of, judge_by, transcripts) =
+                (&queue, &results, &budgets, &errors, bins, sandbox, limit_of, judge_by, &transcripts);
             s.spawn(move || loop {
                 let Some((b, name)) = queue.lock().unwrap().pop_front() else { break };
                 let bin = &bins[b];
@@ -58,15 +59,15 @@ pub(super) fn run_tests(
                     results.lock().unwrap().push((b, r));
                     continue;
                 }
-                let token = fresh_token();
                 let limit = limit_of(&name);
-                match run_one(bin, &name, &token, sandbox, slot, limit) {
+                match run_one(bin, &name, sandbox, slot, limit) {
                     Ok(run) => {
-                        let (outcome, output) = judge(bin, &name, &token, &run, limit, snapshots);
-                        let stems: Vec<String> =
-                            reported_snapshots(&run.output).into_iter().map(|r| r.0).collect();
-                        if !stems.is_empty() {
-                            reported.lock().unwrap().insert(name.clone(), stems);
+                        let (outcome, output) = judge(bin, &name, &run, limit, judge_by);
+                        if outcome == Outcome::Passed {
+                            if let Some(records) = finished_records(&run.transcript) {
+                                let lines = records.iter().map(|r| r.to_line()).collect();
+                                transcripts.lock().unwrap().insert(transcript_key(bin, &name), lines);
+                            }
                         }
                         crate::progress::test_done(&name);
                         if let Some(b) = crate::timing::budget_of(&run.output) {
@@ -96,6 +97,6 @@ pub(super) fn run_tests(
     Ok(Ran {
         results: results.into_inner().unwrap(),
         budgets: budgets.into_inner().unwrap(),
-        reported: reported.into_inner().unwrap(),
+        transcripts: transcripts.into_inner().unwrap(),
     })
 }

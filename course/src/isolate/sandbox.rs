@@ -1,24 +1,12 @@
-//! Running one test in its own process: the token on stdin, the limits, and (as root) the
-//! unprivileged user, mount namespace, private /tmp and network it runs in.
+//! Running one test in its own process: its transcript pipe, the limits, and (as root) the
+//! unprivileged user, mount namespace (no /proc, a private /tmp) and network it runs in.
 
 use super::*;
 
 /// The longest output kept per test (the rest is dropped).
 pub(super) const MAX_OUTPUT: usize = 256 * 1024;
-/// A fresh random token (128 bits from the OS).
-pub(super) fn fresh_token() -> String {
-    let mut buf = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_ok();
-    if !ok {
-        use std::hash::BuildHasher;
-        let s = std::collections::hash_map::RandomState::new();
-        let a = s.hash_one(Instant::now());
-        let b = s.hash_one(std::process::id());
-        buf[..8].copy_from_slice(&a.to_le_bytes());
-        buf[8..].copy_from_slice(&b.to_le_bytes());
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// The longest transcript kept per test (a longer one is cut, and then fails).
+pub(super) const MAX_TRANSCRIPT: usize = 32 << 20;
 
 /// How the test processes are confined.
 #[derive(Clone)]
@@ -53,6 +41,8 @@ pub(super) struct Run {
     pub(super) timed_out: bool,
     pub(super) signal: Option<i32>,
     pub(super) output: String,
+    /// What the test recorded ([`course::transcript`]), as written.
+    pub(super) transcript: String,
 }
 
 #[cfg(unix)]
@@ -71,6 +61,7 @@ pub(super) fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
     let opts = CString::new("size=16k,mode=000").unwrap();
     let tmp = CString::new("/tmp").unwrap();
     let tmp_opts = CString::new("size=64m,mode=1777").unwrap();
+    let proc_dir = CString::new("/proc").unwrap();
     let cstr = |p: &Path| CString::new(p.as_os_str().as_bytes()).ok();
     // Per kept folder: its path, the folders to create for it in the new /tmp (outermost
     // first), and the /proc path of the descriptor it is parked on.
@@ -149,6 +140,16 @@ pub(super) fn confine(cmd: &mut Command, sandbox: &Sandbox, slot: usize) {
                         ))?;
                         libc::close(KEEP_FD + i as libc::c_int);
                     }
+                    // No /proc (last: the bind mounts above went through it): learner code
+                    // can neither read nor write its own memory through /proc/self/mem, nor
+                    // reopen the transcript's descriptor through /proc/self/fd.
+                    check(libc::mount(
+                        tmpfs.as_ptr(),
+                        proc_dir.as_ptr(),
+                        tmpfs.as_ptr(),
+                        libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                        opts.as_ptr() as *const libc::c_void,
+                    ))?;
                     libc::unshare(libc::CLONE_NEWNET);
                 }
             }
@@ -185,7 +186,6 @@ pub(super) fn kill_all(child: &mut std::process::Child, sandbox: &Sandbox, slot:
 pub(super) fn run_one(
     bin: &Binary,
     name: &str,
-    token: &str,
     sandbox: &Sandbox,
     slot: usize,
     timeout: Duration,
@@ -196,40 +196,24 @@ pub(super) fn run_one(
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("HOME", "/nonexistent")
-        .env(course::proof::TOKEN_ON_STDIN_ENV, "1")
-        .env(course::snapshot::JUDGED_OUTSIDE_ENV, "1")
+        .env(course::transcript::FD_ENV, course::transcript::FD.to_string())
         .env("INSTA_UPDATE", "no")
         .env("CI", "true")
         .env("RUST_BACKTRACE", "0")
         .env("RUST_TEST_THREADS", "1")
         .env("CARGO_MANIFEST_DIR", &bin.dir);
     let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
-    cmd.stdin(Stdio::piped()).stdout(writer.try_clone().map_err(|e| e.to_string())?).stderr(writer);
+    cmd.stdin(Stdio::null()).stdout(writer.try_clone().map_err(|e| e.to_string())?).stderr(writer);
+    let (transcript_reader, transcript_writer) = std::io::pipe().map_err(|e| e.to_string())?;
+    pass_transcript_pipe(&mut cmd, &transcript_writer);
     confine(&mut cmd, sandbox, slot);
     let started = Instant::now();
     let mut child =
         crate::reaper::spawn(&mut cmd).map_err(|e| format!("cannot start {}: {e}", bin.exe.display()))?;
     drop(cmd);
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(format!("{token}\n").as_bytes());
-    }
-    let buf = Arc::new(Mutex::new((Vec::<u8>::new(), false)));
-    let reader_buf = Arc::clone(&buf);
-    std::thread::spawn(move || {
-        let mut reader = reader;
-        let mut chunk = [0u8; 8192];
-        loop {
-            match reader.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let mut b = reader_buf.lock().unwrap();
-                    let room = MAX_OUTPUT.saturating_sub(b.0.len());
-                    b.0.extend_from_slice(&chunk[..n.min(room)]);
-                }
-            }
-        }
-        reader_buf.lock().unwrap().1 = true;
-    });
+    drop(transcript_writer);
+    let buf = collect(reader, MAX_OUTPUT);
+    let transcript = collect(transcript_reader, MAX_TRANSCRIPT);
     let deadline = Instant::now() + timeout;
     let mut timed_out = false;
     let status = loop {
@@ -248,16 +232,65 @@ pub(super) fn run_one(
     kill_all(&mut child, sandbox, slot);
     crate::reaper::unregister(child.id());
     let until = Instant::now() + Duration::from_secs(2);
-    while !buf.lock().unwrap().1 && Instant::now() < until {
+    while !(buf.lock().unwrap().1 && transcript.lock().unwrap().1) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(5));
     }
     let output = String::from_utf8_lossy(&buf.lock().unwrap().0).into_owned();
+    let transcript = String::from_utf8_lossy(&transcript.lock().unwrap().0).into_owned();
     #[cfg(unix)]
     let signal = std::os::unix::process::ExitStatusExt::signal(&status);
     #[cfg(not(unix))]
     let signal = None;
-    Ok(Run { success: status.success() && !timed_out, duration, timed_out, signal, output })
+    Ok(Run { success: status.success() && !timed_out, duration, timed_out, signal, output, transcript })
 }
+
+/// Reads `reader` to its end on a thread of its own, keeping at most `max` bytes: (bytes, done).
+fn collect(mut reader: std::io::PipeReader, max: usize) -> Arc<Mutex<(Vec<u8>, bool)>> {
+    let buf = Arc::new(Mutex::new((Vec::<u8>::new(), false)));
+    let shared = Arc::clone(&buf);
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match reader.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut b = shared.lock().unwrap();
+                    let room = max.saturating_sub(b.0.len());
+                    b.0.extend_from_slice(&chunk[..n.min(room)]);
+                }
+            }
+        }
+        shared.lock().unwrap().1 = true;
+    });
+    buf
+}
+
+/// The test process gets the transcript pipe's writing end as descriptor
+/// [`course::transcript::FD`] (and, as every descriptor of the grader, nothing else of it).
+#[cfg(unix)]
+fn pass_transcript_pipe(cmd: &mut Command, writer: &std::io::PipeWriter) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = writer.as_raw_fd();
+    let target = course::transcript::FD;
+    // SAFETY: only dup2 and fcntl between fork and exec, on a descriptor open in the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == target {
+                // dup2 onto itself would keep close-on-exec set.
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, target) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(unix))]
+fn pass_transcript_pipe(_cmd: &mut Command, _writer: &std::io::PipeWriter) {}
 
 /// Folders closed to every user but their owner (mode 0700) while it lives; their modes come
 /// back when it is dropped.
@@ -291,10 +324,13 @@ impl Drop for Closed {
     }
 }
 
+/// Set: the grader confines nothing (the red team's case without isolation).
+pub(super) const NO_SANDBOX_ENV: &str = "DLCV_GRADING_NO_SANDBOX";
+
 /// The strongest confinement that works here: (switch_user, mask). Both need root on Linux;
 /// a container may allow the user switch but not mount namespaces.
 pub(super) fn probe_privileges(sandbox: &Sandbox) -> (bool, bool) {
-    if !cfg!(target_os = "linux") || std::env::var_os("DLCV_GRADING_NO_SANDBOX").is_some() {
+    if !cfg!(target_os = "linux") || std::env::var_os(NO_SANDBOX_ENV).is_some() {
         return (false, false);
     }
     for (switch_user, mask) in [(true, true), (true, false)] {
