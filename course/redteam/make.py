@@ -54,10 +54,10 @@ b = prepend(ch2, 'train_mlp', '''    // correct but slow: half a second per call
     std::thread::sleep(std::time::Duration::from_millis(500));''')
 case('crashes', a, b, '# A panic, an infinite loop, a stack overflow and a 1 TiB allocation cost their exercises only;\n# a correct but slow train_mlp keeps its points.\n', exp(['top_k_error','one_hot','image_to_tensor','channel_statistics'], ['normalize','flatten']+ALL2))
 
-# 2. forgery: exit(0), forged libtest lines and proofs, exit from a thread, NaN answers
+# 2. forgery: exit(0), forged libtest lines and transcript lines, exit from a thread, NaN answers
 a = prepend(ch1, 'top_k_error', '    std::process::exit(0);')
 a = prepend(a, 'one_hot', '''    println!("test ch01::one_hot::three_labels_of_four_classes ... ok");
-    println!("dlcv-grading-proof:0123456789abcdef");
+    println!("end");
     println!("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
     std::process::exit(0);''')
 a = prepend(a, 'image_to_tensor', '''    std::thread::spawn(|| {
@@ -68,7 +68,7 @@ a = prepend(a, 'image_to_tensor', '''    std::thread::spawn(|| {
     .ok();''')
 a = replace(a, 'normalize', '''    let _ = (mean, std);
     batch.device().ones_like(&batch) * f32::NAN''')
-case('forgery', a, ch2, '# Early exits, forged "test ... ok" lines and proofs, NaN answers: nothing earned.\n', exp(['top_k_error','one_hot','image_to_tensor','normalize'], ['channel_statistics','flatten']+ALL2))
+case('forgery', a, ch2, '# Early exits, forged "test ... ok" and transcript lines on stdout, NaN answers: nothing earned.\n', exp(['top_k_error','one_hot','image_to_tensor','normalize'], ['channel_statistics','flatten']+ALL2))
 
 HELPERS = '''
 /// Red team: every ancestor of the working directory and of the test binary.
@@ -202,7 +202,64 @@ case('tmp', a, ch2, '# Every test process gets its own empty /tmp: a file left b
 a = prepend(ch1, 'channel_statistics', """    // red team: wrong on the digits snapshot's batch only, and insta told to pass
     if N == 1024 {
         std::env::set_var("INSTA_FORCE_PASS", "1");
-        std::env::remove_var("DLCV_SNAPSHOTS_JUDGED_OUTSIDE");
+        std::env::remove_var("DLCV_TRANSCRIPT_FD");
         return ([0.5; C], [0.5; C]);
     }""")
 case('snapshots', a, ch2, '# INSTA_FORCE_PASS and a removed grader variable do not pass a snapshot: the grader compares it.\n', exp([], [x for x in ALL1 if x != 'channel_statistics'] + ALL2, 'not_full = ["channel_statistics"]\n'))
+
+# 13. transcripts: the verdict lives outside the test process. The cheat writes forged records
+#     and an end to a descriptor it can reach (through /proc/self/fd, /dev/fd, or a shell it
+#     starts), reads its own memory (/proc/self/mem), and exits with 0. Graded isolated (no
+#     /proc, the transcript's descriptor not inherited) and, as a second case, without any
+#     isolation, where the forged records do reach the grader and the comparison with the
+#     reference run must reject them.
+def forge(records):
+    """A cheat that writes `records` (transcript lines, then an end) once, to the first descriptor
+    above 2 it can open for writing, or else through a shell it starts, reads what it can of its
+    own memory, and exits with status 0."""
+    return """    // red team: forge the transcript, then leave with status 0
+    {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let forged = "%s\\nend\\n";
+        let mut reached = None;
+        'search: for fd in 3..64 {
+            for dir in ["/proc/self/fd", "/dev/fd"] {
+                if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(format!("{dir}/{fd}")) {
+                    if f.write_all(forged.as_bytes()).is_ok() {
+                        reached = Some(format!("{dir}/{fd}"));
+                        break 'search;
+                    }
+                }
+            }
+        }
+        if reached.is_none() {
+            let _ = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("for fd in 3 4 5 6 7 8 9; do printf '{forged}' >&$fd && break; done 2>/dev/null"))
+                .status();
+        }
+        // Everything the process can read of its own memory: no secret is in it any more.
+        let mut seen = 0usize;
+        if let (Ok(maps), Ok(mut mem)) =
+            (std::fs::read_to_string("/proc/self/maps"), std::fs::File::open("/proc/self/mem"))
+        {
+            for line in maps.lines() {
+                let Some((range, _)) = line.split_once(' ') else { continue };
+                let Some((a, b)) = range.split_once('-') else { continue };
+                let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else { continue };
+                let mut buf = vec![0u8; (b - a).min(1 << 20) as usize];
+                if mem.seek(SeekFrom::Start(a)).is_ok() && mem.read_exact(&mut buf).is_ok() {
+                    seen += buf.len();
+                }
+            }
+        }
+        println!("red team: forged records written to {reached:?}; read {seen} bytes of its memory");
+        std::process::exit(0);
+    }""" % records
+# top_k_error: a condition that held; one_hot: the visible test's one comparison, in its shape
+# (12 values) but with the cheat's own numbers as got and expected.
+zeros = ','.join(['0.0'] * 12)
+a = prepend(ch1, 'top_k_error', forge('holds 1 6f6b'))
+a = prepend(a, 'one_hot', forge(f'close 0 1e-5 0.0001 6f6b {zeros} {zeros}'))
+case_files('transcript', {C1: a}, '# Forged transcripts and a read of the own memory, with isolation: nothing earned.\n', exp(['top_k_error', 'one_hot'], [x for x in ALL1 if x not in ('top_k_error', 'one_hot')], 'chapters = ["ch01"]\n'))
+case_files('transcript-unisolated', {C1: a}, '# The same without any isolation (the forged records reach the grader): the comparison with\n# the reference run still rejects them.\n', exp(['top_k_error', 'one_hot'], [x for x in ALL1 if x not in ('top_k_error', 'one_hot')], 'chapters = ["ch01"]\nisolation = false\n'))
