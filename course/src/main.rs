@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod grade;
+mod graded_tests;
 mod gradescope;
 mod handout;
 mod isolate;

@@ -656,7 +656,13 @@ fn first_steps(r: &mut Runner, root: &Path, manifest: &Manifest) {
         cargo_step(root, &CLIPPY, f, "");
         check_feature_sets(root, f);
     });
-    r.step("stubs are generated: cargo course sync --check", |f| check_sync(root, manifest, f));
+    r.step(
+        "stubs are generated (cargo course sync --check); graded tests check through course::check",
+        |f| {
+            check_sync(root, manifest, f);
+            crate::graded_tests::check(root).into_iter().for_each(|p| f.add(p));
+        },
+    );
 }
 
 /// The gradings of the stubs must have run the very tests of the reference grading (the
