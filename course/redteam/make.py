@@ -171,6 +171,12 @@ ALL6 = ['conv_output_size','conv_parameter_count','conv2d_naive','im2col_indices
 zero = ['sigmoid','tanh','relu','conv_output_size']
 case_files('shortcuts', {C4: c4, C6: c6}, '# The library call that does an exercise\'s work (a method, a path, an alias) scores it 0.\n', exp(zero, [x for x in ALL4+ALL6 if x not in zero], 'chapters = ["ch04", "ch06"]\ntimeout = 60\noutput_contains = ["sigmoid uses `sigmoid`", "conv_output_size uses `conv_out`", "relu uses `relu`"]\n'))
 
+# 9b. the course library's references for chapter 6 (the naive loops and the gather path) are
+#     not there to call in a learner's build: the chapter does not compile, and says why
+c6r = prepend(load(C6), 'conv_parameter_count', '    let _ = std::any::type_name::<courselib::conv::naive::Dims>();')
+c6r = prepend(c6r, 'max_pool2d', '    #[allow(unused_imports)]\n    use courselib::conv::gather::max_pool2d as generic_path;')
+case_files('references', {C6: c6r}, '# courselib\'s naive loops and gather path, the same functions as chapter 6\'s exercises, are\n# not in a learner\'s build: the chapter does not compile.\n', exp(ALL6, [], 'chapters = ["ch06"]\noutput_contains = ["could not find `naive` in `conv`", "module `gather` is private"]\n'))
+
 # 10. limits: a constant that keeps the compiler busy (ch01); every exercise of ch02 loops
 #     forever, graded in minutes, and a grading stopped with SIGTERM leaves no test behind
 a = prepend(ch1, 'top_k_error', """    #[allow(long_running_const_eval)]

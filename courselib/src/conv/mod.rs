@@ -78,18 +78,29 @@
 //!
 //! - `Cpu` (`f32`, `f64`): the fast kernels of [`cpu`]: im2col and `gemm` per image,
 //!   rayon over the batch, backward passes written by hand and pushed on dfdx's tape.
-//! - `Cuda` (with `--features cuda`): the generic path of [`gather`], built only from
+//! - `Cuda` (with `--features cuda`): the generic path of `gather`, built only from
 //!   dfdx's own differentiable ops (gather + batched matmul), which dfdx runs on the GPU.
 //!
 //! Generic code writes `D: ConvDevice<f32>` where it would write `D: Device<f32>`
-//! (`ConvDevice<E>` implies `Device<E>`). The generic path is public too: it is the
-//! lesson that convolution is a gather followed by a matrix multiply, and the reference
-//! the fast kernels are tested against.
+//! (`ConvDevice<E>` implies `Device<E>`). The generic path is the lesson that convolution
+//! is a gather followed by a matrix multiply, and with the naive loops of `naive` the
+//! reference the fast kernels are tested against; both are public only with the feature
+//! `kernel-references` (this crate's own tests and the benches), because they are what
+//! chapter 6's exercises ask a learner to write.
 
 pub mod cpu;
+// The naive loops and the gather path are references for this crate's tests and benches, and
+// the same functions as chapter 6's exercises: learners' builds (and the grader's) do not see
+// them. `Cuda` runs the gather path, so it is always compiled.
+#[cfg(feature = "kernel-references")]
 pub mod gather;
+#[cfg(not(feature = "kernel-references"))]
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+mod gather;
+#[cfg(feature = "kernel-references")]
 pub mod naive;
 pub mod shape;
+#[cfg(feature = "kernel-references")]
 pub mod workloads;
 
 mod conv2d;

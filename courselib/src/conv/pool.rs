@@ -13,7 +13,7 @@ use super::ConvDevice;
 ///   `OH = (H − K)/S + 1`, `OW = (W − K)/S + 1`. Windows may overlap (`K > S`).
 /// - gradient: each output's gradient goes to the input that was its maximum. On ties
 ///   the fast `Cpu` kernel gives it to the first in row-major window order only; the
-///   generic path ([`super::gather::max_pool2d`], used on `Cuda`) gives the full gradient
+///   generic path (`gather::max_pool2d`, used on `Cuda`) gives the full gradient
 ///   to every tied input, as dfdx's `max` does.
 ///
 /// ```
