@@ -162,14 +162,15 @@ impl<const I: usize, const O: usize, const K: usize, E: Dtype, D: Device<E>> Max
     /// The forward pass for a batch `x`: `(B, I)` → `(B, O)`, keeping the tape of `x` and
     /// recording the layer's parameters on it.
     ///
-    /// Broadcast `x` to `(K, B, I)`, multiply by the `(K, I, O)` weights (one matrix
-    /// product per piece), add the bias broadcast to `(K, B, O)` and take the maximum over
-    /// the pieces (axis 0).
+    /// All `K` pieces in one matrix product: lay the `(K, I, O)` weights side by side as
+    /// `(I, K·O)` (permute to `(I, K, O)`, reshape), multiply `x` by them to get `(B, K·O)`,
+    /// reshape to `(B, K, O)`, add the bias broadcast over the batch and take the maximum
+    /// over the pieces (axis 1).
     pub fn forward<const B: usize, T: Tape<E, D>>(
         &self,
         x: Tensor<Rank2<B, I>, E, D, T>,
     ) -> Tensor<Rank2<B, O>, E, D, T> {
-        todo!("ch04 maxout: K matrix products in one batched matmul, the bias, then the maximum over K; see book section 4.6")
+        todo!("ch04 maxout: the K weight matrices side by side, one matmul, the bias, then the maximum over K; see book section 4.6")
     }
     // ANCHOR_END: maxout
 }

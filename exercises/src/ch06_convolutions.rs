@@ -115,15 +115,18 @@ pub fn im2col_indices(
 // ANCHOR_END: im2col_indices
 
 // ANCHOR: conv2d_im2col
-/// The convolution of [`conv2d_naive`] as one gather and one batched matrix product, from
+/// The convolution of [`conv2d_naive`] as one gather and one matrix product, from
 /// dfdx operations only: it works on any device and keeps the tape `T` of `x`, so that
 /// `backward` gives the gradients of `x`, `weight` and `bias`.
 ///
 /// 1. Flatten each image to `C·H·W` values and append one zero: `(B, C·H·W + 1)`.
 /// 2. Gather with [`im2col_indices`] (the same table for every image): the columns
 ///    `(B, C·K·K, OH·OW)`, each column one receptive field.
-/// 3. Multiply the filters as a `(O, C·K·K)` matrix with the columns of every image:
-///    `(B, O, OH·OW)`, reshape to `(B, O, OH, OW)` and add the bias.
+/// 3. Lay the columns of all images side by side, `(C·K·K, B·OH·OW)` (permute to
+///    `(C·K·K, B, OH·OW)`, reshape), and multiply the filters as a `(O, C·K·K)` matrix
+///    with them: `(O, B·OH·OW)`, one product for the whole batch. Reshape to
+///    `(O, B, OH, OW)`, permute to `(B, O, OH, OW)` (`contiguous` makes the copy) and add
+///    the bias.
 ///
 /// Shapes as in [`conv2d_naive`]. Inside, the sizes `C·H·W`, `C·K·K` and `OH·OW` are
 /// runtime `usize` dimensions: stable Rust cannot compute them as types.

@@ -184,17 +184,20 @@ impl<const I: usize, const O: usize, const K: usize, E: Dtype, D: Device<E>> Max
     /// The forward pass for a batch `x`: `(B, I)` → `(B, O)`, keeping the tape of `x` and
     /// recording the layer's parameters on it.
     ///
-    /// Broadcast `x` to `(K, B, I)`, multiply by the `(K, I, O)` weights (one matrix
-    /// product per piece), add the bias broadcast to `(K, B, O)` and take the maximum over
-    /// the pieces (axis 0).
+    /// All `K` pieces in one matrix product: lay the `(K, I, O)` weights side by side as
+    /// `(I, K·O)` (permute to `(I, K, O)`, reshape), multiply `x` by them to get `(B, K·O)`,
+    /// reshape to `(B, K, O)`, add the bias broadcast over the batch and take the maximum
+    /// over the pieces (axis 1).
     pub fn forward<const B: usize, T: Tape<E, D>>(
         &self,
         x: Tensor<Rank2<B, I>, E, D, T>,
     ) -> Tensor<Rank2<B, O>, E, D, T> {
-        // BEGIN SOLUTION maxout: K matrix products in one batched matmul, the bias, then the maximum over K
-        let pieces = x.broadcast::<Rank3<K, B, I>, Axis<0>>().matmul(self.weight.retaped::<T>())
-            + self.bias.retaped::<T>().broadcast::<Rank3<K, B, O>, Axis<1>>();
-        pieces.max::<Rank2<B, O>, Axis<0>>()
+        // BEGIN SOLUTION maxout: the K weight matrices side by side, one matmul, the bias, then the maximum over K
+        let side_by_side =
+            self.weight.retaped::<T>().permute::<Rank3<I, K, O>, _>().reshape_like(&(Const::<I>, K * O));
+        let pieces = x.matmul(side_by_side).reshape_like(&(Const::<B>, Const::<K>, Const::<O>))
+            + self.bias.retaped::<T>().broadcast::<Rank3<B, K, O>, Axis<0>>();
+        pieces.max::<Rank2<B, O>, Axis<1>>()
         // END SOLUTION
     }
     // ANCHOR_END: maxout

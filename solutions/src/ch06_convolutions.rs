@@ -170,15 +170,18 @@ pub fn im2col_indices(
 // ANCHOR_END: im2col_indices
 
 // ANCHOR: conv2d_im2col
-/// The convolution of [`conv2d_naive`] as one gather and one batched matrix product, from
+/// The convolution of [`conv2d_naive`] as one gather and one matrix product, from
 /// dfdx operations only: it works on any device and keeps the tape `T` of `x`, so that
 /// `backward` gives the gradients of `x`, `weight` and `bias`.
 ///
 /// 1. Flatten each image to `C·H·W` values and append one zero: `(B, C·H·W + 1)`.
 /// 2. Gather with [`im2col_indices`] (the same table for every image): the columns
 ///    `(B, C·K·K, OH·OW)`, each column one receptive field.
-/// 3. Multiply the filters as a `(O, C·K·K)` matrix with the columns of every image:
-///    `(B, O, OH·OW)`, reshape to `(B, O, OH, OW)` and add the bias.
+/// 3. Lay the columns of all images side by side, `(C·K·K, B·OH·OW)` (permute to
+///    `(C·K·K, B, OH·OW)`, reshape), and multiply the filters as a `(O, C·K·K)` matrix
+///    with them: `(O, B·OH·OW)`, one product for the whole batch. Reshape to
+///    `(O, B, OH, OW)`, permute to `(B, O, OH, OW)` (`contiguous` makes the copy) and add
+///    the bias.
 ///
 /// Shapes as in [`conv2d_naive`]. Inside, the sizes `C·H·W`, `C·K·K` and `OH·OW` are
 /// runtime `usize` dimensions: stable Rust cannot compute them as types.
@@ -224,11 +227,13 @@ pub fn conv2d_im2col<
     let padded = (flat, dev.zeros_like(&(Const::<B>, 1))).concat_along(Axis::<1>);
     let columns: Tensor<(Const<B>, usize), E, D, T> =
         padded.gather(indices.broadcast_like::<_, Axis<0>>(&(Const::<B>, taps * positions)));
-    let columns = columns.reshape_like(&(Const::<B>, taps, positions));
+    // The batch's columns side by side, (C·K·K, B·OH·OW), for one matrix product.
+    let columns = columns.reshape_like(&(Const::<B>, taps, positions)).permute::<_, Axes3<1, 0, 2>>();
+    let columns = columns.reshape_like(&(taps, B * positions));
     // The filters join the tape of x, so that their gradient is recorded too.
     let filters = weight.retaped::<T>().reshape_like(&(Const::<O>, taps));
-    let filters = filters.broadcast_like(&(Const::<B>, Const::<O>, taps));
-    let y = filters.matmul(columns).reshape_like(&(Const::<B>, Const::<O>, Const::<OH>, Const::<OW>));
+    let y = filters.matmul(columns).reshape_like(&(Const::<O>, Const::<B>, Const::<OH>, Const::<OW>));
+    let y = y.permute::<Rank4<B, O, OH, OW>, Axes4<1, 0, 2, 3>>().contiguous();
     y + bias.retaped::<T>().broadcast::<Rank4<B, O, OH, OW>, Axes3<0, 2, 3>>()
     // END SOLUTION
 }

@@ -54,28 +54,36 @@ pub fn conv_transpose_index(c: usize, g: Geometry) -> Vec<usize> {
     idx
 }
 
-/// Gathers the columns of a batch: `x (B, n)` with the index `idx` of length `rows·q`
-/// (entries `0..=n`, `n` meaning zero) gives `(B, rows, q)`.
+/// Gathers the columns of a whole batch side by side: `x (B, n)` with the index `idx` of
+/// one image (length `rows·q`, entries `0..=n`, `n` meaning zero) gives `(rows, B·q)`,
+/// where row `r` holds image 0's `q` entries, then image 1's, and so on.
 #[allow(clippy::type_complexity)]
 fn gather_columns<const B: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     x: Tensor<(Const<B>, usize), E, D, T>,
-    idx: Vec<usize>,
+    idx: &[usize],
     (rows, q): (usize, usize),
-) -> Result<Tensor<(Const<B>, usize, usize), E, D, T>, D::Err> {
+) -> Result<Tensor<(usize, usize), E, D, T>, D::Err> {
     let dev = x.device().clone();
-    let idx = dev.try_tensor_from_vec(idx, (rows * q,))?;
-    // a zero column at offset n: padding taps read it
+    let row_len = x.shape().1 + 1;
+    // a zero at offset n of every image: padding taps read it
     let x = (x, dev.try_zeros_like(&(Const::<B>, Const::<1>))?).try_concat_along(Axis::<1>)?;
-    // the same index for every image: a broadcast (stride 0), not a copy
-    let idx = idx.try_broadcast_like::<_, Axis<0>>(&(Const::<B>, rows * q))?;
-    let cols: Tensor<(Const<B>, usize), E, D, T> = x.try_gather(idx)?;
-    cols.try_reshape_like(&(Const::<B>, rows, q))
+    let x = x.try_reshape_like(&(B * row_len,))?;
+    let batch_idx = idx
+        .chunks_exact(q)
+        .flat_map(|row| (0..B).flat_map(move |b| row.iter().map(move |&i| b * row_len + i)))
+        .collect();
+    let cols: Tensor<(usize,), E, D, T> =
+        x.try_gather(dev.try_tensor_from_vec(batch_idx, (rows * B * q,))?)?;
+    cols.try_reshape_like(&(rows, B * q))
 }
 
-/// `y (B, O, q) = wm (O, r) · cols (B, r, q) + bias`, where the tape comes with `wm`.
+/// `y (B, O, OH, OW) = wm (O, r) · cols (r, B·OH·OW) + bias`, one matrix product for the
+/// whole batch, where the tape comes with `wm`. (Not a batched product with the weight
+/// broadcast over the batch: dfdx's batched matmul on `Cuda` refuses a broadcast operand,
+/// and a copy of one differentiates wrongly there.)
 fn matmul_bias<const B: usize, const O: usize, const OH: usize, const OW: usize, E, D, T>(
     wm: Tensor<(Const<O>, usize), E, D, T>,
-    cols: Tensor<(Const<B>, usize, usize), E, D>,
+    cols: Tensor<(usize, usize), E, D>,
     bias: &Tensor<Rank1<O>, E, D>,
 ) -> Result<Tensor<Rank4<B, O, OH, OW>, E, D, T>, D::Err>
 where
@@ -83,9 +91,8 @@ where
     D: Device<E>,
     T: Tape<E, D>,
 {
-    let r = cols.shape().1;
-    let wm = wm.try_broadcast_like::<_, Axis<0>>(&(Const::<B>, Const::<O>, r))?;
-    let y = wm.try_matmul(cols)?.try_reshape_like(&(Const::<B>, Const::<O>, Const::<OH>, Const::<OW>))?;
+    let y = wm.try_matmul(cols)?.try_reshape_like(&(Const::<O>, Const::<B>, Const::<OH>, Const::<OW>))?;
+    let y = y.try_permute::<Rank4<B, O, OH, OW>, Axes4<1, 0, 2, 3>>()?.try_contiguous()?;
     y.try_add(bias.clone().try_broadcast::<Rank4<B, O, OH, OW>, Axes3<0, 2, 3>>()?)
 }
 
@@ -113,7 +120,7 @@ pub fn conv2d<
     const { check_conv2d(H, W, K, S, P, OH, OW) };
     let g = Geometry::conv(H, W, K, S, P);
     let x = x.try_reshape_like(&(Const::<B>, C * H * W))?;
-    let cols = gather_columns(x, im2col_index(C, g), (C * K * K, OH * OW))?;
+    let cols = gather_columns(x, &im2col_index(C, g), (C * K * K, OH * OW))?;
     // matmul wants the tape on its left operand: move it to the weight, so every op on
     // the (tapeless) parameter is recorded and its gradient reaches `weight`
     let (cols, tape) = cols.split_tape();
@@ -146,7 +153,7 @@ pub fn conv_transpose2d<
     const { check_conv_transpose2d(H, W, K, S, P, OH, OW) };
     let g = Geometry::conv(OH, OW, K, S, P);
     let x = x.try_reshape_like(&(Const::<B>, C * H * W))?;
-    let cols = gather_columns(x, conv_transpose_index(C, g), (C * K * K, OH * OW))?;
+    let cols = gather_columns(x, &conv_transpose_index(C, g), (C * K * K, OH * OW))?;
     let (cols, tape) = cols.split_tape(); // the tape goes to the weight, as in `conv2d`
                                           // W'[o, (c, ky, kx)] = W[c, o, ky, kx]; `permute` is a view, the reshape copies
     let wm = weight.clone().put_tape(tape).try_permute::<Rank4<O, C, K, K>, Axes4<1, 0, 2, 3>>()?;
