@@ -29,8 +29,9 @@ pub const COPIED: &[&str] = &[
 ];
 
 /// Never copied (relative to the root): instructor material of the course tool, the grader's
-/// red-team submissions and the mutation tests' list of equivalent mutants.
-const NEVER: &[&str] = &["course/redteam", "course/mutants-equivalent.toml"];
+/// red-team submissions, the GPU check (it builds the hidden tests) and the mutation tests'
+/// list of equivalent mutants.
+const NEVER: &[&str] = &["course/redteam", "course/gpu", "course/mutants-equivalent.toml"];
 
 /// Files and folders skipped anywhere: build output, version control, unreviewed snapshots.
 fn skipped(name: &str) -> bool {
@@ -726,6 +727,7 @@ opt-level = 3
         w("exercises/target/debug/x", "built");
         w("exercises/tests/visible/main.rs", "");
         w("course/redteam/evil.rs", "");
+        w("course/gpu/build-bundle.sh", "");
         w("course/templates/handout-README.md", "");
         w("tests/grading/main.rs", "hidden");
         w("tests/grading/snapshots/grading__ch01__a.snap", "");
@@ -752,9 +754,16 @@ opt-level = 3
         ] {
             assert!(out.join(kept).is_file(), "{kept} missing");
         }
-        for gone in
-            ["tests", "solutions", "benches", ".ci", "CONTRIBUTING.md", "course/redteam", "exercises/target"]
-        {
+        for gone in [
+            "tests",
+            "solutions",
+            "benches",
+            ".ci",
+            "CONTRIBUTING.md",
+            "course/redteam",
+            "course/gpu",
+            "exercises/target",
+        ] {
             assert!(!out.join(gone).exists(), "{gone} copied");
         }
         let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
