@@ -25,6 +25,7 @@ pub fn conv2d<
     weight: &Tensor<Rank4<O, C, K, K>, E, Cpu>,
     bias: &Tensor<Rank1<O>, E, Cpu>,
 ) -> Result<Tensor<Rank4<B, O, OH, OW>, E, Cpu, T>, CpuError> {
+    super::keep_freed_buffers();
     const { check_conv2d(H, W, K, S, P, OH, OW) };
     let m = ConvMats { g: Geometry::conv(H, W, K, S, P), c: C, o: O };
     let (x, mut tape) = x.split_tape();

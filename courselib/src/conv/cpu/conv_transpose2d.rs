@@ -30,6 +30,7 @@ pub fn conv_transpose2d<
     weight: &Tensor<Rank4<C, O, K, K>, E, Cpu>,
     bias: &Tensor<Rank1<O>, E, Cpu>,
 ) -> Result<Tensor<Rank4<B, O, OH, OW>, E, Cpu, T>, CpuError> {
+    super::keep_freed_buffers();
     const { check_conv_transpose2d(H, W, K, S, P, OH, OW) };
     // the convolution this op is the transpose of: OH × OW with O channels -> H × W with C
     let m = ConvMats { g: Geometry::conv(OH, OW, K, S, P), c: O, o: C };

@@ -14,6 +14,7 @@ pub fn dot<S: Shape, E: CpuFloat, T: Tape<E, Cpu>>(
     a: Tensor<S, E, Cpu, T>,
     b: &Tensor<S, E, Cpu>,
 ) -> Result<Tensor<(), E, Cpu, T>, CpuError> {
+    super::keep_freed_buffers();
     let (a, mut tape) = a.split_tape();
     let (av, a) = values(a);
     let (bv, b) = values(b.clone());

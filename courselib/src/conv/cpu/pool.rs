@@ -24,6 +24,7 @@ pub fn max_pool2d<
 >(
     x: Tensor<Rank4<B, C, H, W>, E, Cpu, T>,
 ) -> Result<Tensor<Rank4<B, C, OH, OW>, E, Cpu, T>, CpuError> {
+    super::keep_freed_buffers();
     const { check_pool2d(H, W, K, S, OH, OW) };
     let (x, mut tape) = x.split_tape();
     let (xs, x) = values(x);
@@ -88,6 +89,7 @@ pub fn avg_pool2d<
 >(
     x: Tensor<Rank4<B, C, H, W>, E, Cpu, T>,
 ) -> Result<Tensor<Rank4<B, C, OH, OW>, E, Cpu, T>, CpuError> {
+    super::keep_freed_buffers();
     const { check_pool2d(H, W, K, S, OH, OW) };
     let scale = E::one() / E::from(K * K).expect("K² is a float");
     let (x, mut tape) = x.split_tape();
