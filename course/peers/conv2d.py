@@ -7,6 +7,9 @@ conv2d_fwd_bwd: x (64,8,28,28), w (16,8,3,3), b (16,), stride 1, pad 1,
 cnn_train_step: conv 1->8 3x3 pad 1, relu, maxpool 2, conv 8->16, relu, maxpool 2,
     flatten (NCHW order), linear 784->10, mean cross-entropy with one-hot labels,
     backward and an Adam update (lr 1e-3), batch 64.
+WORKLOADS (`name B,C,H,W,O,K,S,P[t]` entries separated by `;`, from our side's WORKLOAD lines):
+    more convolutions, each timed in JAX as `jax_<name>` (a trailing t: transposed, the adjoint
+    of the convolution from the output to the input, as courselib's conv_transpose2d).
 Prints `RESULT <name> <median ms> min <min ms>` lines; `RESULT <name> n/a` if not measured.
 """
 import os
@@ -62,7 +65,9 @@ def np_fwd_bwd(x, w, b, r):
     return loss, gxp[:, :, P:P + H, P:P + W], gw, gb
 
 
-report("numpy_conv2d_fwd_bwd", median_ms(lambda: np_fwd_bwd(x, w, b, r)))
+WORKLOADS = [line.split() for line in os.environ.get("WORKLOADS", "").split(";") if line.strip()]
+if not WORKLOADS or any(name == "conv2d_fwd_bwd" for name, _ in WORKLOADS):
+    report("numpy_conv2d_fwd_bwd", median_ms(lambda: np_fwd_bwd(x, w, b, r)))
 print("RESULT numpy_cnn_train_step n/a", flush=True)
 
 # ---------------- JAX ----------------
@@ -81,7 +86,38 @@ def loss_fn(x, w, b, r):
 
 vg = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1, 2)))
 xj, wj, bj, rj = map(jnp.asarray, (x, w, b, r))
-report("jax_conv2d_fwd_bwd", median_ms(lambda: jax.block_until_ready(vg(xj, wj, bj, rj))))
+
+
+def workload(spec):
+    """The value-and-gradient function and its inputs for `B,C,H,W,O,K,S,P[t]` (as ours)."""
+    transposed = spec.endswith("t")
+    b_, c_, h_, w_, o_, k_, s_, p_ = map(int, spec.rstrip("t").split(","))
+    if transposed:
+        oh, ow = (h_ - 1) * s_ + k_ - 2 * p_, (w_ - 1) * s_ + k_ - 2 * p_
+        wshape = (c_, o_, k_, k_)
+
+        def f(x, w, b):  # the adjoint of the convolution from (O, OH, OW) to (C, H, W)
+            y = jax.lax.conv_transpose(x, w, (s_, s_), [(k_ - 1 - p_, k_ - 1 - p_)] * 2,
+                                       dimension_numbers=("NCHW", "OIHW", "NCHW"), transpose_kernel=True)
+            return y + b[None, :, None, None]
+    else:
+        oh, ow = (h_ + 2 * p_ - k_) // s_ + 1, (w_ + 2 * p_ - k_) // s_ + 1
+        wshape = (o_, c_, k_, k_)
+
+        def f(x, w, b):
+            y = jax.lax.conv_general_dilated(x, w, (s_, s_), ((p_, p_), (p_, p_)),
+                                             dimension_numbers=("NCHW", "OIHW", "NCHW"))
+            return y + b[None, :, None, None]
+    g = np.random.default_rng(0)
+    args = [jnp.asarray(g.standard_normal(sh, dtype=np.float32))
+            for sh in ((b_, c_, h_, w_), wshape, (o_,), (b_, o_, oh, ow))]
+    assert f(*args[:3]).shape == (b_, o_, oh, ow), f"{spec}: JAX's output shape differs from ours"
+    return jax.jit(jax.value_and_grad(lambda x, w, b, r: jnp.sum(f(x, w, b) * r), argnums=(0, 1, 2))), args
+
+
+for name, spec in WORKLOADS or [("conv2d_fwd_bwd", "64,8,28,28,16,3,1,1")]:
+    fn, args = (vg, (xj, wj, bj, rj)) if name == "conv2d_fwd_bwd" else workload(spec)
+    report(f"jax_{name}", median_ms(lambda: jax.block_until_ready(fn(*args))))
 
 # the two agree
 l_np, gx_np, gw_np, gb_np = np_fwd_bwd(x, w, b, r)

@@ -148,12 +148,17 @@ pub enum Cmd {
 
     /// Time our conv2d and CNN training step against JAX and NumPy (`--peers conv2d`)
     #[command(
-        long_about = "Times our conv2d forward + backward (batch 64, 8 -> 16 channels, 28x28, 3x3, padding 1,\nL = sum(y * R)) and one Adam training step of the chapter's CNN (batch 64) in a release\nbuild, then the same problems in JAX (jit of value_and_grad, CPU) and NumPy (im2col), on\nthis machine, each the median of 20 runs after 3 warm-ups (RUNS=n to change). Prints one\nline per problem: `<problem> ours_ms=.. jax_ms=.. numpy_ms=.. ratio=..`, ratio = ours / JAX.\nThe first run creates target/course/peers-venv and installs jax and numpy with pip (needs\nthe network). Not part of `verify`."
+        long_about = "Times convolutions forward + backward (L = sum(y * R)) and one Adam training step of the\nchapter's CNN (batch 64) in a release build, then the same problems in JAX (jit of\nvalue_and_grad, CPU) and NumPy (im2col, today's benchmark only), on this machine, each the\nmedian of 20 runs after 3 warm-ups (RUNS=n to change). The convolutions are a suite\n(courselib::conv::workloads::SUITE: batch 64, 8 -> 16, 28x28, 3x3, padding 1; a first\nlayer; a ResNet-like middle layer; a strided 5x5; a 1x1; a transposed 4x4 stride 2), or\nthe one geometry of --shape. Prints one line per problem: `<problem> ours_ms=.. jax_ms=..\nnumpy_ms=.. gflops=.. ratio=..`, ratio = ours / JAX, then `conv2d_suite` with the geometric\nmeans. The first run creates target/course/peers-venv and installs jax and numpy with pip\n(needs the network). Not part of `verify`."
     )]
     Bench {
         /// The comparison to run
         #[arg(long, value_name = "PROBLEM", value_parser = clap::builder::PossibleValuesParser::new(crate::peers::PROBLEMS))]
         peers: String,
+        /// One convolution instead of the suite: B,C,H,W,O,K,S,P (batch, channels in, height,
+        /// width, channels out, kernel, stride, padding), with a `t` after it for a
+        /// transposed convolution (`32,32,14,14,16,4,2,1t`)
+        #[arg(long, value_name = "B,C,H,W,O,K,S,P")]
+        shape: Option<String>,
     },
 
     /// Write the learners' repository (no hidden tests, no solutions)

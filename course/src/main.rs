@@ -117,7 +117,7 @@ fn run(cmd: Cmd) -> Result<i32, String> {
             (false, _) => verify::verify(&root, &manifest),
         },
         Cmd::Mutants { chapter, iterate } => mutants::run(&root, &manifest, chapter.as_deref(), iterate),
-        Cmd::Bench { peers } => peers::run(&root, &peers),
+        Cmd::Bench { peers, shape } => peers::run(&root, &peers, shape.as_deref()),
         Cmd::Handout { out, with_solutions } => {
             handout::handout(&root, &manifest, &cwd_join(&out)?, with_solutions)
         }

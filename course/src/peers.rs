@@ -14,77 +14,131 @@ pub const PROBLEMS: &[&str] = &["conv2d"];
 /// The Python packages the peers' script needs, installed into the course's own venv.
 const PACKAGES: &[&str] = &["jax", "numpy"];
 
-pub fn run(root: &Path, problem: &str) -> Result<i32, String> {
+pub fn run(root: &Path, problem: &str, shape: Option<&str>) -> Result<i32, String> {
     if !PROBLEMS.contains(&problem) {
         return Err(format!("no peer comparison `{problem}`; there is: {}", PROBLEMS.join(", ")));
     }
     println!("building and timing ours (release build of courselib's example conv2d_peers)...");
-    let ours = run_ours(root)?;
+    let ours = run_ours(root, shape)?;
     let python = ensure_venv(&root.join("target/course/peers-venv"))?;
     println!("timing JAX and NumPy ({})...", python.display());
     let script = root.join("course/peers").join(format!("{problem}.py"));
+    // the convolutions our side ran, by name and geometry, for the peers to run the same
+    let workloads: Vec<String> =
+        ours.workloads.iter().map(|(name, spec, _)| format!("{name} {spec}")).collect();
     let out = Command::new(&python)
         .arg(&script)
+        .env("WORKLOADS", workloads.join(";"))
         .current_dir(root)
         .output()
         .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
     let peers = results(&out, &format!("python3 {}", script.display()))?;
-    let ratio = |o: &str, j: &str| match (o.parse::<f64>(), j.parse::<f64>()) {
-        (Ok(o), Ok(j)) if j > 0.0 => format!("{:.2}", o / j),
-        _ => "n/a".into(),
+    let ms = |m: &Results, k: &str, fastest: bool| {
+        m.times.get(k).map(|&(median, min)| if fastest { min } else { median })
     };
-    let get = |m: &BTreeMap<String, (String, String)>, k: &str, min: bool| {
-        m.get(k)
-            .map(|(median, fastest)| if min { fastest.clone() } else { median.clone() })
-            .unwrap_or_else(|| "n/a".into())
+    let show = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
+    let ratio = |o: Option<f64>, j: Option<f64>| match (o, j) {
+        (Some(o), Some(j)) if j > 0.0 => Some(o / j),
+        _ => None,
     };
-    const MEASURED: [&str; 2] = ["conv2d_fwd_bwd", "cnn_train_step"];
+    let show_ratio = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{r:.2}"));
+    let mut measured: Vec<(&str, Option<f64>)> =
+        ours.workloads.iter().map(|(name, _, flops)| (name.as_str(), Some(*flops))).collect();
+    measured.push(("cnn_train_step", None));
     // the fastest run is less sensitive to other load on the machine than the median
     println!("# fastest of the runs:");
-    for name in MEASURED {
-        let (o, j) = (get(&ours, name, true), get(&peers, &format!("jax_{name}"), true));
-        println!("#   {name} ours_ms={o} jax_ms={j} ratio={}", ratio(&o, &j));
+    for &(name, _) in &measured {
+        let (o, j) = (ms(&ours, name, true), ms(&peers, &format!("jax_{name}"), true));
+        println!("#   {name} ours_ms={} jax_ms={} ratio={}", show(o), show(j), show_ratio(ratio(o, j)));
     }
     println!();
-    for name in MEASURED {
+    let mut ratios = Vec::new();
+    for &(name, flops) in &measured {
         let (o, j, n) = (
-            get(&ours, name, false),
-            get(&peers, &format!("jax_{name}"), false),
-            get(&peers, &format!("numpy_{name}"), false),
+            ms(&ours, name, false),
+            ms(&peers, &format!("jax_{name}"), false),
+            ms(&peers, &format!("numpy_{name}"), false),
         );
-        println!("{name} ours_ms={o} jax_ms={j} numpy_ms={n} ratio={}", ratio(&o, &j));
+        let gflops = match (flops, o) {
+            (Some(f), Some(o)) => format!(" gflops={:.1}", f / o / 1e6),
+            _ => String::new(),
+        };
+        let r = ratio(o, j);
+        if flops.is_some() {
+            ratios.push((o, j, r));
+        }
+        println!(
+            "{name} ours_ms={} jax_ms={} numpy_ms={}{gflops} ratio={}",
+            show(o),
+            show(j),
+            show(n),
+            show_ratio(r)
+        );
+    }
+    if ratios.len() > 1 {
+        let geomean = |v: Vec<Option<f64>>| {
+            let v: Option<Vec<f64>> = v.into_iter().collect();
+            v.map(|v| (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp())
+        };
+        let (o, j) =
+            (geomean(ratios.iter().map(|r| r.0).collect()), geomean(ratios.iter().map(|r| r.1).collect()));
+        let r = geomean(ratios.iter().map(|r| r.2).collect());
+        println!(
+            "conv2d_suite ours_ms={} jax_ms={} ratio={} (geometric means over {} convolutions)",
+            show(o),
+            show(j),
+            show_ratio(r),
+            ratios.len()
+        );
     }
     Ok(0)
 }
 
-/// Builds and runs our side; its `RESULT` lines by name.
-fn run_ours(root: &Path) -> Result<BTreeMap<String, (String, String)>, String> {
-    let out = libtest::cargo()
-        .args(["run", "--quiet", "--release", "-p", "courselib", "--example", "conv2d_peers"])
-        .current_dir(root)
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+/// What one side printed: `RESULT` lines as name → (median ms, fastest ms), and our side's
+/// `WORKLOAD` lines as (name, geometry, flops).
+#[derive(Default)]
+struct Results {
+    times: BTreeMap<String, (f64, f64)>,
+    workloads: Vec<(String, String, f64)>,
+}
+
+/// Builds and runs our side.
+fn run_ours(root: &Path, shape: Option<&str>) -> Result<Results, String> {
+    let mut cmd = libtest::cargo();
+    cmd.args(["run", "--quiet", "--release", "-p", "courselib", "--features", "kernel-references"])
+        .args(["--example", "conv2d_peers"])
+        .current_dir(root);
+    if let Some(shape) = shape {
+        cmd.env("SHAPE", shape);
+    }
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
     results(&out, "cargo run --release -p courselib --example conv2d_peers")
 }
 
-/// The `RESULT <name> <median> min <min>` lines of a finished command as name →
-/// (median, min) (echoing its `#` notes), or its stderr as the error.
-fn results(out: &Output, what: &str) -> Result<BTreeMap<String, (String, String)>, String> {
+/// The `RESULT <name> <median> min <min>` (a `n/a` is left out) and `WORKLOAD <name>
+/// <geometry> <flops>` lines of a finished command (echoing its `#` notes), or its stderr
+/// as the error.
+fn results(out: &Output, what: &str) -> Result<Results, String> {
     if !out.status.success() {
         return Err(format!("`{what}` failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr)));
     }
-    let mut found = BTreeMap::new();
+    let mut found = Results::default();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         if line.starts_with('#') {
             println!("{line}");
         }
-        let mut words = line.split_whitespace();
-        if let (Some("RESULT"), Some(name), Some(median)) = (words.next(), words.next(), words.next()) {
-            let min = match (words.next(), words.next()) {
-                (Some("min"), Some(min)) => min,
-                _ => median,
-            };
-            found.insert(name.to_string(), (median.to_string(), min.to_string()));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words[..] {
+            ["RESULT", name, median, "min", min] => {
+                if let (Ok(median), Ok(min)) = (median.parse(), min.parse()) {
+                    found.times.insert(name.to_string(), (median, min));
+                }
+            }
+            ["WORKLOAD", name, spec, flops] => {
+                let flops = flops.parse().map_err(|_| format!("`{what}`: bad line `{line}`"))?;
+                found.workloads.push((name.to_string(), spec.to_string(), flops));
+            }
+            _ => {}
         }
     }
     Ok(found)

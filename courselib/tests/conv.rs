@@ -20,6 +20,8 @@ mod cpu_vs_gather;
 mod gradients;
 #[path = "conv/layers.rs"]
 mod layers;
+#[path = "conv/workloads.rs"]
+mod workloads;
 
 type T64 = OwnedTape<f64, Cpu>;
 

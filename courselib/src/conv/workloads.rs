@@ -12,7 +12,9 @@ use dfdx::optim::{Adam, AdamConfig};
 use dfdx::prelude::*;
 
 use super::builders::{Conv2d, Flatten, MaxPool2d};
+use super::cpu::{conv_op, ConvMats};
 use super::naive::{self, Dims};
+use super::shape::{conv_out, conv_transpose_out, Geometry};
 
 /// Batch size of both problems.
 pub const BATCH: usize = 64;
@@ -74,6 +76,123 @@ impl ConvProblem {
         let loss = y.iter().zip(&r).map(|(a, b)| a * b).sum();
         let (gx, gw, gb) = naive::conv2d_backward(DIMS, &x, &w, &r);
         (loss, gx, gw, gb)
+    }
+}
+
+/// One convolution geometry of the speed suite (`cargo course bench --peers conv2d`):
+/// `x (b, c, h, w)`; a convolution has `weight (o, c, k, k)`, a transposed one
+/// `weight (c, o, k, k)`; `bias (o)`; loss `L = Σ y·R`.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    pub name: &'static str,
+    pub dims: Dims,
+    pub transposed: bool,
+}
+
+const fn workload(name: &'static str, [b, c, h, w, o, k, s, p]: [usize; 8], transposed: bool) -> Workload {
+    Workload { name, dims: Dims { b, c, h, w, o, k, s, p }, transposed }
+}
+
+/// The suite: today's benchmark, a first layer, a middle ResNet-like layer, a strided
+/// 5×5, a 1×1 and a transposed (upsampling) convolution.
+pub const SUITE: [Workload; 6] = [
+    workload("conv2d_fwd_bwd", [BATCH, 8, 28, 28, 16, 3, 1, 1], false),
+    workload("first_layer_3x3", [32, 3, 32, 32, 32, 3, 1, 1], false),
+    workload("resnet_middle_3x3", [32, 64, 14, 14, 64, 3, 1, 1], false),
+    workload("strided_5x5", [32, 16, 32, 32, 32, 5, 2, 2], false),
+    workload("pointwise_1x1", [32, 64, 14, 14, 128, 1, 1, 0], false),
+    workload("transposed_4x4_s2", [32, 32, 14, 14, 16, 4, 2, 1], true),
+];
+
+impl Workload {
+    /// `B,C,H,W,O,K,S,P`, with a `t` after it for a transposed convolution
+    /// (`32,32,14,14,16,4,2,1t`), named `shape_B_C_..`.
+    pub fn parse(spec: &str) -> Result<Workload, String> {
+        let transposed = spec.ends_with('t');
+        let numbers: Vec<usize> = spec
+            .trim_end_matches('t')
+            .split(',')
+            .map(|n| n.trim().parse().map_err(|_| format!("`{n}` in `{spec}` is not a size")))
+            .collect::<Result<_, _>>()?;
+        let [b, c, h, w, o, k, s, p]: [usize; 8] =
+            numbers.try_into().map_err(|_| format!("`{spec}`: want 8 sizes B,C,H,W,O,K,S,P"))?;
+        if [b, c, h, w, o, k, s].contains(&0) || (!transposed && (h + 2 * p < k || w + 2 * p < k)) {
+            return Err(format!("`{spec}`: sizes must be positive and the kernel must fit the padded input"));
+        }
+        let name = Box::leak(format!("shape_{}", spec.replace(',', "_")).into_boxed_str());
+        Ok(workload(name, [b, c, h, w, o, k, s, p], transposed))
+    }
+
+    /// The output's sizes `(o, oh, ow)`.
+    pub fn output(&self) -> (usize, usize, usize) {
+        let d = self.dims;
+        let size = if self.transposed { conv_transpose_out } else { conv_out };
+        (d.o, size(d.h, d.k, d.s, d.p), size(d.w, d.k, d.s, d.p))
+    }
+
+    /// Floating-point operations of forward + backward: three products (`y`, `dL/dx`,
+    /// `dL/dW`) of `2·B·positions·C·O·K²` each, where the positions are the output's, or
+    /// for a transposed convolution the input's (it runs a convolution backwards).
+    pub fn flops(&self) -> f64 {
+        let d = self.dims;
+        let (_, oh, ow) = self.output();
+        let positions = if self.transposed { d.h * d.w } else { oh * ow };
+        3.0 * 2.0 * (d.b * positions * d.c * d.o * d.k * d.k) as f64
+    }
+
+    /// `B,C,H,W,O,K,S,P[t]`, as [`Workload::parse`] reads it.
+    pub fn spec(&self) -> String {
+        let d = self.dims;
+        format!(
+            "{},{},{},{},{},{},{},{}{}",
+            d.b,
+            d.c,
+            d.h,
+            d.w,
+            d.o,
+            d.k,
+            d.s,
+            d.p,
+            if self.transposed { "t" } else { "" }
+        )
+    }
+}
+
+/// A seeded problem of a [`Workload`], with run-time shapes.
+pub struct ShapedProblem {
+    pub workload: Workload,
+    pub x: Tensor<(usize, usize, usize, usize), f32, Cpu>,
+    pub weight: Tensor<(usize, usize, usize, usize), f32, Cpu>,
+    pub bias: Tensor<(usize,), f32, Cpu>,
+    pub r: Tensor<(usize, usize, usize, usize), f32, Cpu>,
+}
+
+impl ShapedProblem {
+    pub fn new(workload: Workload, seed: u64) -> Self {
+        let (d, (o, oh, ow)) = (workload.dims, workload.output());
+        let dev = Cpu::seed_from_u64(seed);
+        let weight = if workload.transposed { (d.c, d.o, d.k, d.k) } else { (d.o, d.c, d.k, d.k) };
+        ShapedProblem {
+            workload,
+            x: dev.sample_normal_like(&(d.b, d.c, d.h, d.w)),
+            weight: dev.sample_normal_like(&weight),
+            bias: dev.sample_normal_like(&(o,)),
+            r: dev.sample_normal_like(&(d.b, o, oh, ow)),
+        }
+    }
+
+    /// Forward and backward with the fast `Cpu` kernels (the same op as the layers').
+    pub fn fast(&self) -> Gradients<f32, Cpu> {
+        let (w, d) = (self.workload, self.workload.dims);
+        let m = if w.transposed {
+            let (_, oh, ow) = w.output();
+            ConvMats { g: Geometry::conv(oh, ow, d.k, d.s, d.p), c: d.o, o: d.c }
+        } else {
+            ConvMats { g: Geometry::conv(d.h, d.w, d.k, d.s, d.p), c: d.c, o: d.o }
+        };
+        let y = conv_op(m, w.transposed, self.x.leaky_trace(), &self.weight, &self.bias, *self.r.shape())
+            .expect("Cpu does not fail");
+        super::dot(y, &self.r).backward()
     }
 }
 

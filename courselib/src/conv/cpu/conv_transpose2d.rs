@@ -2,7 +2,7 @@
 
 use dfdx::prelude::*;
 
-use super::{fill_bias, values, ConvMats, CpuFloat};
+use super::{conv_op, ConvMats, CpuFloat};
 use crate::conv::shape::{check_conv_transpose2d, Geometry};
 
 /// Transposed conv2d on `Cpu` (see [`crate::conv::conv_transpose2d`] for the shapes).
@@ -30,29 +30,8 @@ pub fn conv_transpose2d<
     weight: &Tensor<Rank4<C, O, K, K>, E, Cpu>,
     bias: &Tensor<Rank1<O>, E, Cpu>,
 ) -> Result<Tensor<Rank4<B, O, OH, OW>, E, Cpu, T>, CpuError> {
-    super::keep_freed_buffers();
     const { check_conv_transpose2d(H, W, K, S, P, OH, OW) };
     // the convolution this op is the transpose of: OH × OW with O channels -> H × W with C
     let m = ConvMats { g: Geometry::conv(OH, OW, K, S, P), c: O, o: C };
-    let (x, mut tape) = x.split_tape();
-    let (xs, x) = values(x);
-    let ws = weight.as_vec();
-    let mut ys = vec![E::zero(); B * O * OH * OW];
-    fill_bias(&mut ys, &bias.as_vec(), OH * OW);
-    m.adjoint(&ws, &xs, &mut ys);
-    let out = x.device().try_tensor_from_vec(ys, (Const::<B>, Const::<O>, Const::<OH>, Const::<OW>))?;
-    if T::OWNS_TAPE {
-        let (x_g, w_g, b_g, out_g) = (x.ghost(), weight.ghost(), bias.ghost(), out.ghost());
-        tape.add_backward_op(move |grads| {
-            let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&out_g)?);
-            let mut gw = std::mem::take(&mut **grads.get_or_alloc_mut(&w_g)?);
-            let mut gb = std::mem::take(&mut **grads.get_or_alloc_mut(&b_g)?);
-            m.transpose_backward(&ws, &xs, &gy, grads.get_or_alloc_mut(&x_g)?, &mut gw, &mut gb);
-            **grads.get_or_alloc_mut(&w_g)? = gw;
-            **grads.get_or_alloc_mut(&b_g)? = gb;
-            **grads.get_or_alloc_mut(&out_g)? = gy;
-            Ok(())
-        });
-    }
-    Ok(out.put_tape(tape))
+    conv_op(m, true, x, weight, bias, (Const::<B>, Const::<O>, Const::<OH>, Const::<OW>))
 }

@@ -357,6 +357,54 @@ impl ConvMats {
     }
 }
 
+/// The one shape of the fast convolutions: `y = bias + m(x)` for a convolution, or
+/// `y = bias + mᵀ(x)` for a transposed one (`transposed`), with the hand-written backward
+/// pass pushed on `x`'s tape. The tensors' shape types are free (compile-time for the
+/// layers, run-time for the benchmarks' workloads); `y_shape` must hold `m`'s output
+/// (`B × o × oh·ow`, or `B × c × h·w` transposed).
+pub(crate) fn conv_op<SX: Shape, SW: Shape, SB: Shape, SY: Shape, E: CpuFloat, T: Tape<E, Cpu>>(
+    m: ConvMats,
+    transposed: bool,
+    x: Tensor<SX, E, Cpu, T>,
+    weight: &Tensor<SW, E, Cpu>,
+    bias: &Tensor<SB, E, Cpu>,
+    y_shape: SY,
+) -> Result<Tensor<SY, E, Cpu, T>, CpuError> {
+    keep_freed_buffers();
+    let (x, mut tape) = x.split_tape();
+    let (xs, x) = values(x);
+    let ws = weight.as_vec();
+    let mut ys = vec![E::zero(); y_shape.num_elements()];
+    let positions = if transposed { m.g.h * m.g.w } else { m.ohw() };
+    fill_bias(&mut ys, &bias.as_vec(), positions);
+    if transposed {
+        m.adjoint(&ws, &xs, &mut ys);
+    } else {
+        m.forward(&ws, &xs, &mut ys);
+    }
+    let out = x.device().try_tensor_from_vec(ys, y_shape)?;
+    if T::OWNS_TAPE {
+        let (x_g, w_g, b_g, out_g) = (x.ghost(), weight.ghost(), bias.ghost(), out.ghost());
+        tape.add_backward_op(move |grads| {
+            let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&out_g)?);
+            // the three gradients are distinct buffers in `grads`, but dfdx lends one at a time
+            let mut gw = std::mem::take(&mut **grads.get_or_alloc_mut(&w_g)?);
+            let mut gb = std::mem::take(&mut **grads.get_or_alloc_mut(&b_g)?);
+            let gx = grads.get_or_alloc_mut(&x_g)?;
+            if transposed {
+                m.transpose_backward(&ws, &xs, &gy, gx, &mut gw, &mut gb);
+            } else {
+                m.backward(&ws, &xs, &gy, gx, &mut gw, &mut gb);
+            }
+            **grads.get_or_alloc_mut(&w_g)? = gw;
+            **grads.get_or_alloc_mut(&b_g)? = gb;
+            **grads.get_or_alloc_mut(&out_g)? = gy;
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
 /// How many images one parallel task takes: a function of the batch size only, so the
 /// partial sums of the weight and bias gradients, and their rounding, are the same
 /// however rayon schedules the tasks (and on any number of threads). About 16 tasks keep
