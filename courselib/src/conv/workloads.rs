@@ -14,7 +14,7 @@ use dfdx::prelude::*;
 use super::builders::{Conv2d, Flatten, MaxPool2d};
 use super::cpu::{conv_op, ConvMats};
 use super::naive::{self, Dims};
-use super::shape::{conv_out, conv_transpose_out, Geometry};
+use super::shape::{conv_out, conv_transpose_out};
 
 /// Batch size of both problems.
 pub const BATCH: usize = 64;
@@ -116,8 +116,12 @@ impl Workload {
             .collect::<Result<_, _>>()?;
         let [b, c, h, w, o, k, s, p]: [usize; 8] =
             numbers.try_into().map_err(|_| format!("`{spec}`: want 8 sizes B,C,H,W,O,K,S,P"))?;
-        if [b, c, h, w, o, k, s].contains(&0) || (!transposed && (h + 2 * p < k || w + 2 * p < k)) {
-            return Err(format!("`{spec}`: sizes must be positive and the kernel must fit the padded input"));
+        let fits =
+            if transposed { h.min(w).saturating_sub(1) * s + k > 2 * p } else { h.min(w) + 2 * p >= k };
+        if [b, c, h, w, o, k, s].contains(&0) || !fits {
+            return Err(format!(
+                "`{spec}`: sizes must be positive and the output must have at least one pixel"
+            ));
         }
         let name = Box::leak(format!("shape_{}", spec.replace(',', "_")).into_boxed_str());
         Ok(workload(name, [b, c, h, w, o, k, s, p], transposed))
@@ -184,11 +188,11 @@ impl ShapedProblem {
     /// Forward and backward with the fast `Cpu` kernels (the same op as the layers').
     pub fn fast(&self) -> Gradients<f32, Cpu> {
         let (w, d) = (self.workload, self.workload.dims);
+        let (_, oh, ow) = w.output();
         let m = if w.transposed {
-            let (_, oh, ow) = w.output();
-            ConvMats { g: Geometry::conv(oh, ow, d.k, d.s, d.p), c: d.o, o: d.c }
+            ConvMats::transposed(d.c, d.o, (oh, ow), (d.k, d.s, d.p))
         } else {
-            ConvMats { g: Geometry::conv(d.h, d.w, d.k, d.s, d.p), c: d.c, o: d.o }
+            ConvMats::conv(d.c, d.o, (d.h, d.w), (d.k, d.s, d.p))
         };
         let y = conv_op(m, w.transposed, self.x.leaky_trace(), &self.weight, &self.bias, *self.r.shape())
             .expect("Cpu does not fail");

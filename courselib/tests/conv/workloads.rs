@@ -56,4 +56,5 @@ fn shapes_parse_and_print_back() {
     assert_eq!(SUITE[0].flops(), 3.0 * 2.0 * (64 * 784 * 8 * 16 * 9) as f64);
     assert!(Workload::parse("1,2,3").is_err());
     assert!(Workload::parse("1,1,2,2,1,5,1,0").is_err(), "a 5x5 kernel does not fit 2x2");
+    assert!(Workload::parse("1,1,1,1,1,1,1,1t").is_err(), "a transposed 1x1 output cropped by 2");
 }

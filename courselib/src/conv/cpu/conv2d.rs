@@ -3,7 +3,7 @@
 use dfdx::prelude::*;
 
 use super::{conv_op, ConvMats, CpuFloat};
-use crate::conv::shape::{check_conv2d, Geometry};
+use crate::conv::shape::check_conv2d;
 
 /// conv2d on `Cpu` (see [`crate::conv::conv2d`] for the shapes); `x` carries the tape.
 #[allow(clippy::type_complexity)]
@@ -26,6 +26,6 @@ pub fn conv2d<
     bias: &Tensor<Rank1<O>, E, Cpu>,
 ) -> Result<Tensor<Rank4<B, O, OH, OW>, E, Cpu, T>, CpuError> {
     const { check_conv2d(H, W, K, S, P, OH, OW) };
-    let m = ConvMats { g: Geometry::conv(H, W, K, S, P), c: C, o: O };
+    let m = ConvMats::conv(C, O, (H, W), (K, S, P));
     conv_op(m, false, x, weight, bias, (Const::<B>, Const::<O>, Const::<OH>, Const::<OW>))
 }

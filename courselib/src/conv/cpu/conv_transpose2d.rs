@@ -3,7 +3,7 @@
 use dfdx::prelude::*;
 
 use super::{conv_op, ConvMats, CpuFloat};
-use crate::conv::shape::{check_conv_transpose2d, Geometry};
+use crate::conv::shape::check_conv_transpose2d;
 
 /// Transposed conv2d on `Cpu` (see [`crate::conv::conv_transpose2d`] for the shapes).
 ///
@@ -31,7 +31,6 @@ pub fn conv_transpose2d<
     bias: &Tensor<Rank1<O>, E, Cpu>,
 ) -> Result<Tensor<Rank4<B, O, OH, OW>, E, Cpu, T>, CpuError> {
     const { check_conv_transpose2d(H, W, K, S, P, OH, OW) };
-    // the convolution this op is the transpose of: OH × OW with O channels -> H × W with C
-    let m = ConvMats { g: Geometry::conv(OH, OW, K, S, P), c: O, o: C };
+    let m = ConvMats::transposed(C, O, (OH, OW), (K, S, P));
     conv_op(m, true, x, weight, bias, (Const::<B>, Const::<O>, Const::<OH>, Const::<OW>))
 }

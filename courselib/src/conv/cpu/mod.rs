@@ -123,6 +123,23 @@ pub(crate) struct ConvMats {
 }
 
 impl ConvMats {
+    /// The convolution `c → o` channels with a `k × k` kernel, stride `s` and padding `p`
+    /// on an `h × w` input.
+    pub fn conv(c: usize, o: usize, (h, w): (usize, usize), (k, s, p): (usize, usize, usize)) -> Self {
+        ConvMats { g: Geometry::conv(h, w, k, s, p), c, o }
+    }
+
+    /// The convolution a transposed convolution `c → o` with output `oh × ow` is the
+    /// transpose of: from `oh × ow` with `o` channels to the input's size with `c`.
+    pub fn transposed(
+        c: usize,
+        o: usize,
+        (oh, ow): (usize, usize),
+        (k, s, p): (usize, usize, usize),
+    ) -> Self {
+        ConvMats { g: Geometry::conv(oh, ow, k, s, p), c: o, o: c }
+    }
+
     fn ckk(&self) -> usize {
         self.c * self.g.k * self.g.k
     }
