@@ -300,6 +300,7 @@ fn check_book(root: &Path, manifest: &Manifest, f: &mut Findings) {
         Ok(_) => {}
     }
     check_figures_committed(root, f);
+    check_quoted_sources(root, f);
     match commands::build_book(root, Echo::Quiet) {
         Err(e) => return f.add(e),
         Ok(o) if !o.success => {
@@ -342,6 +343,64 @@ fn check_book(root: &Path, manifest: &Manifest, f: &mut Findings) {
             f.add(format!("{rel} loads from the network: {hit}"));
         }
     }
+}
+
+/// Compiler messages quoted in the book (`--> exercises/src/..:LINE:COL` followed by
+/// `LINE | code`) must quote the learner's files as they are: a quote of a line that has
+/// moved, or of a file learners do not have, fails.
+fn check_quoted_sources(root: &Path, f: &mut Findings) {
+    let Ok(entries) = std::fs::read_dir(root.join("book")) else {
+        return f.add("book/ cannot be read");
+    };
+    let mut pages: Vec<PathBuf> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
+    pages.sort();
+    for page in pages {
+        let Ok(md) = std::fs::read_to_string(&page) else { continue };
+        let name = page.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for problem in quoted_source_mismatches(&md, &|path| std::fs::read_to_string(root.join(path)).ok()) {
+            f.add(format!("book/{name}: {problem}"));
+        }
+    }
+}
+
+/// What is wrong with the compiler quotes of one page; `read` gives a file's text by its
+/// path relative to the repository.
+fn quoted_source_mismatches(md: &str, read: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let lines: Vec<&str> = md.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(location) = line.trim_start().strip_prefix("--> ") else { continue };
+        let mut parts = location.trim().rsplitn(3, ':');
+        let (Some(_col), Some(number), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if !path.starts_with("exercises/") {
+            problems.push(format!("quotes `{path}`, which learners do not have: quote their file"));
+            continue;
+        }
+        let Some(text) = read(path) else {
+            problems.push(format!("quotes `{path}`, which does not exist"));
+            continue;
+        };
+        let quoted = lines[i + 1..].iter().take(3).find_map(|l| {
+            let (n, code) = l.split_once(" | ")?;
+            (n.trim() == number).then_some(code)
+        });
+        let actual = number.parse::<usize>().ok().and_then(|n| text.lines().nth(n.wrapping_sub(1)));
+        match (quoted, actual) {
+            (Some(q), Some(a)) if q.trim_end() == a.trim_end() => {}
+            (Some(q), a) => problems.push(format!(
+                "quotes `{path}` line {number} as `{}`, but that line is `{}`: update the quote",
+                q.trim(),
+                a.unwrap_or("(past the end)").trim()
+            )),
+            (None, _) => {
+                problems.push(format!("quotes `{path}:{number}` without the line itself (`{number} | ..`)"))
+            }
+        }
+    }
+    problems
 }
 
 /// Numbered steps, each with its findings, verdict and seconds; the summary and the timing
@@ -772,6 +831,31 @@ pub fn quick(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_quoted_compiler_message_must_match_the_learners_file() {
+        let file = "fn f() {\n    const { check(1) };\n}\n";
+        let read = |p: &str| (p == "exercises/src/a.rs").then(|| file.to_string());
+        let quote = |path: &str, n: usize, code: &str| {
+            format!("```text\nerror[E0080]: x\n   --> {path}:{n}:13\n    |\n{n} | {code}\n```\n")
+        };
+        assert!(super::quoted_source_mismatches(
+            &quote("exercises/src/a.rs", 2, "    const { check(1) };"),
+            &read
+        )
+        .is_empty());
+        let moved = super::quoted_source_mismatches(
+            &quote("exercises/src/a.rs", 1, "    const { check(1) };"),
+            &read,
+        );
+        assert!(moved[0].contains("but that line is `fn f() {`"), "{moved:?}");
+        let hidden = super::quoted_source_mismatches(
+            &quote("solutions/src/a.rs", 2, "    const { check(1) };"),
+            &read,
+        );
+        assert!(hidden[0].contains("learners do not have"), "{hidden:?}");
+        assert!(super::quoted_source_mismatches("no quotes here\n", &read).is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -7,6 +7,17 @@ use datasets::ImageSet;
 use dfdx::prelude::*;
 use rand::seq::SliceRandom;
 
+/// Whether one row of class scores classifies a sample as `label`: the label's score is
+/// higher than every other class's. The rule of every accuracy in the course.
+///
+/// A tie counts as wrong, so a network whose scores are all equal (untrained, or broken)
+/// scores 0, never 100 %. (Chapter 1's top-k error counts ties in the sample's favour; the
+/// two agree, accuracy = 1 − top-1 error, whenever the highest score is unique.) A label
+/// outside the row (the padding rows of a last, short batch) and a NaN score are wrong.
+pub fn predicts_label(scores: &[f32], label: usize) -> bool {
+    scores.get(label).is_some_and(|&own| scores.iter().enumerate().all(|(k, &s)| k == label || s < own))
+}
+
 /// A batch of `set`'s samples `indices` as a `(B, N)` tensor, one flattened image per row,
 /// pixels scaled to `[0, 1]` by the set's `max_value`, with their labels.
 ///
@@ -76,6 +87,16 @@ pub fn shuffled_batches(len: usize, batch_size: usize, seed: u64) -> Vec<Vec<usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prediction_is_right_only_when_the_label_scores_highest_alone() {
+        assert!(predicts_label(&[0.1, 2.0, -1.0], 1));
+        assert!(!predicts_label(&[0.1, 2.0, -1.0], 0));
+        assert!(!predicts_label(&[2.0, 2.0, -1.0], 0), "a tie counts as wrong");
+        assert!(!predicts_label(&[0.0; 10], 3), "equal scores (a zero network) are never right");
+        assert!(!predicts_label(&[f32::NAN, 1.0], 1) && !predicts_label(&[1.0, f32::NAN], 1), "NaN");
+        assert!(!predicts_label(&[1.0, 0.0], usize::MAX), "padding rows carry label usize::MAX");
+    }
 
     fn tiny_set() -> ImageSet {
         ImageSet {

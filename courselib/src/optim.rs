@@ -43,6 +43,7 @@ use dfdx::prelude::*;
 ///
 /// The rule sees a single weight at a time, exactly as the update formulas are written in
 /// the book; [`Optimiser`] applies it to every value of every parameter tensor.
+// ANCHOR: update_rule
 pub trait UpdateRule {
     /// What the rule remembers about one parameter value between steps: `()` for gradient
     /// descent, a velocity for momentum, two moment estimates for Adam.
@@ -62,6 +63,7 @@ pub trait UpdateRule {
     /// - `state`: this value's state, as left by the previous step.
     fn update(&self, learning_rate: f32, step: u32, w: &mut f32, g: f32, state: &mut Self::State);
 }
+// ANCHOR_END: update_rule
 
 /// Applies an [`UpdateRule`] to every parameter of a model.
 ///
@@ -175,10 +177,12 @@ impl<R: UpdateRule, D: Device<f32>, M: TensorCollection<f32, D>> Optimizer<M, D,
 }
 
 /// A learning rate that changes with the epoch (annealing).
+// ANCHOR: learning_rate_schedule
 pub trait LearningRateSchedule {
     /// The learning rate for epoch `epoch` (0 for the first).
     fn learning_rate(&self, epoch: usize) -> f32;
 }
+// ANCHOR_END: learning_rate_schedule
 
 /// A constant learning rate: no annealing.
 impl LearningRateSchedule for f32 {

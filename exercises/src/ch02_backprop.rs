@@ -40,7 +40,8 @@ pub struct LinearGrads<const B: usize, const I: usize, const O: usize, E: Dtype,
 
 // ANCHOR: linear_backward
 /// The backward pass of [`linear_forward`]: from `dy = ∂L/∂y` and the forward inputs, the
-/// gradients `∂L/∂x = dy·Wᵀ`, `∂L/∂W = xᵀ·dy` and `∂L/∂b = Σ_rows dy`.
+/// gradients with respect to `x`, `W` and `b`, derived as in section 2.2
+/// (`cargo course hint linear_backward` if you are stuck).
 ///
 /// - `dy`: `(B, O)`; `x`: `(B, I)`; `w`: `(I, O)`.
 pub fn linear_backward<const B: usize, const I: usize, const O: usize, E: Dtype, D: Device<E>>(
@@ -278,7 +279,8 @@ pub struct EpochStats {
 /// A digit classifier: 64 pixels in, `H` hidden units, 10 classes out.
 pub type DigitMlp<const H: usize, D> = TwoLayerMlp<DIGIT_PIXELS, H, DIGIT_CLASSES, f32, D>;
 
-/// The fraction of `set`'s images whose highest logit is their label.
+/// The fraction of `set`'s images whose label has the highest logit
+/// ([`courselib::data::predicts_label`]: a tie counts as wrong).
 pub fn accuracy<const H: usize, D: Device<f32>>(mlp: &DigitMlp<H, D>, set: &ImageSet) -> f32 {
     let dev = mlp.w1.device();
     let indices: Vec<usize> = (0..set.len()).collect();
@@ -287,8 +289,7 @@ pub fn accuracy<const H: usize, D: Device<f32>>(mlp: &DigitMlp<H, D>, set: &Imag
         let (x, labels) = courselib::data::flat_batch::<BATCH, DIGIT_PIXELS, D>(dev, set, chunk);
         let logits = mlp.forward(&x).logits.as_vec();
         for (row, &label) in logits.chunks(DIGIT_CLASSES).zip(&labels) {
-            let predicted = (0..DIGIT_CLASSES).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0);
-            correct += usize::from(predicted == label);
+            correct += usize::from(courselib::data::predicts_label(row, label));
         }
     }
     correct as f32 / set.len() as f32

@@ -423,7 +423,8 @@ pub fn ravine_race<D: Device<f32>>(dev: &D, target: f64, max_steps: usize) -> Ve
     ]
 }
 
-/// The fraction of `set` that `model` classifies correctly.
+/// The fraction of `set` that `model` classifies correctly
+/// ([`courselib::data::predicts_label`]: a tie counts as wrong).
 pub fn digit_accuracy<D: Device<f32>>(model: &DigitMlp<D>, set: &ImageSet) -> f32 {
     const CHUNK: usize = 64;
     let dev = model.0.weight.device().clone();
@@ -433,8 +434,7 @@ pub fn digit_accuracy<D: Device<f32>>(model: &DigitMlp<D>, set: &ImageSet) -> f3
         let (x, labels) = courselib::data::flat_batch::<CHUNK, DIGIT_PIXELS, D>(&dev, set, chunk);
         let logits = model.forward(x).as_vec();
         for (row, &label) in logits.chunks(DIGIT_CLASSES).zip(&labels) {
-            let predicted = (0..DIGIT_CLASSES).max_by(|&a, &b| row[a].total_cmp(&row[b]));
-            correct += usize::from(predicted == Some(label));
+            correct += usize::from(courselib::data::predicts_label(row, label));
         }
     }
     correct as f32 / set.len() as f32

@@ -164,10 +164,10 @@ pub struct TripletGrads<const B: usize, const N: usize, E: Dtype, D: Storage<E>>
 }
 
 // ANCHOR: triplet_gradient
-/// The gradients of [`triplet_loss`], by hand. For a triplet whose hinge is active
-/// (`‖a − p‖² − ‖a − n‖² + margin > 0`):
-/// `∂L/∂a = 2(n − p)/B`, `∂L/∂p = 2(p − a)/B`, `∂L/∂n = 2(a − n)/B`; for the others all
-/// three are 0 (we take the derivative at exactly 0 to be 0, as for ReLU).
+/// The gradients of [`triplet_loss`] with respect to the anchors, positives and negatives,
+/// by hand: derive them from the loss of section 5.5 (`cargo course hint triplet_gradient`
+/// if you are stuck). Where a triplet's hinge is exactly 0, take the derivative to be 0, as
+/// for ReLU.
 ///
 /// - `anchor`, `positive`, `negative`: `(B, N)`.
 pub fn triplet_gradient<const B: usize, const N: usize, E: Dtype, D: Device<E>>(

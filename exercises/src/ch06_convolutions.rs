@@ -613,7 +613,8 @@ pub fn train_fashion_cnn(train: &ImageSet, config: &CnnConfig) -> (FashionCnn<f3
 }
 // ANCHOR_END: train_fashion_cnn
 
-/// The fraction of `set`'s images `indices` that `model` classifies correctly (test mode).
+/// The fraction of `set`'s images `indices` that `model` classifies correctly (test mode;
+/// [`courselib::data::predicts_label`]: a tie counts as wrong).
 pub fn cnn_accuracy<D: ConvDevice<f32>>(
     model: &FashionCnn<f32, D>,
     set: &ImageSet,
@@ -626,8 +627,7 @@ pub fn cnn_accuracy<D: ConvDevice<f32>>(
         let (x, labels) = courselib::data::image_batch::<CHUNK, 1, 28, 28, D>(dev, set, chunk);
         let logits = model.forward_eval(x).as_vec();
         for (row, label) in logits.chunks(10).zip(labels).take(chunk.len()) {
-            let predicted = (0..10).fold(0, |best, k| if row[k] > row[best] { k } else { best });
-            correct += usize::from(predicted == label);
+            correct += usize::from(courselib::data::predicts_label(row, label));
         }
     }
     correct as f32 / indices.len() as f32

@@ -468,7 +468,8 @@ pub fn extract_features(features: &Extractor, set: &ImageSet) -> Vec<[f32; FEATU
     out
 }
 
-/// The fraction of `features` whose largest logit under `probe` is their label.
+/// The fraction of `features` whose label has the largest logit under `probe`
+/// ([`courselib::data::predicts_label`]: a tie counts as wrong, so a zero probe scores 0).
 pub fn probe_accuracy(probe: &Probe, features: &[[f32; FEATURES]], labels: &[usize]) -> f64 {
     let dev = probe.weight.device().clone();
     let x = dev.tensor_from_vec(features.concat(), (features.len(), Const::<FEATURES>));
@@ -476,7 +477,7 @@ pub fn probe_accuracy(probe: &Probe, features: &[[f32; FEATURES]], labels: &[usi
     let correct = logits
         .chunks(TASK_CLASSES)
         .zip(labels)
-        .filter(|(row, &label)| (0..TASK_CLASSES).all(|k| row[k] <= row[label]))
+        .filter(|(row, &label)| courselib::data::predicts_label(row, label))
         .count();
     correct as f64 / labels.len() as f64
 }
@@ -532,6 +533,6 @@ pub fn top_activating_images<
     k: usize,
 ) -> Vec<usize> {
     assert!(channel < C && k <= N, "top_activating_images: channel {channel} of {C}, {k} of {N} images");
-    todo!("ch07 top_activating_images: sum each image's map of the channel, sort the indices by it (largest first, stable), keep k; see book section 7.1")
+    todo!("ch07 top_activating_images: average each image's map of the channel, sort the indices by it (largest first, stable), keep k; see book section 7.1")
 }
 // ANCHOR_END: top_activating_images

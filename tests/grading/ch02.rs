@@ -533,16 +533,14 @@ mod train_mlp {
         (hidden.matmul(mlp.w2.clone()) + mlp.b2.clone().broadcast()).as_vec()
     }
 
-    /// The fraction of `set` whose largest logit (by dfdx's ops, one image at a time) is the label.
+    /// The fraction of `set` whose label has the largest logit (by dfdx's ops, one image at a
+    /// time; a tie counts as wrong).
     fn accuracy_by_dfdx(mlp: &Digits, set: &datasets::ImageSet) -> f64 {
         let dev = mlp.w1.device();
         let correct = (0..set.len())
             .filter(|&i| {
                 let (x, labels) = courselib::data::flat_batch::<1, 64, Dev>(dev, set, &[i]);
-                let logits = logits_by_dfdx(mlp, &x);
-                let best =
-                    (0..logits.len()).fold(0, |best, k| if logits[k] > logits[best] { k } else { best });
-                best == labels[0]
+                courselib::data::predicts_label(&logits_by_dfdx(mlp, &x), labels[0])
             })
             .count();
         correct as f64 / set.len() as f64

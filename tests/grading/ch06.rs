@@ -1212,8 +1212,7 @@ mod train_fashion_cnn {
             let (x, labels) = courselib::data::image_batch::<500, 1, 28, 28, Dev>(&dev, set, chunk);
             let logits = model.forward_eval(x).as_vec();
             for (row, label) in logits.chunks(10).zip(labels).take(chunk.len()) {
-                let best = (0..10).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
-                correct += usize::from(best == label);
+                correct += usize::from(courselib::data::predicts_label(row, label));
             }
         }
         correct as f64 / set.len() as f64
