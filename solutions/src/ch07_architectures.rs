@@ -341,6 +341,27 @@ impl<const C_IN: usize, const C_OUT: usize, const N: usize, S, E: Dtype, D: Conv
         // END SOLUTION
     }
     // ANCHOR_END: residual_forward
+
+    // ANCHOR: preactivation_forward
+    /// The pre-activation form of the block (He et al.'s second ResNet paper): the ReLUs
+    /// move inside the branch and nothing follows the sum,
+    /// `x (B, C_IN, N, N)` → `shortcut(x) + conv2(relu(conv1(relu(x))))`, `(B, C_OUT, N, N)`,
+    /// keeping the tape of `x`. Through an identity shortcut the output's gradient reaches
+    /// the input unchanged (section 7.5).
+    pub fn forward_preactivation<const B: usize, T: Tape<E, D>>(
+        &self,
+        x: Tensor<Rank4<B, C_IN, N, N>, E, D, T>,
+    ) -> Tensor<Rank4<B, C_OUT, N, N>, E, D, T>
+    where
+        S: Module<Tensor<Rank4<B, C_IN, N, N>, E, D, T>, Output = Tensor<Rank4<B, C_OUT, N, N>, E, D, T>>,
+    {
+        // BEGIN SOLUTION preactivation_forward: the shortcut of a retaped copy of x, plus conv2(relu(conv1(relu(x)))), and no relu after the sum
+        let shortcut = self.shortcut.forward(x.retaped::<T>());
+        let residual = self.conv2.forward(self.conv1.forward(x.relu()).relu());
+        shortcut + residual
+        // END SOLUTION
+    }
+    // ANCHOR_END: preactivation_forward
 }
 
 /// Lets dfdx walk the block's parameters (the shortcut's too): `IdentityBlock::build(&dev)`.

@@ -449,6 +449,103 @@ mod residual_forward {
     }
 }
 
+mod preactivation_forward {
+    use super::*;
+
+    /// shortcut + conv2(relu(conv1(relu(x)))) by courselib's conv2d.
+    fn reference<const B: usize, const C_IN: usize, const C_OUT: usize>(
+        block: &ch07::ResidualBlock<C_IN, C_OUT, 4, impl Sized, f64, Dev>,
+        shortcut: F64<Rank4<B, C_OUT, 4, 4>>,
+        x: &F64<Rank4<B, C_IN, 4, 4>>,
+    ) -> Vec<f64> {
+        let h: F64<Rank4<B, C_OUT, 4, 4>> =
+            conv2d(x.clone().relu(), &block.conv1.weight, &block.conv1.bias, Const::<1>, Const::<1>).relu();
+        let f: F64<Rank4<B, C_OUT, 4, 4>> =
+            conv2d(h, &block.conv2.weight, &block.conv2.bias, Const::<1>, Const::<1>);
+        (f + shortcut).as_vec()
+    }
+
+    fn projected<const B: usize>(
+        block: &ch07::ProjectionBlock<2, 3, 4, f64, Dev>,
+        x: &F64<Rank4<B, 2, 4, 4>>,
+    ) -> F64<Rank4<B, 3, 4, 4>> {
+        conv2d(x.clone(), &block.shortcut.weight, &block.shortcut.bias, Const::<1>, Const::<0>)
+    }
+
+    #[test]
+    fn matches_compositions_and_finite_differences_on_random_seeds() {
+        course::graded!();
+        for seed in SEEDS {
+            let dev = device(seed);
+            let context = format!("preactivation_forward (book section 7.5): identity shortcut, seed {seed}");
+            let block = ch07::IdentityBlock::<3, 4, f64, Dev>::build(&dev);
+            let x: F64<Rank4<2, 3, 4, 4>> = uniform(&dev, seed, 2.0);
+            let want = reference(&block, x.clone(), &x);
+            assert_all_close(
+                &context,
+                &block.forward_preactivation(x.clone()).as_vec(),
+                &want,
+                Tolerance::F64,
+            );
+            let r: F64<Rank4<2, 3, 4, 4>> = uniform(&dev, seed + 1, 1.0);
+            let grads = (block.forward_preactivation(x.leaky_trace()) * r.clone()).sum().backward();
+            let fd = numerical_gradient(
+                |t| reference(&block, t.clone(), t).iter().zip(r.as_vec()).map(|(y, r)| y * r).sum(),
+                &x,
+                1e-6,
+            );
+            assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec(), false);
+
+            let context =
+                format!("preactivation_forward (book section 7.5): 1x1 projection shortcut, seed {seed}");
+            let block = ch07::ProjectionBlock::<2, 3, 4, f64, Dev>::build(&dev);
+            let x: F64<Rank4<2, 2, 4, 4>> = uniform(&dev, seed + 2, 2.0);
+            let want = reference(&block, projected(&block, &x), &x);
+            assert_all_close(
+                &context,
+                &block.forward_preactivation(x.clone()).as_vec(),
+                &want,
+                Tolerance::F64,
+            );
+            let grads = (block.forward_preactivation(x.leaky_trace()) * r.clone()).sum().backward();
+            let fd = numerical_gradient(
+                |t| {
+                    reference(&block, projected(&block, t), t)
+                        .iter()
+                        .zip(r.as_vec())
+                        .map(|(y, r)| y * r)
+                        .sum()
+                },
+                &x,
+                1e-6,
+            );
+            assert_gradient(&context, &grads.get(&x).as_vec(), &fd.as_vec(), false);
+        }
+    }
+
+    #[test]
+    fn with_f_zero_the_output_gradient_reaches_the_input_unchanged() {
+        course::graded!();
+        let dev = device(6);
+        let mut block = ch07::IdentityBlock::<3, 4, f64, Dev>::build(&dev);
+        block.conv2.weight = dev.zeros();
+        block.conv2.bias = dev.zeros();
+        // half of x negative: the original block's final ReLU would zero their gradient
+        let x: F64<Rank4<2, 3, 4, 4>> = uniform(&dev, 6, 2.0);
+        let r: F64<Rank4<2, 3, 4, 4>> = uniform(&dev, 7, 1.0);
+        let grads = (block.forward_preactivation(x.leaky_trace()) * r.clone()).sum().backward();
+        assert_all_close(
+            "preactivation_forward (book section 7.5): with F(x) = 0, dL/dx must be dL/dy itself",
+            &grads.get(&x).as_vec(),
+            &r.as_vec(),
+            Tolerance::F64,
+        );
+        course::check!(
+            grads.get(&block.conv2.weight).as_vec().iter().any(|&g| g != 0.0),
+            "preactivation_forward (book section 7.5): no gradient reaches conv2.weight"
+        );
+    }
+}
 mod loss_with_auxiliary {
     use super::*;
 

@@ -134,6 +134,26 @@ mod residual_forward {
     }
 }
 
+mod preactivation_forward {
+    use super::*;
+
+    #[test]
+    fn with_f_zero_the_block_is_the_identity_negative_values_included() {
+        course::graded!();
+        let dev = device(2);
+        let mut block = ch07::IdentityBlock::<3, 5, f32, Dev>::build(&dev);
+        block.conv2.weight = dev.zeros();
+        block.conv2.bias = dev.zeros();
+        let x: Tensor<Rank4<2, 3, 5, 5>, f32, Dev> = dev.sample_normal();
+        assert_all_close(
+            "preactivation_forward (book section 7.5): F(x) = 0 must give x itself (no ReLU after the sum)",
+            &block.forward_preactivation(x.clone()).as_vec(),
+            &x.as_vec(),
+            Tolerance::F32,
+        );
+    }
+}
+
 mod loss_with_auxiliary {
     use super::*;
 
