@@ -3,9 +3,25 @@
 
 use super::*;
 
-/// What the reference times are valid for: the tests, the solutions and the manifest.
+/// What the reference record is valid for: everything that decides the reference run's
+/// values and times. The tests, the solutions and the manifest, and also the code and data
+/// the solutions run on (courselib's kernels, the datasets, the check functions), the
+/// locked dependency versions and the toolchain: a change to any of them can move an
+/// expected value, and a stale record would then judge submissions against old values.
 pub(super) fn course_key(root: &Path) -> String {
-    let parts = ["tests", "exercises/tests", "solutions/src", "course.toml"].map(|p| root.join(p));
+    let parts = [
+        "tests",
+        "exercises/tests",
+        "solutions/src",
+        "course.toml",
+        "courselib/src",
+        "datasets/src",
+        "datasets/data",
+        "course/graded/src",
+        "Cargo.lock",
+        "rust-toolchain.toml",
+    ]
+    .map(|p| root.join(p));
     format!("{:016x}", tree_hash(&parts))
 }
 

@@ -7,6 +7,8 @@
 //!   `R (64, 16, 28, 28)`; the gradients of `L` with respect to `x`, `weight` and `bias`.
 //! - one training step of [`Cnn`] on a batch of 64: forward, cross-entropy, backward,
 //!   Adam (lr 1e-3).
+//! - the speed suite [`SUITE`] (and any `--shape`): [`Workload`]s with run-time shapes,
+//!   timed by [`ShapedProblem::fast`], the same op as the layers'.
 
 use dfdx::optim::{Adam, AdamConfig};
 use dfdx::prelude::*;
