@@ -5,11 +5,13 @@
 use criterion::{criterion_group, criterion_main};
 
 mod ch02;
+mod ch06;
 mod conv;
 
 criterion_group!(
     benches,
     ch02::backward_by_hand_vs_tape,
+    ch06::conv_backward_by_hand_vs_tape,
     conv::conv2d_forward_backward,
     conv::cnn_train_step
 );

@@ -804,3 +804,480 @@ pub fn cnn_accuracy<D: ConvDevice<f32>>(
     }
     correct as f32 / indices.len() as f32
 }
+
+// Section 6.10: the backward passes by hand. The tape has differentiated every layer of
+// this chapter so far; here each layer gets its gradient from code you write, checked by a
+// gradient checker you write too.
+
+// ANCHOR: numerical_gradient
+/// The gradient of the scalar function `f` at `x` by central differences (section 2.6),
+/// in f64: `∂f/∂xᵢ ≈ (f(x + eps·eᵢ) − f(x − eps·eᵢ)) / (2·eps)`, where `x ± eps·eᵢ` moves
+/// element `i` of `x` (in the order of `x.as_vec()`) and nothing else. Two evaluations of
+/// `f` per element.
+///
+/// - `x`: any shape `S`; returns the same shape. `x` itself is not changed.
+pub fn numerical_gradient<S, D, F>(mut f: F, x: &Tensor<S, f64, D>, eps: f64) -> Tensor<S, f64, D>
+where
+    S: Shape,
+    D: Device<f64>,
+    F: FnMut(&Tensor<S, f64, D>) -> f64,
+{
+    // BEGIN SOLUTION numerical_gradient: move one element at a time by ±eps, evaluate f on a fresh tensor each time, divide the difference by 2·eps
+    let dev = x.device().clone();
+    let mut values = x.as_vec();
+    let mut gradient = Vec::with_capacity(values.len());
+    for i in 0..values.len() {
+        let original = values[i];
+        values[i] = original + eps;
+        let f_plus = f(&dev.tensor_from_vec(values.clone(), *x.shape()));
+        values[i] = original - eps;
+        let f_minus = f(&dev.tensor_from_vec(values.clone(), *x.shape()));
+        values[i] = original;
+        gradient.push((f_plus - f_minus) / (2.0 * eps));
+    }
+    dev.tensor_from_vec(gradient, *x.shape())
+    // END SOLUTION
+}
+// ANCHOR_END: numerical_gradient
+
+// ANCHOR: max_relative_error
+/// The largest element-wise relative error between two gradients of the same length
+/// (section 2.6): `max over i of |aᵢ − bᵢ| / max(|aᵢ| + |bᵢ|, 1e-8)`; 0 for two empty
+/// slices. The floor `1e-8` keeps two entries that are both (nearly) zero from dividing
+/// by zero. A NaN anywhere gives NaN: a check must not pass on one.
+///
+/// Panics when the lengths differ.
+pub fn max_relative_error(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "max_relative_error: gradients of different lengths");
+    // BEGIN SOLUTION max_relative_error: the relative error of each pair with the floor, then the largest (NaN wins)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() / (x.abs() + y.abs()).max(1e-8)).fold(0.0, |worst: f64, e| {
+        if worst.is_nan() || e.is_nan() {
+            f64::NAN
+        } else {
+            worst.max(e)
+        }
+    })
+    // END SOLUTION
+}
+// ANCHOR_END: max_relative_error
+
+/// The gradients of a convolution's loss with respect to its input, filters and biases:
+/// each has the shape of what it is the gradient of.
+#[derive(Clone, Debug)]
+pub struct ConvGradients<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const K: usize,
+    E: Dtype,
+    D: Storage<E>,
+> {
+    /// `∂L/∂x`: `(B, C, H, W)`.
+    pub x: Tensor<Rank4<B, C, H, W>, E, D>,
+    /// `∂L/∂weight`: `(O, C, K, K)`.
+    pub weight: Tensor<Rank4<O, C, K, K>, E, D>,
+    /// `∂L/∂bias`: `(O,)`.
+    pub bias: Tensor<Rank1<O>, E, D>,
+}
+
+// ANCHOR: conv2d_naive_backward
+/// The backward pass of [`conv2d_naive`] with loops: given `dy = ∂L/∂y` of its output,
+/// the gradients of the loss with respect to `x`, `weight` and `bias`.
+///
+/// Every product `x_pad[b, c, i·S + u, j·S + v] · weight[o, c, u, v]` in the forward sum
+/// of `y[b, o, i, j]` sends `dy[b, o, i, j]` times the other factor back to each factor;
+/// padding zeros are no input and get nothing.
+///
+/// - `x`: `(B, C, H, W)`; `weight`: `(O, C, K, K)`; `dy`: `(B, O, OH, OW)`;
+///   `Const::<S>`, `Const::<P>`: stride and padding (as in the forward pass).
+/// - returns [`ConvGradients`]: `x` `(B, C, H, W)`, `weight` `(O, C, K, K)`, `bias` `(O,)`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_naive_backward<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const OH: usize,
+    const OW: usize,
+    E: Dtype,
+    D: Device<E>,
+>(
+    x: &Tensor<Rank4<B, C, H, W>, E, D>,
+    weight: &Tensor<Rank4<O, C, K, K>, E, D>,
+    dy: &Tensor<Rank4<B, O, OH, OW>, E, D>,
+    _stride: Const<S>,
+    _padding: Const<P>,
+) -> ConvGradients<B, C, H, W, O, K, E, D> {
+    const { check_conv2d(H, W, K, S, P, OH, OW) };
+    // BEGIN SOLUTION conv2d_naive_backward: the forward loops again; each output's gradient goes to its bias, to every weight times the pixel it met, to every pixel times its weight
+    let (xs, ws, dys) = (x.as_vec(), weight.as_vec(), dy.as_vec());
+    let mut dx = vec![E::default(); B * C * H * W];
+    let mut dweight = vec![E::default(); O * C * K * K];
+    let mut dbias = vec![E::default(); O];
+    for b in 0..B {
+        for o in 0..O {
+            for i in 0..OH {
+                for j in 0..OW {
+                    let g = dys[((b * O + o) * OH + i) * OW + j];
+                    dbias[o] += g;
+                    for c in 0..C {
+                        for u in 0..K {
+                            for v in 0..K {
+                                let (r, s) = (i * S + u, j * S + v);
+                                if r < P || s < P || r - P >= H || s - P >= W {
+                                    continue; // a padding zero: not an input
+                                }
+                                let pixel = ((b * C + c) * H + r - P) * W + s - P;
+                                let tap = ((o * C + c) * K + u) * K + v;
+                                dweight[tap] += g * xs[pixel];
+                                dx[pixel] += g * ws[tap];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let dev = x.device();
+    ConvGradients {
+        x: dev.tensor_from_vec(dx, (Const::<B>, Const::<C>, Const::<H>, Const::<W>)),
+        weight: dev.tensor_from_vec(dweight, (Const::<O>, Const::<C>, Const::<K>, Const::<K>)),
+        bias: dev.tensor_from_vec(dbias, (Const::<O>,)),
+    }
+    // END SOLUTION
+}
+// ANCHOR_END: conv2d_naive_backward
+
+// ANCHOR: col2im
+/// The adjoint of the im2col gather: adds every entry of one image's column matrix back
+/// onto the pixel it was read from, and drops the entries that read the padding.
+///
+/// `columns` is laid out as im2col produces it: `channels·kernel·kernel` rows of `OH·OW`
+/// entries (entry `r·(OH·OW) + q` for tap `r`, output position `q`, as in
+/// [`im2col_indices`]). Returns the `channels·height·width` pixel values of the image; a
+/// pixel seen by several windows gets the sum of their entries.
+///
+/// Panics when `columns` does not have `channels·kernel·kernel·OH·OW` entries.
+pub fn col2im<E: Dtype>(
+    columns: &[E],
+    channels: usize,
+    height: usize,
+    width: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Vec<E> {
+    // BEGIN SOLUTION col2im: walk the im2col table; add each entry to the pixel it names, skip the padding index
+    let indices = im2col_indices(channels, height, width, kernel, stride, padding);
+    assert_eq!(columns.len(), indices.len(), "col2im: the column matrix has the wrong number of entries");
+    let pixels = channels * height * width;
+    let mut image = vec![E::default(); pixels];
+    for (&value, &index) in columns.iter().zip(&indices) {
+        if index < pixels {
+            image[index] += value;
+        }
+    }
+    image
+    // END SOLUTION
+}
+// ANCHOR_END: col2im
+
+// ANCHOR: conv2d_im2col_backward
+/// The backward pass of [`conv2d_im2col`] as matrix products, without the tape. With the
+/// forward pass's columns `X_col` `(C·K·K, B·OH·OW)` (gathered again from `x`), the
+/// filters as a matrix `W_mat` `(O, C·K·K)` and `dy` as a matrix `dY` `(O, B·OH·OW)`
+/// (the same layout as the forward product's result):
+///
+/// - `∂L/∂W_mat = dY · X_colᵀ`, reshaped to `(O, C, K, K)`;
+/// - `∂L/∂X_col = W_matᵀ · dY`, then [`col2im`] of each image's columns gives `∂L/∂x`;
+/// - `∂L/∂bias[o]` = the sum of `dy[.., o, .., ..]`.
+///
+/// Shapes and result as in [`conv2d_naive_backward`]. Works on any device (the two
+/// products run there; col2im runs on the CPU).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_im2col_backward<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const OH: usize,
+    const OW: usize,
+    E: Dtype,
+    D: Device<E>,
+>(
+    x: &Tensor<Rank4<B, C, H, W>, E, D>,
+    weight: &Tensor<Rank4<O, C, K, K>, E, D>,
+    dy: &Tensor<Rank4<B, O, OH, OW>, E, D>,
+    _stride: Const<S>,
+    _padding: Const<P>,
+) -> ConvGradients<B, C, H, W, O, K, E, D> {
+    const { check_conv2d(H, W, K, S, P, OH, OW) };
+    // BEGIN SOLUTION conv2d_im2col_backward: gather the columns again, two matrix products with dY, col2im per image, sum dy for the bias
+    let dev = x.device().clone();
+    let (taps, positions) = (C * K * K, OH * OW);
+    let indices = dev.tensor_from_vec(im2col_indices(C, H, W, K, S, P), (taps * positions,));
+    let padded = (x.clone().reshape_like(&(Const::<B>, C * H * W)), dev.zeros_like(&(Const::<B>, 1)))
+        .concat_along(Axis::<1>);
+    let columns: Tensor<(Const<B>, usize), E, D> =
+        padded.gather(indices.broadcast_like::<_, Axis<0>>(&(Const::<B>, taps * positions)));
+    let columns = columns.reshape_like(&(Const::<B>, taps, positions)).permute::<_, Axes3<1, 0, 2>>();
+    let columns = columns.reshape_like(&(taps, B * positions));
+    // dy in the layout of the forward product's result: (O, B·OH·OW).
+    let dy_matrix =
+        dy.clone().permute::<Rank4<O, B, OH, OW>, Axes4<1, 0, 2, 3>>().reshape_like(&(O, B * positions));
+    let filters = weight.clone().reshape_like(&(O, taps));
+    let dweight = dy_matrix.clone().matmul(columns.permute::<_, Axes2<1, 0>>());
+    let dcolumns = filters.permute::<_, Axes2<1, 0>>().matmul(dy_matrix);
+    // Back to one column matrix per image, (B, C·K·K, OH·OW), and onto the pixels.
+    let dcolumns = dcolumns.reshape_like(&(taps, B, positions)).permute::<_, Axes3<1, 0, 2>>().as_vec();
+    let dx: Vec<E> =
+        dcolumns.chunks(taps * positions).flat_map(|image| col2im(image, C, H, W, K, S, P)).collect();
+    ConvGradients {
+        x: dev.tensor_from_vec(dx, (Const::<B>, Const::<C>, Const::<H>, Const::<W>)),
+        weight: dweight.reshape_like(&(Const::<O>, Const::<C>, Const::<K>, Const::<K>)),
+        bias: dy.clone().sum::<Rank1<O>, Axes3<0, 2, 3>>(),
+    }
+    // END SOLUTION
+}
+// ANCHOR_END: conv2d_im2col_backward
+
+// ANCHOR: max_pool2d_backward
+/// The backward pass of [`max_pool2d`] with loops: each window's gradient `dy[b, c, i, j]`
+/// goes to the one value of `x` that was its maximum; all other values of the window get
+/// nothing from it. A value that is the maximum of several (overlapping) windows collects
+/// the gradient of each.
+///
+/// On a tie the first largest value of the window, row by row, is its maximum (as in
+/// PyTorch); the gradient is not split.
+///
+/// - `x`: `(B, C, H, W)`, the forward pass's input; `dy`: `(B, C, OH, OW)`;
+///   `Const::<K>`, `Const::<S>`: window and stride. Returns `∂L/∂x`: `(B, C, H, W)`.
+pub fn max_pool2d_backward<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const K: usize,
+    const S: usize,
+    const OH: usize,
+    const OW: usize,
+    E: Dtype,
+    D: Device<E>,
+>(
+    x: &Tensor<Rank4<B, C, H, W>, E, D>,
+    dy: &Tensor<Rank4<B, C, OH, OW>, E, D>,
+    _kernel: Const<K>,
+    _stride: Const<S>,
+) -> Tensor<Rank4<B, C, H, W>, E, D> {
+    const { check_pool2d(H, W, K, S, OH, OW) };
+    // BEGIN SOLUTION max_pool2d_backward: per window, find the first largest value (row by row) and add the window's gradient to it
+    let (xs, dys) = (x.as_vec(), dy.as_vec());
+    let mut dx = vec![E::default(); B * C * H * W];
+    for plane in 0..B * C {
+        for i in 0..OH {
+            for j in 0..OW {
+                let mut best = (plane * H + i * S) * W + j * S;
+                for u in 0..K {
+                    for v in 0..K {
+                        let at = (plane * H + i * S + u) * W + j * S + v;
+                        if xs[at] > xs[best] {
+                            best = at; // strictly larger: a tie keeps the earlier value
+                        }
+                    }
+                }
+                dx[best] += dys[(plane * OH + i) * OW + j];
+            }
+        }
+    }
+    x.device().tensor_from_vec(dx, (Const::<B>, Const::<C>, Const::<H>, Const::<W>))
+    // END SOLUTION
+}
+// ANCHOR_END: max_pool2d_backward
+
+// ANCHOR: avg_pool2d_backward
+/// The backward pass of [`avg_pool2d`] with loops: each window's gradient
+/// `dy[b, c, i, j]` is spread evenly, `1/K²` of it to every value of the window; a value in
+/// several (overlapping) windows collects a share from each, one in none gets 0. The input
+/// itself is not needed, only its size `H x W` (from the result type).
+///
+/// - `dy`: `(B, C, OH, OW)`; `Const::<K>`, `Const::<S>`: window and stride. Returns
+///   `∂L/∂x`: `(B, C, H, W)`.
+pub fn avg_pool2d_backward<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const K: usize,
+    const S: usize,
+    const OH: usize,
+    const OW: usize,
+    E: Dtype,
+    D: Device<E>,
+>(
+    dy: &Tensor<Rank4<B, C, OH, OW>, E, D>,
+    _kernel: Const<K>,
+    _stride: Const<S>,
+) -> Tensor<Rank4<B, C, H, W>, E, D> {
+    const { check_pool2d(H, W, K, S, OH, OW) };
+    // BEGIN SOLUTION avg_pool2d_backward: add dy/K² to every value of each window
+    let dys = dy.as_vec();
+    let share = E::from_f64(1.0 / (K * K) as f64).expect("a small float fits E");
+    let mut dx = vec![E::default(); B * C * H * W];
+    for plane in 0..B * C {
+        for i in 0..OH {
+            for j in 0..OW {
+                let g = dys[(plane * OH + i) * OW + j] * share;
+                for u in 0..K {
+                    for v in 0..K {
+                        dx[(plane * H + i * S + u) * W + j * S + v] += g;
+                    }
+                }
+            }
+        }
+    }
+    dy.device().tensor_from_vec(dx, (Const::<B>, Const::<C>, Const::<H>, Const::<W>))
+    // END SOLUTION
+}
+// ANCHOR_END: avg_pool2d_backward
+
+/// The gradients of batch normalisation in training mode (section 6.6) with respect to
+/// its input and its parameters.
+#[derive(Clone, Debug)]
+pub struct BatchNormGradients<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    E: Dtype,
+    D: Storage<E>,
+> {
+    /// `∂L/∂x`: `(B, C, H, W)`.
+    pub x: Tensor<Rank4<B, C, H, W>, E, D>,
+    /// `∂L/∂γ`: `(C,)`.
+    pub gamma: Tensor<Rank1<C>, E, D>,
+    /// `∂L/∂β`: `(C,)`.
+    pub beta: Tensor<Rank1<C>, E, D>,
+}
+
+// ANCHOR: batch_norm_backward_steps
+/// The backward pass of batch normalisation in training mode ([`BatchNorm::forward_train`]),
+/// node by node through its computational graph (section 6.10):
+///
+/// `μ = mean(x)`, `x_c = x − μ`, `σ² = mean(x_c²)`, `s = √(σ² + ε)`, `x̂ = x_c / s`,
+/// `y = γ·x̂ + β`, every mean per channel over `n = B·H·W` values.
+///
+/// Recompute these from `x`, then walk back from `dy = ∂L/∂y`: `∂L/∂β`, `∂L/∂γ`, `∂L/∂x̂`,
+/// `∂L/∂s`, `∂L/∂σ²`, `∂L/∂x_c` (it gets a share directly and one through `σ²`), `∂L/∂μ`,
+/// and finally `∂L/∂x` (directly and through `μ`). Without the tape.
+///
+/// - `x`: `(B, C, H, W)`; `gamma`: `(C,)`; `dy`: `(B, C, H, W)`; `epsilon`: the `ε` of the
+///   forward pass. Returns [`BatchNormGradients`].
+pub fn batch_norm_backward_steps<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    E: Dtype,
+    D: Device<E>,
+>(
+    x: &Tensor<Rank4<B, C, H, W>, E, D>,
+    gamma: &Tensor<Rank1<C>, E, D>,
+    dy: &Tensor<Rank4<B, C, H, W>, E, D>,
+    epsilon: f64,
+) -> BatchNormGradients<B, C, H, W, E, D> {
+    let n = (B * H * W) as f64;
+    let scalar = |v: f64| E::from_f64(v).expect("a small float fits E");
+    // BEGIN SOLUTION batch_norm_backward_steps: recompute μ, x_c, σ², s, x̂; then the gradient of each node in reverse order, summing the two paths into x_c and into x
+    let mean = x.clone().mean::<Rank1<C>, Axes3<0, 2, 3>>();
+    let centred = x.clone() - mean.broadcast();
+    let var = centred.clone().square().mean::<Rank1<C>, Axes3<0, 2, 3>>();
+    let std = (var + scalar(epsilon)).sqrt();
+    let normalised = centred.clone() / std.clone().broadcast();
+    // y = γ·x̂ + β
+    let dbeta = dy.clone().sum::<Rank1<C>, Axes3<0, 2, 3>>();
+    let dgamma = (dy.clone() * normalised).sum::<Rank1<C>, Axes3<0, 2, 3>>();
+    let dnormalised = dy.clone() * gamma.clone().broadcast();
+    // x̂ = x_c / s: to x_c directly, and to s (summed over the channel's values)
+    let dcentred_direct = dnormalised.clone() / std.clone().broadcast();
+    let dstd =
+        (dnormalised * centred.clone()).sum::<Rank1<C>, Axes3<0, 2, 3>>().negate() / std.clone().square();
+    // s = √(σ² + ε), σ² = mean(x_c²)
+    let dvar = dstd / (std * scalar(2.0));
+    let dcentred = dcentred_direct + centred * (dvar * scalar(2.0 / n)).broadcast();
+    // x_c = x − μ, μ = mean(x)
+    let dmean = dcentred.clone().sum::<Rank1<C>, Axes3<0, 2, 3>>().negate();
+    let dx = dcentred + (dmean * scalar(1.0 / n)).broadcast();
+    BatchNormGradients { x: dx, gamma: dgamma, beta: dbeta }
+    // END SOLUTION
+}
+// ANCHOR_END: batch_norm_backward_steps
+
+// ANCHOR: batch_norm_backward
+/// The same gradients as [`batch_norm_backward_steps`] from the simplified closed form
+/// the book derives (section 6.10), per channel with `n = B·H·W`, `s = √(σ² + ε)`:
+///
+/// `∂L/∂x = γ / (n·s) · (n·dy − Σ dy − x̂ · Σ (dy·x̂))`, `∂L/∂γ = Σ dy·x̂`, `∂L/∂β = Σ dy`,
+///
+/// each `Σ` over the channel's `n` values. Fewer operations and fewer intermediate
+/// tensors than the step-by-step form. Shapes and result as there.
+pub fn batch_norm_backward<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    E: Dtype,
+    D: Device<E>,
+>(
+    x: &Tensor<Rank4<B, C, H, W>, E, D>,
+    gamma: &Tensor<Rank1<C>, E, D>,
+    dy: &Tensor<Rank4<B, C, H, W>, E, D>,
+    epsilon: f64,
+) -> BatchNormGradients<B, C, H, W, E, D> {
+    let n = (B * H * W) as f64;
+    let scalar = |v: f64| E::from_f64(v).expect("a small float fits E");
+    // BEGIN SOLUTION batch_norm_backward: recompute x̂ and s; the two channel sums Σdy and Σdy·x̂ give all three gradients
+    let mean = x.clone().mean::<Rank1<C>, Axes3<0, 2, 3>>();
+    let centred = x.clone() - mean.broadcast();
+    let std = (centred.clone().square().mean::<Rank1<C>, Axes3<0, 2, 3>>() + scalar(epsilon)).sqrt();
+    let normalised = centred / std.clone().broadcast();
+    let sum_dy = dy.clone().sum::<Rank1<C>, Axes3<0, 2, 3>>();
+    let sum_dy_normalised = (dy.clone() * normalised.clone()).sum::<Rank1<C>, Axes3<0, 2, 3>>();
+    let scale = gamma.clone() / (std * scalar(n));
+    let dx = (dy.clone() * scalar(n)
+        - sum_dy.clone().broadcast()
+        - normalised * sum_dy_normalised.clone().broadcast())
+        * scale.broadcast();
+    BatchNormGradients { x: dx, gamma: sum_dy_normalised, beta: sum_dy }
+    // END SOLUTION
+}
+// ANCHOR_END: batch_norm_backward
+
+// ANCHOR: dropout_backward
+/// The backward pass of [`dropout`]: `∂L/∂x` from `dy = ∂L/∂y`. The forward pass multiplied
+/// `x` by a fixed mask (0 or `1 / (1 − rate)` per value), so the backward pass multiplies
+/// `dy` by the same mask. It has to be the same mask: `rng` must be in the state the
+/// forward pass's rng was in, and this function draws exactly what [`dropout`] draws. In
+/// [`Mode::Eval`] the gradient passes unchanged.
+///
+/// - `dy`: any shape; returns the same shape.
+pub fn dropout_backward<S: Shape, E: Dtype, D: Device<E>, R: Rng>(
+    dy: &Tensor<S, E, D>,
+    rate: f64,
+    mode: Mode,
+    rng: &mut R,
+) -> Tensor<S, E, D> {
+    // BEGIN SOLUTION dropout_backward: the same draws give the same mask; multiplying dy by it is dropout applied to dy
+    dropout(dy.clone(), rate, mode, rng)
+    // END SOLUTION
+}
+// ANCHOR_END: dropout_backward

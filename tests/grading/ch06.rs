@@ -296,6 +296,23 @@ mod conv2d_naive {
     }
 }
 
+/// The im2col gather table of one image by its definition: row (c, u, v), column (i, j);
+/// a tap in the padding reads index C·H·W.
+fn reference_im2col_indices(g: Geometry) -> Vec<usize> {
+    let Geometry { c, h, w, k, s, p, .. } = g;
+    let (oh, ow) = g.out();
+    let mut table = Vec::new();
+    for tap in 0..c * k * k {
+        let (ci, u, v) = (tap / (k * k), tap / k % k, tap % k);
+        for q in 0..oh * ow {
+            let (r, col) = ((q / ow * s + u) as isize - p as isize, (q % ow * s + v) as isize - p as isize);
+            let inside = (0..h as isize).contains(&r) && (0..w as isize).contains(&col);
+            table.push(if inside { (ci * h + r as usize) * w + col as usize } else { c * h * w });
+        }
+    }
+    table
+}
+
 mod im2col_indices {
     use super::*;
 
@@ -314,20 +331,9 @@ mod im2col_indices {
                 );
                 let k = rng.gen_range(1..=(h.min(w) + 2 * p).min(5));
                 let g = Geometry { b: 1, c, h, w, o: 1, k, s, p };
-                let (oh, ow) = g.out();
-                let mut want = Vec::new();
-                for tap in 0..c * k * k {
-                    let (ci, u, v) = (tap / (k * k), tap / k % k, tap % k);
-                    for q in 0..oh * ow {
-                        let (r, col) =
-                            ((q / ow * s + u) as isize - p as isize, (q % ow * s + v) as isize - p as isize);
-                        let inside = (0..h as isize).contains(&r) && (0..w as isize).contains(&col);
-                        want.push(if inside { (ci * h + r as usize) * w + col as usize } else { c * h * w });
-                    }
-                }
                 course::check_eq!(
                     ch06::im2col_indices(c, h, w, k, s, p),
-                    want,
+                    reference_im2col_indices(g),
                     "im2col_indices (book section 6.3): {g:?}: row (c, u, v), column (i, j), padding reads C·H·W"
                 );
             }
@@ -1312,6 +1318,768 @@ mod train_fashion_cnn {
             &got,
             &want,
             Tolerance::F32,
+        );
+    }
+}
+
+// Section 6.10: the backward passes by hand. Each is compared with dfdx's tape (through
+// courselib's convolution or the course's own differentiable layers) and with central
+// differences of f64 loops written here, on several geometries and seeds.
+
+mod numerical_gradient {
+    use super::*;
+
+    /// `f(x) = Σ cᵢ·sin(xᵢ) + (Σ xᵢ)²` with its exact gradient `cᵢ·cos(xᵢ) + 2·Σ x`.
+    fn case<S: ConstShape>(seed: u64) {
+        let dev = device(seed);
+        let x: F64<S> = uniform(&dev, seed, 2.0);
+        let c: Vec<f64> = uniform::<S, f64>(&dev, seed + 1, 1.0).as_vec();
+        let f = |t: &[f64]| -> f64 {
+            t.iter().zip(&c).map(|(v, c)| c * v.sin()).sum::<f64>() + t.iter().sum::<f64>().powi(2)
+        };
+        let total: f64 = x.as_vec().iter().sum();
+        let exact: Vec<f64> = x.as_vec().iter().zip(&c).map(|(v, c)| c * v.cos() + 2.0 * total).collect();
+        let mut evaluations = 0;
+        let got = ch06::numerical_gradient(
+            |t| {
+                evaluations += 1;
+                f(&t.as_vec())
+            },
+            &x,
+            1e-6,
+        );
+        let context =
+            format!("numerical_gradient (book section 6.10): shape {:?}, seed {seed}", S::default());
+        assert_gradient(&context, "Σ c·sin(x) + (Σ x)²", &got.as_vec(), &exact);
+        course::check_eq!(evaluations, 2 * S::NUMEL, "{context}: two evaluations of f per element");
+    }
+
+    #[test]
+    fn agrees_with_exact_gradients_on_random_shapes_and_seeds() {
+        course::graded!();
+        for seed in SEEDS {
+            case::<Rank1<7>>(seed);
+            case::<Rank2<3, 4>>(seed);
+            case::<Rank3<2, 1, 5>>(seed);
+            case::<Rank4<2, 2, 2, 3>>(seed);
+        }
+    }
+
+    #[test]
+    fn moves_one_element_by_plus_and_minus_eps() {
+        course::graded!();
+        let dev = device(0);
+        let x: F64<Rank1<3>> = dev.tensor([0.5, -1.0, 2.0]);
+        let mut seen: Vec<Vec<f64>> = Vec::new();
+        let eps = 0.25;
+        // The central difference of x³ is exact up to eps²: ((x+e)³ − (x−e)³) / 2e = 3x² + e².
+        let got = ch06::numerical_gradient(
+            |t| {
+                seen.push(t.as_vec());
+                t.as_vec().iter().map(|v| v * v * v).sum()
+            },
+            &x,
+            eps,
+        );
+        assert_all_close(
+            "numerical_gradient (book section 6.10): Σ x³ at (0.5, −1, 2) with eps 0.25 gives 3x² + eps², not a one-sided difference",
+            &got.as_vec(),
+            &[0.8125, 3.0625, 12.0625],
+            Tolerance::F64,
+        );
+        // Each evaluation moves exactly one element, by +eps or −eps; each element both ways.
+        let mut moves: Vec<(usize, i32)> = Vec::new();
+        for point in &seen {
+            let moved: Vec<(usize, f64)> = point
+                .iter()
+                .zip(x.as_vec())
+                .enumerate()
+                .filter(|(_, (p, x))| *p != x)
+                .map(|(i, (p, x))| (i, p - x))
+                .collect();
+            course::check!(
+                moved.len() == 1 && (moved[0].1.abs() - eps).abs() < 1e-12,
+                "numerical_gradient (book section 6.10): an evaluation at {point:?} moves more or less than one element of (0.5, −1, 2) by eps = 0.25 (put the element back before the next one)"
+            );
+            moves.push((moved[0].0, moved[0].1.signum() as i32));
+        }
+        moves.sort();
+        course::check_eq!(
+            moves,
+            vec![(0, -1), (0, 1), (1, -1), (1, 1), (2, -1), (2, 1)],
+            "numerical_gradient (book section 6.10): every element moved once by +eps and once by −eps"
+        );
+    }
+}
+
+mod max_relative_error {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_formula_on_random_vectors() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut rng = rng(seed);
+            for len in [1, 5, 40] {
+                // Some pairs nearly equal, some far apart, some both (nearly) zero.
+                let a: Vec<f64> =
+                    (0..len).map(|i| if i % 7 == 3 { 0.0 } else { rng.gen_range(-3.0..3.0) }).collect();
+                let b: Vec<f64> = a
+                    .iter()
+                    .map(|&v| match rng.gen_range(0..3) {
+                        0 => v * (1.0 + rng.gen_range(-1e-6..1e-6)),
+                        1 => rng.gen_range(-3.0..3.0),
+                        _ => v + rng.gen_range(-1e-9..1e-9),
+                    })
+                    .collect();
+                let want = a
+                    .iter()
+                    .zip(&b)
+                    .map(|(x, y)| (x - y).abs() / (x.abs() + y.abs()).max(1e-8))
+                    .fold(0.0, f64::max);
+                assert_close(
+                    format!("max_relative_error (book section 6.10): {len} random pairs, seed {seed}"),
+                    ch06::max_relative_error(&a, &b),
+                    want,
+                    Tolerance::F64,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn floors_tiny_entries_and_never_hides_a_nan() {
+        course::graded!();
+        let context = "max_relative_error (book section 6.10)";
+        assert_close(
+            format!("{context}: 1e-12 against −1e-12 is divided by the floor 1e-8"),
+            ch06::max_relative_error(&[1e-12], &[-1e-12]),
+            2e-4,
+            Tolerance::F64,
+        );
+        assert_close(
+            format!("{context}: two empty gradients"),
+            ch06::max_relative_error(&[], &[]),
+            0.0,
+            Tolerance::F64,
+        );
+        for (a, b) in [([f64::NAN, 1.0, 2.0], [1.0, 1.0, 2.0]), ([1.0, 5.0, 2.0], [1.0, 1.0, f64::NAN])] {
+            course::check!(
+                ch06::max_relative_error(&a, &b).is_nan(),
+                "{context}: {a:?} against {b:?} must give NaN (a gradient check must not pass on a NaN)"
+            );
+        }
+    }
+}
+
+/// One convolution's hand-written gradients (naive or im2col) for `dy = r` against the tape
+/// (courselib's convolution, the loss `Σ y·r`) and central differences of the reference
+/// loops, in f64.
+fn conv_backward_case<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    seed: u64,
+    im2col: bool,
+) {
+    let dev = device(seed);
+    let g = Geometry { b: B, c: C, h: H, w: W, o: O, k: K, s: S, p: P };
+    let (x, weight, bias) = random_conv_case::<B, C, H, W, O, K>(&dev, seed);
+    let dy: F64<Rank4<B, O, OH, OW>> = uniform(&dev, seed + 300, 1.0);
+    let got = if im2col {
+        ch06::conv2d_im2col_backward(&x, &weight, &dy, Const::<S>, Const::<P>)
+    } else {
+        ch06::conv2d_naive_backward(&x, &weight, &dy, Const::<S>, Const::<P>)
+    };
+    let name = if im2col { "conv2d_im2col_backward" } else { "conv2d_naive_backward" };
+    let context = format!("{name} (book section 6.10): {g:?}, seed {seed}");
+
+    let y = courselib::conv::conv2d(x.leaky_trace(), &weight, &bias, Const::<S>, Const::<P>);
+    let tape = (y * dy.clone()).sum().backward();
+    let tape_tolerance = Tolerance { abs: 1e-12, rel: 1e-10 };
+    for (what, got, want) in [
+        ("x", got.x.as_vec(), tape.get(&x).as_vec()),
+        ("weight", got.weight.as_vec(), tape.get(&weight).as_vec()),
+        ("bias", got.bias.as_vec(), tape.get(&bias).as_vec()),
+    ] {
+        assert_all_close(
+            format!("{context}: the gradient of {what} against dfdx's tape"),
+            &got,
+            &want,
+            tape_tolerance,
+        );
+    }
+
+    let probe = dy.as_vec();
+    let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
+        reference_conv(g, x, w, b).iter().zip(&probe).map(|(y, r)| y * r).sum()
+    };
+    let (xs, ws, bs) = (x.as_vec(), weight.as_vec(), bias.as_vec());
+    let fd_x = numerical_gradient(|t| loss(&t.as_vec(), &ws, &bs), &x, 1e-6);
+    let fd_w = numerical_gradient(|t| loss(&xs, &t.as_vec(), &bs), &weight, 1e-6);
+    let fd_b = numerical_gradient(|t| loss(&xs, &ws, &t.as_vec()), &bias, 1e-6);
+    assert_gradient(&context, "x", &got.x.as_vec(), &fd_x.as_vec());
+    assert_gradient(&context, "the weight", &got.weight.as_vec(), &fd_w.as_vec());
+    assert_gradient(&context, "the bias", &got.bias.as_vec(), &fd_b.as_vec());
+}
+
+fn conv_backward_cases(seed: u64, im2col: bool) {
+    conv_backward_case::<2, 2, 5, 5, 3, 3, 1, 1, 5, 5>(seed, im2col);
+    conv_backward_case::<2, 2, 6, 5, 2, 3, 2, 1, 3, 3>(seed, im2col);
+    conv_backward_case::<1, 3, 6, 6, 2, 2, 2, 0, 3, 3>(seed, im2col);
+    conv_backward_case::<2, 1, 4, 4, 2, 5, 1, 2, 4, 4>(seed, im2col);
+    conv_backward_case::<1, 2, 7, 6, 3, 3, 3, 2, 3, 3>(seed, im2col);
+    conv_backward_case::<3, 1, 5, 7, 2, 1, 1, 0, 5, 7>(seed, im2col);
+}
+
+/// The first layer of the chapter's CNN in f32 (a batch of 8): the hand-written gradients
+/// against the tape.
+fn fashion_first_layer_backward(im2col: bool) {
+    let dev = device(61);
+    let x: Tensor<Rank4<8, 1, 28, 28>, f32, Dev> = uniform(&dev, 61, 1.0);
+    let weight: Tensor<Rank4<8, 1, 3, 3>, f32, Dev> = uniform(&dev, 62, 0.5);
+    let bias: Tensor<Rank1<8>, f32, Dev> = uniform(&dev, 63, 0.5);
+    let dy: Tensor<Rank4<8, 8, 28, 28>, f32, Dev> = uniform(&dev, 64, 1.0);
+    let got = if im2col {
+        ch06::conv2d_im2col_backward(&x, &weight, &dy, Const::<1>, Const::<1>)
+    } else {
+        ch06::conv2d_naive_backward(&x, &weight, &dy, Const::<1>, Const::<1>)
+    };
+    let y = courselib::conv::conv2d(x.leaky_trace(), &weight, &bias, Const::<1>, Const::<1>);
+    let tape = (y * dy).sum().backward();
+    let name = if im2col { "conv2d_im2col_backward" } else { "conv2d_naive_backward" };
+    // Sums of up to 8·784 f32 products of order one: an absolute error of about 1e-3.
+    let tolerance = Tolerance { abs: 2e-3, rel: 1e-4 };
+    for (what, got, want) in [
+        ("x", got.x.as_vec(), tape.get(&x).as_vec()),
+        ("weight", got.weight.as_vec(), tape.get(&weight).as_vec()),
+        ("bias", got.bias.as_vec(), tape.get(&bias).as_vec()),
+    ] {
+        assert_all_close(
+            format!("{name} (book section 6.10): a 3x3 layer 1 → 8 channels on (8, 1, 28, 28) in f32: the gradient of {what} against the tape"),
+            &got,
+            &want,
+            tolerance,
+        );
+    }
+}
+
+mod conv2d_naive_backward {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_tape_and_finite_differences_on_random_geometries() {
+        course::graded!();
+        for seed in SEEDS {
+            conv_backward_cases(seed, false);
+        }
+    }
+
+    #[test]
+    fn fixed_example_snapshot() {
+        course::graded!();
+        let dev = device(0);
+        let x: F64<Rank4<1, 2, 5, 5>> = dev
+            .tensor_from_vec((0..50).map(|v| f64::from(v % 7) - 3.0).collect(), (Const, Const, Const, Const));
+        let weight: F64<Rank4<2, 2, 3, 3>> = dev.tensor_from_vec(
+            (0..36).map(|v| f64::from(v % 5) / 4.0 - 0.5).collect(),
+            (Const, Const, Const, Const),
+        );
+        let dy: F64<Rank4<1, 2, 3, 3>> = dev
+            .tensor_from_vec((0..18).map(|v| f64::from(v % 4) - 1.5).collect(), (Const, Const, Const, Const));
+        let g = ch06::conv2d_naive_backward(&x, &weight, &dy, Const::<2>, Const::<1>);
+        course::snapshot!(
+            "ch06_naive_conv_backward_stride2_pad1",
+            format!(
+                "conv2d_naive_backward: x (1, 2, 5, 5) = (i mod 7) - 3, weight (2, 2, 3, 3) = (i mod 5)/4 - 0.5, \
+                 dy (1, 2, 3, 3) = (i mod 4) - 1.5, stride 2, padding 1\ndx:\n{}\ndweight:\n{}\ndbias:\n{}",
+                table(&g.x.as_vec(), 5, 3),
+                table(&g.weight.as_vec(), 3, 3),
+                table(&g.bias.as_vec(), 2, 3)
+            )
+        );
+    }
+
+    #[test]
+    fn first_layer_of_the_fashion_cnn_in_f32() {
+        course::graded!();
+        fashion_first_layer_backward(false);
+    }
+}
+
+mod col2im {
+    use super::*;
+
+    /// `⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩` for every x and c: col2im is the adjoint (the
+    /// transpose) of the gather.
+    #[test]
+    fn is_the_adjoint_of_im2col_on_random_geometries() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut rng = rng(seed);
+            for _ in 0..6 {
+                let (channels, height, width) =
+                    (rng.gen_range(1..4), rng.gen_range(1..9), rng.gen_range(1..9));
+                let padding = rng.gen_range(0..3);
+                let kernel = rng.gen_range(1..=(height.min(width) + 2 * padding).min(5));
+                let stride = rng.gen_range(1..4);
+                let table = reference_im2col_indices(Geometry {
+                    b: 1,
+                    c: channels,
+                    h: height,
+                    w: width,
+                    o: 1,
+                    k: kernel,
+                    s: stride,
+                    p: padding,
+                });
+                let image: Vec<f64> =
+                    (0..channels * height * width).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                let columns: Vec<f64> = (0..table.len()).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                let got = ch06::col2im(&columns, channels, height, width, kernel, stride, padding);
+                let context = format!(
+                    "col2im (book section 6.10): {channels} channels of {height}x{width}, kernel {kernel}, stride {stride}, padding {padding}, seed {seed}"
+                );
+                course::check_eq!(got.len(), image.len(), "{context}: one value per pixel");
+                let mut want = vec![0.0; image.len()];
+                for (e, &index) in table.iter().enumerate() {
+                    if index < image.len() {
+                        want[index] += columns[e];
+                    }
+                }
+                assert_all_close(&context, &got, &want, Tolerance::F64);
+                // The adjoint identity, which any scatter that puts values on the wrong
+                // pixels breaks.
+                let gathered: f64 = table
+                    .iter()
+                    .zip(&columns)
+                    .map(|(&i, c)| if i < image.len() { image[i] * c } else { 0.0 })
+                    .sum();
+                let scattered: f64 = image.iter().zip(&got).map(|(x, g)| x * g).sum();
+                assert_close(
+                    format!("{context}: ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩"),
+                    scattered,
+                    gathered,
+                    Tolerance::F64,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn counts_how_many_windows_see_each_pixel() {
+        course::graded!();
+        // col2im of all ones: how many windows read each pixel. 3x3 windows, stride 1,
+        // padding 1 on a 4x4 image: 4 at the corners, 6 on the edges, 9 inside.
+        let got = ch06::col2im(&[1.0f64; 9 * 16], 1, 4, 4, 3, 1, 1);
+        assert_all_close(
+            "col2im (book section 6.10): ones from 3x3 windows, stride 1, padding 1, on a 4x4 image",
+            &got,
+            &[4.0, 6.0, 6.0, 4.0, 6.0, 9.0, 9.0, 6.0, 6.0, 9.0, 9.0, 6.0, 4.0, 6.0, 6.0, 4.0],
+            Tolerance::F64,
+        );
+        // Stride 2 without padding on 5x5: row and column 2 are shared by two windows each.
+        let got = ch06::col2im(&[1.0f64; 9 * 4], 1, 5, 5, 3, 2, 0);
+        let want: Vec<f64> = (0..25)
+            .map(|i| {
+                let count = |r: usize| if r == 2 { 2.0 } else { 1.0 };
+                count(i / 5) * count(i % 5)
+            })
+            .collect();
+        assert_all_close(
+            "col2im (book section 6.10): ones from 3x3 windows, stride 2, on a 5x5 image",
+            &got,
+            &want,
+            Tolerance::F64,
+        );
+    }
+}
+
+mod conv2d_im2col_backward {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_tape_and_finite_differences_on_random_geometries() {
+        course::graded!();
+        for seed in SEEDS {
+            conv_backward_cases(seed, true);
+        }
+    }
+
+    #[test]
+    fn first_layer_of_the_fashion_cnn_in_f32() {
+        course::graded!();
+        fashion_first_layer_backward(true);
+    }
+}
+
+/// One pooling's hand-written backward pass for `dy = r` against the tape (courselib's
+/// pooling, the loss `Σ y·r`) and central differences of the reference loops, in f64.
+fn pool_backward_case<
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const K: usize,
+    const S: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    seed: u64,
+    max: bool,
+) {
+    let dev = device(seed);
+    let x: F64<Rank4<B, C, H, W>> = uniform(&dev, seed, 2.0);
+    let dy: F64<Rank4<B, C, OH, OW>> = uniform(&dev, seed + 300, 1.0);
+    let dims = [B, C, H, W];
+    let (name, got, y) = if max {
+        (
+            "max_pool2d_backward",
+            ch06::max_pool2d_backward(&x, &dy, Const::<K>, Const::<S>),
+            courselib::conv::max_pool2d(x.leaky_trace(), Const::<K>, Const::<S>),
+        )
+    } else {
+        (
+            "avg_pool2d_backward",
+            ch06::avg_pool2d_backward(&dy, Const::<K>, Const::<S>),
+            courselib::conv::avg_pool2d(x.leaky_trace(), Const::<K>, Const::<S>),
+        )
+    };
+    let context = format!("{name} (book section 6.10): x {dims:?}, kernel {K}, stride {S}, seed {seed}");
+    let tape = (y * dy.clone()).sum().backward();
+    assert_all_close(
+        format!("{context}: against dfdx's tape"),
+        &got.as_vec(),
+        &tape.get(&x).as_vec(),
+        Tolerance { abs: 1e-12, rel: 1e-10 },
+    );
+    let probe = dy.as_vec();
+    let fd = numerical_gradient(
+        |t| reference_pool(dims, K, S, &t.as_vec(), max).iter().zip(&probe).map(|(y, r)| y * r).sum(),
+        &x,
+        1e-6,
+    );
+    assert_gradient(&context, "x", &got.as_vec(), &fd.as_vec());
+}
+
+fn pool_backward_cases(seed: u64, max: bool) {
+    pool_backward_case::<2, 3, 4, 6, 2, 2, 2, 3>(seed, max);
+    pool_backward_case::<1, 2, 7, 7, 3, 2, 3, 3>(seed, max);
+    pool_backward_case::<2, 1, 6, 5, 3, 1, 4, 3>(seed, max);
+    pool_backward_case::<1, 2, 9, 8, 2, 3, 3, 3>(seed, max);
+    pool_backward_case::<1, 1, 5, 5, 5, 1, 1, 1>(seed, max);
+}
+
+mod max_pool2d_backward {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_tape_and_finite_differences_on_random_geometries() {
+        course::graded!();
+        for seed in SEEDS {
+            pool_backward_cases(seed, true);
+        }
+    }
+
+    #[test]
+    fn ties_and_overlapping_windows() {
+        course::graded!();
+        let dev = device(0);
+        // A constant image: every window's maximum is a tie, and the first value of each
+        // window (its top-left corner) takes the whole gradient.
+        let x: F64<Rank4<1, 1, 4, 4>> = dev.ones();
+        let dy: F64<Rank4<1, 1, 2, 2>> = dev.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]);
+        let got = ch06::max_pool2d_backward(&x, &dy, Const::<2>, Const::<2>);
+        assert_all_close(
+            "max_pool2d_backward (book section 6.10): 2x2 windows of a constant 4x4 image, dy (1, 2; 3, 4): a tie goes to the window's first value",
+            &got.as_vec(),
+            &[1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            Tolerance::F64,
+        );
+        // Overlapping 3x3 windows with stride 1 on a 4x4 image whose largest value (9) is
+        // inside all four windows: it collects all four gradients.
+        let x: F64<Rank4<1, 1, 4, 4>> = dev.tensor([[[
+            [0.0, 1.0, 2.0, 0.0],
+            [1.0, 9.0, 3.0, 1.0],
+            [2.0, 3.0, 4.0, 2.0],
+            [0.0, 1.0, 2.0, 8.0],
+        ]]]);
+        let got = ch06::max_pool2d_backward(&x, &dy, Const::<3>, Const::<1>);
+        let mut want = [0.0; 16];
+        want[5] = 10.0;
+        assert_all_close(
+            "max_pool2d_backward (book section 6.10): overlapping 3x3 windows that share their maximum add up its gradients",
+            &got.as_vec(),
+            &want,
+            Tolerance::F64,
+        );
+    }
+}
+
+mod avg_pool2d_backward {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_tape_and_finite_differences_on_random_geometries() {
+        course::graded!();
+        for seed in SEEDS {
+            pool_backward_cases(seed, false);
+        }
+    }
+
+    #[test]
+    fn spreads_each_gradient_over_its_window() {
+        course::graded!();
+        let dev = device(0);
+        let dy: F64<Rank4<1, 1, 2, 2>> = dev.tensor([[[[4.0, 8.0], [-4.0, 2.0]]]]);
+        // 2x2 windows with stride 3 on a 5x5 image: row and column 2 are in no window.
+        let got: F64<Rank4<1, 1, 5, 5>> = ch06::avg_pool2d_backward(&dy, Const::<2>, Const::<3>);
+        #[rustfmt::skip]
+        let want = [
+            1.0, 1.0, 0.0, 2.0, 2.0,
+            1.0, 1.0, 0.0, 2.0, 2.0,
+            0.0, 0.0, 0.0, 0.0, 0.0,
+            -1.0, -1.0, 0.0, 0.5, 0.5,
+            -1.0, -1.0, 0.0, 0.5, 0.5,
+        ];
+        assert_all_close(
+            "avg_pool2d_backward (book section 6.10): 2x2 windows, stride 3, on 5x5: dy/4 to each value of a window, 0 outside every window",
+            &got.as_vec(),
+            &want,
+            Tolerance::F64,
+        );
+        // Overlapping windows (3x3, stride 1, on 4x4): the centre pixels are in all four.
+        let ones: F64<Rank4<1, 1, 2, 2>> = dev.ones();
+        let got: F64<Rank4<1, 1, 4, 4>> = ch06::avg_pool2d_backward(&ones, Const::<3>, Const::<1>);
+        let counts = [1.0, 2.0, 2.0, 1.0, 2.0, 4.0, 4.0, 2.0, 2.0, 4.0, 4.0, 2.0, 1.0, 2.0, 2.0, 1.0];
+        let want: Vec<f64> = counts.iter().map(|c| c / 9.0).collect();
+        assert_all_close(
+            "avg_pool2d_backward (book section 6.10): overlapping 3x3 windows: a value collects 1/9 from each window it is in",
+            &got.as_vec(),
+            &want,
+            Tolerance::F64,
+        );
+    }
+}
+
+/// Both batch-norm backward passes on one shape against dfdx's `BatchNorm2D` on the tape
+/// and central differences of the reference loops, in f64, with the loss `Σ y·r`.
+fn batch_norm_backward_case<const B: usize, const C: usize, const H: usize, const W: usize>(
+    seed: u64,
+    closed_form: bool,
+) {
+    let dev = device(seed);
+    let x: F64<Rank4<B, C, H, W>> = uniform::<_, f64>(&dev, seed, 2.0) + 0.5;
+    let gamma: F64<Rank1<C>> = uniform(&dev, seed + 1, 2.0);
+    let beta: F64<Rank1<C>> = uniform(&dev, seed + 2, 2.0);
+    let dy: F64<Rank4<B, C, H, W>> = uniform(&dev, seed + 3, 1.0);
+    let (name, got) = if closed_form {
+        ("batch_norm_backward", ch06::batch_norm_backward(&x, &gamma, &dy, 1e-5))
+    } else {
+        ("batch_norm_backward_steps", ch06::batch_norm_backward_steps(&x, &gamma, &dy, 1e-5))
+    };
+    let dims = [B, C, H, W];
+    let context = format!("{name} (book section 6.10): x {dims:?}, seed {seed}");
+
+    let mut theirs = dev.build_module::<dfdx::nn::builders::BatchNorm2D<C>, f64>();
+    (theirs.scale, theirs.bias) = (gamma.clone(), beta.clone());
+    let tape = (theirs.forward_mut(x.leaky_trace()) * dy.clone()).sum().backward();
+    let tape_tolerance = Tolerance { abs: 1e-11, rel: 1e-9 };
+    for (what, got, want) in [
+        ("x", got.x.as_vec(), tape.get(&x).as_vec()),
+        ("γ", got.gamma.as_vec(), tape.get(&theirs.scale).as_vec()),
+        ("β", got.beta.as_vec(), tape.get(&theirs.bias).as_vec()),
+    ] {
+        assert_all_close(
+            format!("{context}: the gradient of {what} against the tape of dfdx's BatchNorm2D"),
+            &got,
+            &want,
+            tape_tolerance,
+        );
+    }
+
+    let probe = dy.as_vec();
+    let loss = |x: &[f64], g: &[f64], b: &[f64]| -> f64 {
+        reference_batch_norm(dims, x, g, b).0.iter().zip(&probe).map(|(y, r)| y * r).sum()
+    };
+    let (xs, gs, bs) = (x.as_vec(), gamma.as_vec(), beta.as_vec());
+    let fd_x = numerical_gradient(|t| loss(&t.as_vec(), &gs, &bs), &x, 1e-6);
+    let fd_g = numerical_gradient(|t| loss(&xs, &t.as_vec(), &bs), &gamma, 1e-6);
+    let fd_b = numerical_gradient(|t| loss(&xs, &gs, &t.as_vec()), &beta, 1e-6);
+    // The loss sums up to 72 products of order one: its rounding error, about 1e-15,
+    // divided by 2·eps leaves about 1e-9 on every entry of the finite differences, and
+    // batch norm's gradients of x are often far smaller than one (they nearly cancel). So
+    // an absolute floor here; the tape above is the tight check.
+    let fd_tolerance = Tolerance { abs: 1e-8, rel: 1e-6 };
+    for (what, got, want) in [
+        ("x", got.x.as_vec(), fd_x.as_vec()),
+        ("γ", got.gamma.as_vec(), fd_g.as_vec()),
+        ("β", got.beta.as_vec(), fd_b.as_vec()),
+    ] {
+        assert_all_close(
+            format!("{context}: the gradient of {what} against finite differences"),
+            &got,
+            &want,
+            fd_tolerance,
+        );
+    }
+}
+
+fn batch_norm_backward_cases(seed: u64, closed_form: bool) {
+    batch_norm_backward_case::<4, 3, 3, 2>(seed, closed_form);
+    batch_norm_backward_case::<3, 1, 1, 1>(seed, closed_form);
+    batch_norm_backward_case::<1, 2, 3, 3>(seed, closed_form);
+    batch_norm_backward_case::<5, 2, 1, 1>(seed, closed_form);
+}
+
+/// A batch of two values in one channel, `x = (1, 3)`, `γ = 2`, `dy = (1, 0)`: `μ = 2`,
+/// `σ² = 1`, `x̂ = (−1, 1)` (up to ε). Then `∂L/∂β = 1`, `∂L/∂γ = −1`, and
+/// `∂L/∂x = γ/(n·s)·(n·dy − Σdy − x̂·Σdy·x̂) = 2/2·((2, 0) − 1 − (−1, 1)·(−1)) = (0, 0)`:
+/// with two values, y does not depend on x at all. With three, `x = (0, 1, 5)`: checked
+/// against the closed form in f64 here.
+fn batch_norm_known_values(closed_form: bool) {
+    let dev = device(0);
+    let run = |x: &F64<Rank4<1, 1, 1, 3>>, gamma: &F64<Rank1<1>>, dy: &F64<Rank4<1, 1, 1, 3>>| {
+        if closed_form {
+            ch06::batch_norm_backward(x, gamma, dy, 0.0)
+        } else {
+            ch06::batch_norm_backward_steps(x, gamma, dy, 0.0)
+        }
+    };
+    let name = if closed_form { "batch_norm_backward" } else { "batch_norm_backward_steps" };
+    // Two values: a batch norm of two values outputs (−γ, γ) + β whatever they are.
+    let x2: F64<Rank4<2, 1, 1, 1>> = dev.tensor([[[[1.0]]], [[[3.0]]]]);
+    let dy2: F64<Rank4<2, 1, 1, 1>> = dev.tensor([[[[1.0]]], [[[0.0]]]]);
+    let gamma: F64<Rank1<1>> = dev.tensor([2.0]);
+    let g = if closed_form {
+        ch06::batch_norm_backward(&x2, &gamma, &dy2, 0.0)
+    } else {
+        ch06::batch_norm_backward_steps(&x2, &gamma, &dy2, 0.0)
+    };
+    let context = format!("{name} (book section 6.10): x = (1, 3), γ = 2, dy = (1, 0), ε = 0");
+    assert_all_close(
+        format!("{context}: ∂L/∂x (two values normalise to ∓1 whatever x is)"),
+        &g.x.as_vec(),
+        &[0.0, 0.0],
+        Tolerance::F64,
+    );
+    assert_all_close(format!("{context}: ∂L/∂γ = Σ dy·x̂"), &g.gamma.as_vec(), &[-1.0], Tolerance::F64);
+    assert_all_close(format!("{context}: ∂L/∂β = Σ dy"), &g.beta.as_vec(), &[1.0], Tolerance::F64);
+    // Three values: x = (0, 1, 5): μ = 2, σ² = 14/3, x̂ = (−2, −1, 3)/√(14/3).
+    let x3: F64<Rank4<1, 1, 1, 3>> = dev.tensor([[[[0.0, 1.0, 5.0]]]]);
+    let dy3: F64<Rank4<1, 1, 1, 3>> = dev.tensor([[[[1.0, 0.0, 0.0]]]]);
+    let g = run(&x3, &gamma, &dy3);
+    let s = (14.0f64 / 3.0).sqrt();
+    let xhat = [-2.0 / s, -1.0 / s, 3.0 / s];
+    let dx: Vec<f64> =
+        (0..3).map(|i| 2.0 / (3.0 * s) * (3.0 * [1.0, 0.0, 0.0][i] - 1.0 - xhat[i] * xhat[0])).collect();
+    let context = format!("{name} (book section 6.10): x = (0, 1, 5), γ = 2, dy = (1, 0, 0), ε = 0");
+    assert_all_close(format!("{context}: ∂L/∂x"), &g.x.as_vec(), &dx, Tolerance::F64);
+    assert_all_close(format!("{context}: ∂L/∂γ"), &g.gamma.as_vec(), &[xhat[0]], Tolerance::F64);
+}
+
+mod batch_norm_backward_steps {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_tape_and_finite_differences_on_random_shapes() {
+        course::graded!();
+        for seed in SEEDS {
+            batch_norm_backward_cases(seed, false);
+        }
+    }
+
+    #[test]
+    fn known_values_of_two_and_three_element_batches() {
+        course::graded!();
+        batch_norm_known_values(false);
+    }
+}
+
+mod batch_norm_backward {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_tape_and_finite_differences_on_random_shapes() {
+        course::graded!();
+        for seed in SEEDS {
+            batch_norm_backward_cases(seed, true);
+        }
+    }
+
+    #[test]
+    fn known_values_of_two_and_three_element_batches() {
+        course::graded!();
+        batch_norm_known_values(true);
+    }
+}
+
+mod dropout_backward {
+    use super::*;
+
+    /// The gradient of the learner's forward pass cannot be the reference (it may be wrong):
+    /// the mask is rebuilt here from the draws `dropout`'s documentation prescribes.
+    fn case<S: ConstShape>(seed: u64, rate: f64) {
+        let dev = device(seed);
+        let dy: F64<S> = uniform(&dev, seed, 1.0);
+        let got = ch06::dropout_backward(&dy, rate, ch06::Mode::Train, &mut rng(seed + 7));
+        let mut draws = rng(seed + 7);
+        let want: Vec<f64> = dy
+            .as_vec()
+            .iter()
+            .map(|g| if draws.gen::<f64>() < rate { 0.0 } else { g / (1.0 - rate) })
+            .collect();
+        assert_all_close(
+            format!("dropout_backward (book section 6.10): shape {:?}, rate {rate}, seed {seed}: dy times the forward pass's mask", S::default()),
+            &got.as_vec(),
+            &want,
+            Tolerance::F64,
+        );
+    }
+
+    #[test]
+    fn replays_the_forward_mask_on_random_shapes_and_rates() {
+        course::graded!();
+        for seed in SEEDS {
+            case::<Rank1<50>>(seed, 0.5);
+            case::<Rank2<7, 9>>(seed, 0.2);
+            case::<Rank4<2, 3, 4, 5>>(seed, 0.8);
+        }
+    }
+
+    #[test]
+    fn matches_the_tape_of_the_forward_pass_and_eval_passes_through() {
+        course::graded!();
+        let dev = device(3);
+        let x: F64<Rank2<4, 6>> = uniform(&dev, 3, 1.0);
+        let dy: F64<Rank2<4, 6>> = uniform(&dev, 4, 1.0);
+        // The tape of dfdx through a multiplication by the mask rebuilt from the draws.
+        let mut draws = rng(11);
+        let mask: Vec<f64> =
+            (0..24).map(|_| if draws.gen::<f64>() < 0.25 { 0.0 } else { 1.0 / 0.75 }).collect();
+        let mask: F64<Rank2<4, 6>> = dev.tensor_from_vec(mask, (Const, Const));
+        let tape = ((x.leaky_trace() * mask) * dy.clone()).sum().backward();
+        let got = ch06::dropout_backward(&dy, 0.25, ch06::Mode::Train, &mut rng(11));
+        assert_all_close(
+            "dropout_backward (book section 6.10): rate 0.25 against the tape of x · mask",
+            &got.as_vec(),
+            &tape.get(&x).as_vec(),
+            Tolerance::F64,
+        );
+        let got = ch06::dropout_backward(&dy, 0.25, ch06::Mode::Eval, &mut rng(11));
+        assert_all_close(
+            "dropout_backward (book section 6.10): in Mode::Eval the gradient passes unchanged",
+            &got.as_vec(),
+            &dy.as_vec(),
+            Tolerance::F64,
         );
     }
 }

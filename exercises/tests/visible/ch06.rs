@@ -4,6 +4,7 @@ use course::check::{assert_all_close, assert_close, Tolerance};
 use courselib::device::{device, rng, Dev};
 use dfdx::prelude::*;
 use image::{Rgb, RgbImage};
+use rand::Rng;
 use subject::ch06_convolutions as ch06;
 
 /// The book's 4x4 example image (section 6.2), as one image of one channel.
@@ -453,6 +454,329 @@ mod train_fashion_cnn {
             last < 0.8 * first,
             "train_fashion_cnn (book section 6.9): the mean loss of the last 6 batches ({last:.3}) should be \
              well below that of the first 6 ({first:.3})"
+        );
+    }
+}
+
+// Section 6.10: the backward passes by hand. The worked examples of the book, and your
+// backward passes against your own gradient checker (numerical_gradient and
+// max_relative_error) on your own forward passes: write those two first.
+
+/// The book's example image and "X" filter in f64.
+fn example_in_f64(dev: &Dev) -> (Tensor<Rank4<1, 1, 4, 4>, f64, Dev>, Tensor<Rank4<1, 1, 3, 3>, f64, Dev>) {
+    let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
+    (
+        dev.tensor_from_vec(widen(example_image(dev).as_vec()), (Const, Const, Const, Const)),
+        dev.tensor_from_vec(widen(x_filter(dev).as_vec()), (Const, Const, Const, Const)),
+    )
+}
+
+/// Your gradient checker's verdict on `got` against central differences of `loss` at `x`:
+/// the relative error must stay below 1e-5. (Section 2.6 expects about 1e-7 to 1e-10; an
+/// entry that nearly cancels to zero, say 1e-5, carries the differences' absolute rounding
+/// error of about 1e-10 as a relative error of 1e-5. A bug gives 1e-2 and more.)
+fn check_with_your_checker<S: Shape>(
+    context: &str,
+    got: &Tensor<S, f64, Dev>,
+    loss: impl FnMut(&Tensor<S, f64, Dev>) -> f64,
+    x: &Tensor<S, f64, Dev>,
+) {
+    let numeric = ch06::numerical_gradient(loss, x, 1e-6);
+    let error = ch06::max_relative_error(&got.as_vec(), &numeric.as_vec());
+    course::check!(
+        error < 1e-5,
+        "{context}: your numerical_gradient and max_relative_error give a relative error of {error:e} (above 1e-5; if they are right, the backward pass is wrong)"
+    );
+}
+
+/// A seeded tensor with entries uniform in [-1, 1).
+fn random<S: ConstShape>(dev: &Dev, seed: u64) -> Tensor<S, f64, Dev> {
+    let mut rng = rng(seed);
+    dev.tensor_from_vec((0..S::NUMEL).map(|_| rng.gen_range(-1.0..1.0)).collect(), S::default())
+}
+
+mod numerical_gradient {
+    use super::*;
+
+    #[test]
+    fn central_differences_of_the_sum_of_cubes() {
+        course::graded!();
+        let dev = device(0);
+        let x: Tensor<Rank1<3>, f64, Dev> = dev.tensor([0.5, -1.0, 2.0]);
+        let got = ch06::numerical_gradient(|t| t.as_vec().iter().map(|v| v * v * v).sum(), &x, 0.1);
+        assert_all_close(
+            "numerical_gradient (book section 6.10): Σ x³ at (0.5, −1, 2) with eps 0.1: 3x² + eps²",
+            &got.as_vec(),
+            &[0.76, 3.01, 12.01],
+            Tolerance::F64,
+        );
+    }
+}
+
+mod max_relative_error {
+    use super::*;
+
+    #[test]
+    fn worked_examples_of_the_book() {
+        course::graded!();
+        let context = "max_relative_error (book section 6.10)";
+        assert_close(
+            format!("{context}: a flipped sign"),
+            ch06::max_relative_error(&[1.0, -2.0], &[1.0, 2.0]),
+            1.0,
+            Tolerance::F64,
+        );
+        assert_close(
+            format!("{context}: 0.001 against 0.0011"),
+            ch06::max_relative_error(&[0.001, 5.0], &[0.0011, 5.0]),
+            0.0001 / 0.0021,
+            Tolerance::F64,
+        );
+        assert_close(
+            format!("{context}: two zeros"),
+            ch06::max_relative_error(&[0.0], &[0.0]),
+            0.0,
+            Tolerance::F64,
+        );
+    }
+}
+
+mod conv2d_naive_backward {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev = device(0);
+        let (x, w) = example_in_f64(&dev);
+        let dy: Tensor<Rank4<1, 1, 2, 2>, f64, Dev> = dev.ones();
+        let g = ch06::conv2d_naive_backward(&x, &w, &dy, Const::<1>, Const::<0>);
+        let context = "conv2d_naive_backward (book section 6.10): the X filter on the example image, dy = 1";
+        assert_all_close(
+            format!("{context}: ∂L/∂weight sums each tap's pixels over the four windows"),
+            &g.weight.as_vec(),
+            &[4.0, 8.0, 8.0, 4.0, 4.0, 8.0, 8.0, 4.0, 4.0],
+            Tolerance::F64,
+        );
+        assert_all_close(
+            format!("{context}: ∂L/∂x adds the filter once per window"),
+            &g.x.as_vec(),
+            &[1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+            Tolerance::F64,
+        );
+        assert_close(
+            format!("{context}: ∂L/∂bias counts the outputs"),
+            g.bias.as_vec()[0],
+            4.0,
+            Tolerance::F64,
+        );
+    }
+
+    #[test]
+    fn agrees_with_your_gradient_checker() {
+        course::graded!();
+        let dev = device(1);
+        let (x, w, b): (Tensor<Rank4<2, 2, 5, 5>, f64, Dev>, Tensor<Rank4<3, 2, 3, 3>, f64, Dev>, _) =
+            (random(&dev, 1), random(&dev, 2), random::<Rank1<3>>(&dev, 3));
+        let dy: Tensor<Rank4<2, 3, 3, 3>, f64, Dev> = random(&dev, 4);
+        let g = ch06::conv2d_naive_backward(&x, &w, &dy, Const::<2>, Const::<1>);
+        let loss = |x: &Tensor<Rank4<2, 2, 5, 5>, f64, Dev>,
+                    w: &Tensor<Rank4<3, 2, 3, 3>, f64, Dev>,
+                    b: &Tensor<Rank1<3>, f64, Dev>| {
+            let y: Tensor<Rank4<2, 3, 3, 3>, f64, Dev> = ch06::conv2d_naive(x, w, b, Const::<2>, Const::<1>);
+            (y * dy.clone()).sum::<Rank0, _>().array()
+        };
+        let context = "conv2d_naive_backward (book section 6.10): stride 2, padding 1";
+        check_with_your_checker(&format!("{context}: ∂L/∂x"), &g.x, |t| loss(t, &w, &b), &x);
+        check_with_your_checker(&format!("{context}: ∂L/∂weight"), &g.weight, |t| loss(&x, t, &b), &w);
+        check_with_your_checker(&format!("{context}: ∂L/∂bias"), &g.bias, |t| loss(&x, &w, t), &b);
+    }
+}
+
+mod col2im {
+    use super::*;
+
+    #[test]
+    fn ones_count_the_windows_of_each_pixel() {
+        course::graded!();
+        // The 2x2 windows of a 3x3 image (stride 1): the centre is in all four.
+        let got = ch06::col2im(&[1.0f64; 16], 1, 3, 3, 2, 1, 0);
+        assert_all_close(
+            "col2im (book section 6.10): 2x2 windows on a 3x3 image",
+            &got,
+            &[1.0, 2.0, 1.0, 2.0, 4.0, 2.0, 1.0, 2.0, 1.0],
+            Tolerance::F64,
+        );
+    }
+}
+
+mod conv2d_im2col_backward {
+    use super::*;
+
+    #[test]
+    fn worked_example_and_agreement_with_the_loops() {
+        course::graded!();
+        let dev = device(0);
+        let (x, w) = example_in_f64(&dev);
+        let dy: Tensor<Rank4<1, 1, 2, 2>, f64, Dev> = dev.ones();
+        let g = ch06::conv2d_im2col_backward(&x, &w, &dy, Const::<1>, Const::<0>);
+        assert_all_close(
+            "conv2d_im2col_backward (book section 6.10): the book's ∂L/∂weight",
+            &g.weight.as_vec(),
+            &[4.0, 8.0, 8.0, 4.0, 4.0, 8.0, 8.0, 4.0, 4.0],
+            Tolerance::F64,
+        );
+        let (x, w): (Tensor<Rank4<2, 3, 6, 5>, f64, Dev>, Tensor<Rank4<4, 3, 3, 3>, f64, Dev>) =
+            (random(&dev, 5), random(&dev, 6));
+        let dy: Tensor<Rank4<2, 4, 3, 3>, f64, Dev> = random(&dev, 7);
+        let fast = ch06::conv2d_im2col_backward(&x, &w, &dy, Const::<2>, Const::<1>);
+        let loops = ch06::conv2d_naive_backward(&x, &w, &dy, Const::<2>, Const::<1>);
+        for (what, fast, loops) in [
+            ("x", fast.x.as_vec(), loops.x.as_vec()),
+            ("weight", fast.weight.as_vec(), loops.weight.as_vec()),
+            ("bias", fast.bias.as_vec(), loops.bias.as_vec()),
+        ] {
+            course::check::assert_all_close_own(
+                format!("conv2d_im2col_backward (book section 6.10): ∂L/∂{what} against your conv2d_naive_backward"),
+                &fast,
+                &loops,
+                Tolerance::F64,
+            );
+        }
+    }
+}
+
+mod max_pool2d_backward {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev = device(0);
+        let (x, _) = example_in_f64(&dev);
+        let dy: Tensor<Rank4<1, 1, 2, 2>, f64, Dev> = dev.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]);
+        let got = ch06::max_pool2d_backward(&x, &dy, Const::<2>, Const::<2>);
+        assert_all_close(
+            "max_pool2d_backward (book section 6.10): 2x2 windows of the example image; each gradient to its window's (first) maximum",
+            &got.as_vec(),
+            &[0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0],
+            Tolerance::F64,
+        );
+    }
+}
+
+mod avg_pool2d_backward {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev = device(0);
+        let dy: Tensor<Rank4<1, 1, 2, 2>, f64, Dev> = dev.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]);
+        let got: Tensor<Rank4<1, 1, 4, 4>, f64, Dev> = ch06::avg_pool2d_backward(&dy, Const::<2>, Const::<2>);
+        assert_all_close(
+            "avg_pool2d_backward (book section 6.10): 2x2 windows of a 4x4 image; a quarter of each gradient to every value",
+            &got.as_vec(),
+            &[0.25, 0.25, 0.5, 0.5, 0.25, 0.25, 0.5, 0.5, 0.75, 0.75, 1.0, 1.0, 0.75, 0.75, 1.0, 1.0],
+            Tolerance::F64,
+        );
+    }
+}
+
+/// Batch norm's backward pass (either form) against your gradient checker on your
+/// `forward_train`, and the book's three-value example.
+fn batch_norm_backward_visible(closed_form: bool) {
+    let name = if closed_form { "batch_norm_backward" } else { "batch_norm_backward_steps" };
+    let backward = |x: &Tensor<Rank4<4, 2, 2, 3>, f64, Dev>,
+                    gamma: &Tensor<Rank1<2>, f64, Dev>,
+                    dy: &Tensor<Rank4<4, 2, 2, 3>, f64, Dev>| {
+        if closed_form {
+            ch06::batch_norm_backward(x, gamma, dy, 1e-5)
+        } else {
+            ch06::batch_norm_backward_steps(x, gamma, dy, 1e-5)
+        }
+    };
+    let dev = device(2);
+    let x: Tensor<Rank4<4, 2, 2, 3>, f64, Dev> = random(&dev, 8);
+    let (gamma, beta): (Tensor<Rank1<2>, f64, Dev>, Tensor<Rank1<2>, f64, Dev>) =
+        (random(&dev, 9), random(&dev, 10));
+    let dy: Tensor<Rank4<4, 2, 2, 3>, f64, Dev> = random(&dev, 11);
+    let g = backward(&x, &gamma, &dy);
+    let loss = |x: &Tensor<Rank4<4, 2, 2, 3>, f64, Dev>,
+                gamma: &Tensor<Rank1<2>, f64, Dev>,
+                beta: &Tensor<Rank1<2>, f64, Dev>| {
+        let mut bn = ch06::BatchNorm::<2, f64, Dev>::new(&dev);
+        (bn.gamma, bn.beta) = (gamma.clone(), beta.clone());
+        (bn.forward_train(x.clone()) * dy.clone()).sum::<Rank0, _>().array()
+    };
+    let context = format!("{name} (book section 6.10): x (4, 2, 2, 3), against your forward_train");
+    check_with_your_checker(&format!("{context}: ∂L/∂x"), &g.x, |t| loss(t, &gamma, &beta), &x);
+    check_with_your_checker(&format!("{context}: ∂L/∂γ"), &g.gamma, |t| loss(&x, t, &beta), &gamma);
+    check_with_your_checker(&format!("{context}: ∂L/∂β"), &g.beta, |t| loss(&x, &gamma, t), &beta);
+
+    // The book's example: x = (0, 1, 5), γ = 2, dy = (1, 0, 0), ε = 0.
+    let x: Tensor<Rank4<1, 1, 1, 3>, f64, Dev> = dev.tensor([[[[0.0, 1.0, 5.0]]]]);
+    let dy: Tensor<Rank4<1, 1, 1, 3>, f64, Dev> = dev.tensor([[[[1.0, 0.0, 0.0]]]]);
+    let gamma: Tensor<Rank1<1>, f64, Dev> = dev.tensor([2.0]);
+    let g = if closed_form {
+        ch06::batch_norm_backward(&x, &gamma, &dy, 0.0)
+    } else {
+        ch06::batch_norm_backward_steps(&x, &gamma, &dy, 0.0)
+    };
+    let s = (14.0f64 / 3.0).sqrt();
+    assert_all_close(
+        format!("{name} (book section 6.10): the book's example x = (0, 1, 5), γ = 2, dy = (1, 0, 0): ∂L/∂x"),
+        &g.x.as_vec(),
+        &[
+            2.0 / (3.0 * s) * (2.0 - 4.0 / (s * s)),
+            2.0 / (3.0 * s) * (-1.0 - 2.0 / (s * s)),
+            2.0 / (3.0 * s) * (-1.0 + 6.0 / (s * s)),
+        ],
+        Tolerance::F64,
+    );
+}
+
+mod batch_norm_backward_steps {
+    use super::*;
+
+    #[test]
+    fn agrees_with_your_checker_and_the_book() {
+        course::graded!();
+        batch_norm_backward_visible(false);
+    }
+}
+
+mod batch_norm_backward {
+    use super::*;
+
+    #[test]
+    fn agrees_with_your_checker_and_the_book() {
+        course::graded!();
+        batch_norm_backward_visible(true);
+    }
+}
+
+mod dropout_backward {
+    use super::*;
+
+    #[test]
+    fn is_the_tape_of_your_dropout() {
+        course::graded!();
+        let dev = device(0);
+        let x: Tensor<Rank2<3, 8>, f64, Dev> = random(&dev, 12);
+        let dy: Tensor<Rank2<3, 8>, f64, Dev> = random(&dev, 13);
+        let y = ch06::dropout(x.leaky_trace(), 0.5, ch06::Mode::Train, &mut rng(14));
+        let tape = (y * dy.clone()).sum().backward();
+        let got = ch06::dropout_backward(&dy, 0.5, ch06::Mode::Train, &mut rng(14));
+        course::check::assert_all_close_own(
+            "dropout_backward (book section 6.10): rate 0.5 with the rng in the forward pass's state, against the tape of your dropout",
+            &got.as_vec(),
+            &tape.get(&x).as_vec(),
+            Tolerance::F64,
+        );
+        course::check!(
+            got.as_vec().iter().zip(dy.as_vec()).all(|(&g, d)| g == 0.0 || (g - 2.0 * d).abs() < 1e-12),
+            "dropout_backward (book section 6.10): with rate 0.5 every entry is 0 or 2·dy"
         );
     }
 }

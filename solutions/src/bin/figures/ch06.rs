@@ -15,6 +15,7 @@ pub const FIGURES: &[(&str, Figure)] = &[
     ("ch06/filters.png", filters),
     ("ch06/augmentations.png", augmentations),
     ("ch06/cnn-training.png", cnn_training),
+    ("ch06/gradient-routing.png", gradient_routing),
 ];
 
 /// Side of the photo the filters are applied to.
@@ -144,5 +145,54 @@ fn cnn_training(path: &Path) -> Result {
         ],
     };
     plot::line_charts(path, &[panel], 760, 420)?;
+    Ok(())
+}
+
+/// A grey tile of a small map, black at 0 and white at `top` (shown enlarged, pixel by pixel).
+fn map_tile(values: &[f64], side: usize, top: f64, caption: String) -> Tile {
+    let grey = GrayImage::from_fn(side as u32, side as u32, |x, y| {
+        let v = values[y as usize * side + x as usize] / top;
+        image::Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8])
+    });
+    Tile { image: image::DynamicImage::ImageLuma8(grey).to_rgb8(), caption }
+}
+
+/// Where the backward passes of section 6.10 send a gradient of 1 from every output:
+/// col2im of all-ones columns (how many windows see each pixel) for three convolution
+/// geometries, and the max- and average-pooling backward passes on a Fashion-MNIST image.
+fn gradient_routing(path: &Path) -> Result {
+    const SIDE: usize = 16;
+    let counts = |kernel: usize, stride: usize, padding: usize| -> Tile {
+        let positions = ch06::conv_output_size(SIDE, kernel, stride, padding).pow(2);
+        let counts =
+            ch06::col2im(&vec![1.0f64; kernel * kernel * positions], 1, SIDE, SIDE, kernel, stride, padding);
+        let top = counts.iter().fold(0.0f64, |m, &v| m.max(v));
+        let low = counts.iter().fold(f64::INFINITY, |m, &v| m.min(v));
+        map_tile(
+            &counts,
+            SIDE,
+            top,
+            format!("conv {kernel}x{kernel}, S {stride}, P {padding}: {low} to {top}"),
+        )
+    };
+    let train = datasets::fashion::train()?;
+    let dev = device(0);
+    let pixels: Vec<f64> = train.image(0).iter().map(|&v| f64::from(v) / 255.0).collect();
+    let x: Tensor<Rank4<1, 1, 28, 28>, f64, Dev> =
+        dev.tensor_from_vec(pixels.clone(), (Const, Const, Const, Const));
+    let ones: Tensor<Rank4<1, 1, 14, 14>, f64, Dev> = dev.ones();
+    let max_routed = ch06::max_pool2d_backward(&x, &ones, Const::<2>, Const::<2>).as_vec();
+    let overlapping: Tensor<Rank4<1, 1, 13, 13>, f64, Dev> = dev.ones();
+    let max_overlapping = ch06::max_pool2d_backward(&x, &overlapping, Const::<3>, Const::<2>).as_vec();
+    let top = max_overlapping.iter().fold(0.0f64, |m, &v| m.max(v));
+    let tiles = [
+        counts(3, 1, 1),
+        counts(3, 2, 1),
+        counts(4, 2, 1),
+        map_tile(&pixels, 28, 1.0, format!("{} (input)", datasets::fashion::CLASS_NAMES[train.label(0)])),
+        map_tile(&max_routed, 28, 1.0, "max pool 2x2, S 2: 0 or 1".into()),
+        map_tile(&max_overlapping, 28, top, format!("max pool 3x3, S 2: 0 to {top}")),
+    ];
+    plot::image_grid(path, "where a gradient of 1 from every output goes (white: the most)", &tiles, 3, 220)?;
     Ok(())
 }
