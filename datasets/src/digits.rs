@@ -6,11 +6,7 @@
 
 use std::path::Path;
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-
-use crate::{data_dir, format_error, gunzip, read_verified, DataError, ImageSet};
+use crate::{data_dir, format_error, gunzip, read_verified, DataError, ImageSet, VALIDATION_SEED};
 
 /// Image height in pixels.
 pub const HEIGHT: usize = 8;
@@ -28,6 +24,11 @@ pub const TEST_SIZE: usize = 359;
 pub const TRAIN_SIZE: usize = SIZE - TEST_SIZE;
 /// The seed of the shuffle behind [`train_test`].
 pub const SPLIT_SEED: u64 = 2020;
+/// Number of images in the validation part of [`train_val_test`]: a fifth of each class
+/// of the train part, rounded.
+pub const VAL_SIZE: usize = 287;
+/// Number of images in the fit part of [`train_val_test`].
+pub const FIT_SIZE: usize = TRAIN_SIZE - VAL_SIZE;
 /// Path of the data file, relative to the data folder.
 pub const FILE: &str = "digits/digits.csv.gz";
 
@@ -55,6 +56,20 @@ pub fn load() -> Result<ImageSet, DataError> {
 /// As [`load`].
 pub fn train_test() -> Result<(ImageSet, ImageSet), DataError> {
     train_test_from(&data_dir())
+}
+
+/// The train part of [`train_test`] split again for choosing settings: `(fit, val, test)`
+/// with [`FIT_SIZE`] images to fit on, [`VAL_SIZE`] to choose learning rates, epochs and
+/// the like on (a fifth of each class of the train part, [`ImageSet::stratified_split`]
+/// with [`VALIDATION_SEED`]), and the same [`TEST_SIZE`] test images as [`train_test`].
+/// Once a setting is chosen, the final model is fitted on the whole train part
+/// (`fit` + `val`, that is `train_test().0`) and the test accuracy is read once. Names
+/// `"digits-fit"`, `"digits-val"` and `"digits-test"`.
+///
+/// # Errors
+/// As [`load`].
+pub fn train_val_test() -> Result<(ImageSet, ImageSet, ImageSet), DataError> {
+    train_val_test_from(&data_dir())
 }
 
 /// [`load`] from the data folder `dir` (laid out like `datasets/data`).
@@ -116,22 +131,16 @@ pub fn load_from(dir: &Path) -> Result<ImageSet, DataError> {
 /// # Errors
 /// As [`load`].
 pub fn train_test_from(dir: &Path) -> Result<(ImageSet, ImageSet), DataError> {
-    let all = load_from(dir)?;
-    let mut order: Vec<usize> = (0..all.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(SPLIT_SEED));
-    let counts = all.class_counts();
-    let mut test_left: Vec<usize> = counts.iter().map(|&c| (c + 2) / 5).collect();
-    let mut is_test = vec![false; all.len()];
-    for i in order {
-        if test_left[all.label(i)] > 0 {
-            test_left[all.label(i)] -= 1;
-            is_test[i] = true;
-        }
-    }
-    let (test_indices, train_indices): (Vec<usize>, Vec<usize>) = (0..all.len()).partition(|&i| is_test[i]);
-    let mut train = all.subset(&train_indices);
-    let mut test = all.subset(&test_indices);
-    train.name = "digits-train".into();
-    test.name = "digits-test".into();
-    Ok((train, test))
+    let (train, test) = load_from(dir)?.stratified_split(5, SPLIT_SEED);
+    Ok((train.named("digits-train"), test.named("digits-test")))
+}
+
+/// [`train_val_test`] from the data folder `dir`.
+///
+/// # Errors
+/// As [`load`].
+pub fn train_val_test_from(dir: &Path) -> Result<(ImageSet, ImageSet, ImageSet), DataError> {
+    let (train, test) = train_test_from(dir)?;
+    let (fit, val) = train.stratified_split(5, VALIDATION_SEED);
+    Ok((fit.named("digits-fit"), val.named("digits-val"), test))
 }

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::{data_dir, format_error, gunzip, read_verified, DataError, ImageSet};
+use crate::{data_dir, format_error, gunzip, read_verified, DataError, ImageSet, VALIDATION_SEED};
 
 /// Image height in pixels.
 pub const HEIGHT: usize = 28;
@@ -20,6 +20,8 @@ pub const CLASSES: usize = 10;
 pub const TRAIN_SIZE: usize = 12_000;
 /// Images per class in the shipped train subset.
 pub const TRAIN_PER_CLASS: usize = 1_200;
+/// Images in the validation part of [`train_val`] (a fifth of each class).
+pub const VAL_SIZE: usize = TRAIN_SIZE / 5;
 /// Images in the official test split.
 pub const TEST_SIZE: usize = 10_000;
 /// Class names, indexed by class id.
@@ -63,6 +65,27 @@ pub fn train() -> Result<ImageSet, DataError> {
 /// As [`train`].
 pub fn test() -> Result<ImageSet, DataError> {
     test_from(&data_dir())
+}
+
+/// The train subset split for choosing settings: `(fit, val)`, 9,600 images to fit on and
+/// 2,400 ([`VAL_SIZE`], 240 per class, [`ImageSet::stratified_split`] with
+/// [`VALIDATION_SEED`]) to choose learning rates, epochs and the like on, both in file
+/// order. The official test split ([`test()`]) is read once, for the final model fitted
+/// on the whole train subset. Names `"fashion-fit"` and `"fashion-val"`.
+///
+/// # Errors
+/// As [`train`].
+pub fn train_val() -> Result<(ImageSet, ImageSet), DataError> {
+    train_val_from(&data_dir())
+}
+
+/// [`train_val`] from the data folder `dir`.
+///
+/// # Errors
+/// As [`train`].
+pub fn train_val_from(dir: &Path) -> Result<(ImageSet, ImageSet), DataError> {
+    let (fit, val) = train_from(dir)?.stratified_split(5, VALIDATION_SEED);
+    Ok((fit.named("fashion-fit"), val.named("fashion-val")))
 }
 
 /// [`train`] from the data folder `dir` (laid out like `datasets/data`).

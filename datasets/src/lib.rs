@@ -15,6 +15,11 @@
 //!   and semantic masks, captions and question/answer pairs. Same seed, same bytes, on
 //!   every machine.
 //!
+//! **Splits.** Settings (learning rates, epochs, regularisation) are chosen on a validation
+//! part, never on the test part: [`digits::train_val_test`] and [`fashion::train_val`]
+//! split a fifth of each class off the train part with [`ImageSet::stratified_split`] and
+//! [`VALIDATION_SEED`]; the test part is read once, for the final model.
+//!
 //! Every loader checks the file's SHA-256 against `data/SHA256SUMS` before parsing and
 //! returns a [`DataError`] whose message says how to restore the file. The types are plain
 //! Rust data (`Vec<u8>`, [`image`] buffers); converting to tensors is left to the caller.
@@ -36,6 +41,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 pub mod digits;
@@ -269,6 +277,10 @@ pub(crate) fn gunzip(dir: &Path, rel: &str, bytes: &[u8]) -> Result<Vec<u8>, Dat
     Ok(out)
 }
 
+/// The seed of the stratified shuffle that splits a validation part off a train part
+/// ([`digits::train_val_test`], [`fashion::train_val`]).
+pub const VALIDATION_SEED: u64 = 2021;
+
 /// A labelled set of images, stored channel-major `(C, H, W)` per image, `u8` pixels.
 ///
 /// Image `i` occupies `pixels[i * image_len() .. (i + 1) * image_len()]`, laid out as
@@ -348,6 +360,40 @@ impl ImageSet {
             class_names: self.class_names.clone(),
             ..*self
         }
+    }
+
+    /// Splits the set in two, stratified: within each class, `round(count / denominator)`
+    /// images (halves rounded down) are held out, chosen by a ChaCha8 shuffle of all
+    /// indices with `seed` and taken in shuffled order while their class has room. Returns
+    /// `(kept, held_out)`, both in this set's order, so the two parts cover every image
+    /// exactly once and each class keeps its share. With `denominator` 5 a class of 178
+    /// images gives 36 to the held-out part.
+    ///
+    /// # Panics
+    /// If `denominator` is 0.
+    pub fn stratified_split(&self, denominator: usize, seed: u64) -> (ImageSet, ImageSet) {
+        assert!(denominator > 0, "stratified_split: the denominator must be at least 1");
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        // round(c / d) with halves down: (c + (d - 1) / 2) / d; for d = 5, (c + 2) / 5.
+        let mut room: Vec<usize> =
+            self.class_counts().iter().map(|&c| (c + (denominator - 1) / 2) / denominator).collect();
+        let mut held_out = vec![false; self.len()];
+        for i in order {
+            if room[self.label(i)] > 0 {
+                room[self.label(i)] -= 1;
+                held_out[i] = true;
+            }
+        }
+        let (out, kept): (Vec<usize>, Vec<usize>) = (0..self.len()).partition(|&i| held_out[i]);
+        (self.subset(&kept), self.subset(&out))
+    }
+
+    /// Renames the set (builder style): `digits.stratified_split(5, 1).0.named("digits-train")`.
+    #[must_use]
+    pub fn named(mut self, name: &str) -> ImageSet {
+        self.name = name.into();
+        self
     }
 
     /// Number of images per class id: a vector of length `class_names.len()`.

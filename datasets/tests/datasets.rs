@@ -175,6 +175,101 @@ fn digits_train_test_split() {
 }
 
 #[test]
+fn digits_train_val_test_split() {
+    let (train, test) = digits::train_test().unwrap();
+    let (fit, val, test_again) = digits::train_val_test().unwrap();
+    assert_eq!((fit.len(), val.len()), (digits::FIT_SIZE, digits::VAL_SIZE));
+    assert_eq!((fit.len(), val.len()), (1151, 287));
+    assert_eq!([fit.name.as_str(), val.name.as_str()], ["digits-fit", "digits-val"]);
+    assert_eq!(test_again, test, "the test part does not move when a validation part is split off");
+    // A fifth of each class of the train part, rounded.
+    let expected: Vec<usize> = train.class_counts().iter().map(|&c| (c + 2) / 5).collect();
+    assert_eq!(val.class_counts(), expected);
+    assert_eq!(val.class_counts(), [28, 29, 28, 29, 29, 29, 29, 29, 28, 29]);
+    assert_same_images(&[&fit, &val], &train);
+}
+
+#[test]
+fn fashion_train_val_split() {
+    let train = fashion::train().unwrap();
+    let (fit, val) = fashion::train_val().unwrap();
+    assert_eq!((fit.len(), val.len()), (9_600, fashion::VAL_SIZE));
+    assert_eq!((fit.class_counts(), val.class_counts()), (vec![960; 10], vec![240; 10]));
+    assert_eq!([fit.name.as_str(), val.name.as_str()], ["fashion-fit", "fashion-val"]);
+    assert_same_images(&[&fit, &val], &train);
+}
+
+/// The parts hold exactly the images of `whole`, each once (as a multiset of image + label).
+fn assert_same_images(parts: &[&ImageSet], whole: &ImageSet) {
+    let key = |set: &ImageSet, i: usize| (set.image(i).to_vec(), set.label(i));
+    let mut from_parts: Vec<_> = parts.iter().flat_map(|p| (0..p.len()).map(move |i| key(p, i))).collect();
+    let mut originals: Vec<_> = (0..whole.len()).map(|i| key(whole, i)).collect();
+    from_parts.sort();
+    originals.sort();
+    assert!(from_parts == originals, "the parts do not hold each image of the whole exactly once");
+}
+
+/// A toy set whose image `i` is the single pixel `i`, so indices can be read back.
+fn numbered(labels: &[u8], classes: usize) -> ImageSet {
+    ImageSet {
+        name: "numbered".into(),
+        channels: 1,
+        height: 1,
+        width: 1,
+        max_value: 255,
+        pixels: (0..labels.len() as u8).collect(),
+        labels: labels.to_vec(),
+        class_names: (0..classes).map(|c| c.to_string()).collect(),
+    }
+}
+
+#[test]
+fn stratified_split_rounds_each_class_and_keeps_order() {
+    // Class 0 has 5 images, class 1 has 7, class 2 has 2: a fifth rounded is 1, 1, 0.
+    let labels = [0, 1, 0, 1, 1, 0, 2, 1, 0, 1, 1, 2, 0, 1];
+    let set = numbered(&labels, 3);
+    let (kept, held) = set.stratified_split(5, 7);
+    assert_eq!(held.class_counts(), [1, 1, 0]);
+    assert_eq!(kept.class_counts(), [4, 6, 2]);
+    // Halves round down: 3 of a class over 2 gives 1, 4 gives 2.
+    let (_, halves) = numbered(&[0, 0, 0, 1, 1, 1, 1], 2).stratified_split(2, 7);
+    assert_eq!(halves.class_counts(), [1, 2]);
+    // Both parts keep the set's order, and the denominator 1 holds out everything.
+    for part in [&kept, &held] {
+        assert!(part.pixels.windows(2).all(|w| w[0] < w[1]), "order not kept: {:?}", part.pixels);
+    }
+    let (none, all) = set.stratified_split(1, 7);
+    assert!(none.is_empty());
+    assert_eq!(all, ImageSet { name: "numbered-subset".into(), ..set.clone() });
+}
+
+#[test]
+fn stratified_split_over_random_sets_and_seeds() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    for seed in 0..40 {
+        let (n, classes, denominator) = (rng.gen_range(1..=200), rng.gen_range(1..=6), rng.gen_range(1..=7));
+        let labels: Vec<u8> = (0..n).map(|_| rng.gen_range(0..classes) as u8).collect();
+        let set = numbered(&labels, classes);
+        let (kept, held) = set.stratified_split(denominator, seed);
+        for (c, &count) in set.class_counts().iter().enumerate() {
+            let want = (count + (denominator - 1) / 2) / denominator;
+            assert_eq!(held.class_counts()[c], want, "class {c} of {count}, denominator {denominator}");
+        }
+        assert_same_images(&[&kept, &held], &set);
+        assert_eq!(set.stratified_split(denominator, seed), (kept, held), "same seed, same split");
+    }
+    // The seed picks which images are held out (a fixed rule such as "the first of each
+    // class" would give one set per size).
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let labels: Vec<u8> = (0..100).map(|_| rng.gen_range(0..3u8)).collect();
+    let set = numbered(&labels, 3);
+    let picks: std::collections::HashSet<Vec<u8>> =
+        (0..10).map(|seed| set.stratified_split(4, seed).1.pixels).collect();
+    assert!(picks.len() >= 9, "10 seeds gave only {} different held-out sets", picks.len());
+}
+
+#[test]
 fn image_set_helpers() {
     let set = ImageSet {
         name: "toy".into(),
