@@ -272,8 +272,8 @@ pub struct EpochStats {
     pub epoch: usize,
     /// The mean of the mini-batch losses of the epoch.
     pub train_loss: f32,
-    /// The fraction of `test` classified correctly after the epoch.
-    pub test_accuracy: f32,
+    /// The fraction of `val` classified correctly after the epoch.
+    pub val_accuracy: f32,
 }
 
 /// A digit classifier: 64 pixels in, `H` hidden units, 10 classes out.
@@ -303,11 +303,12 @@ pub fn accuracy<const H: usize, D: Device<f32>>(mlp: &DigitMlp<H, D>, set: &Imag
 /// [`TwoLayerMlp::loss_and_gradients`] and takes a [`TwoLayerMlp::sgd_step`].
 ///
 /// Returns the trained network and, per epoch, the mean training loss and the accuracy on
-/// `test`.
+/// the validation set `val` (to choose the number of epochs and the learning rate on; the
+/// test set is not touched).
 pub fn train_mlp<const H: usize, D: Device<f32>>(
     dev: &D,
     train: &ImageSet,
-    test: &ImageSet,
+    val: &ImageSet,
     config: &TrainConfig,
 ) -> (DigitMlp<H, D>, Vec<EpochStats>) {
     todo!("ch02 train_mlp: loop over epochs and shuffled batches, take an SGD step per batch, record the stats; see book section 2.7")

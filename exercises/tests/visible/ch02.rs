@@ -228,9 +228,9 @@ mod train_mlp {
     #[test]
     fn loss_falls_in_the_first_epochs() {
         course::graded!();
-        let (train, test) = datasets::digits::train_test().expect("the digits dataset loads");
+        let (train, val, _) = datasets::digits::train_val_test().expect("the digits dataset loads");
         let config = ch02::TrainConfig { epochs: 3, ..Default::default() };
-        let (_, history) = ch02::train_mlp::<32, _>(&device(0), &train, &test, &config);
+        let (_, history) = ch02::train_mlp::<32, _>(&device(0), &train, &val, &config);
         course::check_eq!(history.len(), 3, "train_mlp (book section 2.7): one EpochStats per epoch");
         course::check!(
             history[2].train_loss < 0.8 * history[0].train_loss,

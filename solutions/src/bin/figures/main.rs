@@ -2,6 +2,8 @@
 //!
 //! Writes `book/figures/chNN/*.png`, one module per chapter. Every figure is deterministic
 //! (seeded), so a run that changes a committed figure means the solution changed.
+//! Arguments: `[OUTDIR] [NAME]`; with NAME only the figures whose path contains it, e.g.
+//! `cargo run -p solutions --bin figures -- book/figures ch02/`.
 
 use std::path::{Path, PathBuf};
 
@@ -30,7 +32,10 @@ fn main() -> Result {
         ch06::FIGURES,
         ch07::FIGURES,
     ];
-    let figures: Vec<(&str, Figure)> = chapters.iter().copied().flatten().copied().collect();
+    // A second argument draws only the figures whose name contains it (`ch02/`, `dying`).
+    let only = std::env::args().nth(2).unwrap_or_default();
+    let figures: Vec<(&str, Figure)> =
+        chapters.iter().copied().flatten().copied().filter(|(name, _)| name.contains(&only)).collect();
     for (k, &(name, draw)) in figures.iter().enumerate() {
         let path = root.join(name);
         // Some figures train a model first: say what runs, so that no minute passes in silence.
