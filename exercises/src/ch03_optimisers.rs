@@ -426,16 +426,204 @@ pub fn ravine_race<D: Device<f32>>(dev: &D, target: f64, max_steps: usize) -> Ve
 /// The fraction of `set` that `model` classifies correctly
 /// ([`courselib::data::predicts_label`]: a tie counts as wrong).
 pub fn digit_accuracy<D: Device<f32>>(model: &DigitMlp<D>, set: &ImageSet) -> f32 {
+    digit_evaluation(model, set).accuracy
+}
+
+/// How a model does on a whole set: the mean cross-entropy and the accuracy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The mean over the set of `−ln softmax(logits)[label]`.
+    pub loss: f32,
+    /// The fraction classified correctly (a tie counts as wrong).
+    pub accuracy: f32,
+}
+
+/// The mean cross-entropy and the accuracy of `model` on `set`, without a tape.
+pub fn digit_evaluation<D: Device<f32>>(model: &DigitMlp<D>, set: &ImageSet) -> Evaluation {
     const CHUNK: usize = 64;
     let dev = model.0.weight.device().clone();
     let indices: Vec<usize> = (0..set.len()).collect();
-    let mut correct = 0;
+    let (mut correct, mut loss) = (0, 0.0f64);
     for chunk in indices.chunks(CHUNK) {
         let (x, labels) = courselib::data::flat_batch::<CHUNK, DIGIT_PIXELS, D>(&dev, set, chunk);
         let logits = model.forward(x).as_vec();
-        for (row, &label) in logits.chunks(DIGIT_CLASSES).zip(&labels) {
+        // The padding rows of a short last chunk are not zipped with a label.
+        for (row, &label) in logits.chunks(DIGIT_CLASSES).zip(&labels[..chunk.len()]) {
             correct += usize::from(courselib::data::predicts_label(row, label));
+            // −ln softmax = logsumexp − the label's logit, with the largest logit factored out.
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = row.iter().map(|&z| f64::from(z - max).exp()).sum();
+            loss += sum.ln() + f64::from(max - row[label]);
         }
     }
-    correct as f32 / set.len() as f32
+    Evaluation { loss: (loss / set.len() as f64) as f32, accuracy: correct as f32 / set.len() as f32 }
 }
+
+// ANCHOR: l2_penalty
+/// L2 regularisation as a term of the loss: training minimises `L(w) + λ/2·Σ w²`, whose
+/// gradient is `g + λ·w`; that gradient is handed to the wrapped `rule`.
+///
+/// With plain gradient descent this is the classic weight decay, `w ← (1 − ηλ)·w − η·g`.
+/// With an adaptive rule such as Adam the penalty's gradient `λ·w` is divided by `√v̂`
+/// like every other gradient, so it is not a decay by a fixed fraction.
+#[derive(Clone, Copy, Debug)]
+pub struct L2Penalty<R> {
+    /// The rule that takes the step.
+    pub rule: R,
+    /// The strength `λ` of the penalty.
+    pub lambda: f32,
+}
+
+impl<R: UpdateRule> UpdateRule for L2Penalty<R> {
+    type State = R::State;
+
+    fn initial_state(&self) -> R::State {
+        self.rule.initial_state()
+    }
+
+    fn update(&self, learning_rate: f32, step: u32, w: &mut f32, g: f32, state: &mut R::State) {
+        todo!("ch03 l2_penalty: add the penalty's gradient λ·w to g, then let the wrapped rule step; see book section 3.11")
+    }
+}
+// ANCHOR_END: l2_penalty
+
+// ANCHOR: decoupled_weight_decay
+/// Decoupled weight decay (Loshchilov and Hutter's AdamW): the wrapped `rule` steps on the
+/// loss gradient `g` alone, and the weight as it was before the step shrinks by the
+/// fraction `η·λ`: `w ← w − step(g) − η·λ·w`.
+///
+/// With plain gradient descent this equals [`L2Penalty`]; with Adam it does not: every
+/// weight decays by the same fraction, whatever its gradients' history.
+#[derive(Clone, Copy, Debug)]
+pub struct DecoupledDecay<R> {
+    /// The rule that takes the step.
+    pub rule: R,
+    /// The decay `λ` per unit of learning rate.
+    pub lambda: f32,
+}
+
+impl<R: UpdateRule> UpdateRule for DecoupledDecay<R> {
+    type State = R::State;
+
+    fn initial_state(&self) -> R::State {
+        self.rule.initial_state()
+    }
+
+    fn update(&self, learning_rate: f32, step: u32, w: &mut f32, g: f32, state: &mut R::State) {
+        todo!("ch03 decoupled_weight_decay: remember w, let the wrapped rule step on g, then subtract η·λ times the remembered w; see book section 3.11")
+    }
+}
+// ANCHOR_END: decoupled_weight_decay
+
+// ANCHOR: early_stopping
+/// Early stopping on the validation loss: remembers the best (lowest) loss and its epoch,
+/// and says stop once `patience` epochs in a row brought no new best.
+#[derive(Clone, Debug)]
+pub struct EarlyStopping {
+    /// How many epochs without a new best are tolerated.
+    pub patience: usize,
+    /// The epochs observed so far.
+    epochs: usize,
+    /// The best loss and its epoch (1 for the first), `None` before a finite loss was seen.
+    best: Option<(f32, usize)>,
+}
+
+impl EarlyStopping {
+    /// A fresh tracker that has seen no epoch.
+    pub fn new(patience: usize) -> Self {
+        Self { patience, epochs: 0, best: None }
+    }
+
+    /// The lowest validation loss seen and the epoch it was seen after (epochs count from
+    /// 1), or `None` if no finite loss was observed.
+    pub fn best(&self) -> Option<(f32, usize)> {
+        self.best
+    }
+
+    /// Records the validation loss after the next epoch. A loss is a new best only when it
+    /// is strictly lower than every earlier one; NaN and infinity never are. Returns `true`
+    /// when training should stop: the last `patience` epochs brought no new best (or no
+    /// finite loss was ever seen in `patience` epochs).
+    pub fn observe(&mut self, val_loss: f32) -> bool {
+        todo!("ch03 early_stopping: count the epoch, keep a strictly lower finite loss as the new best, stop when the best is `patience` epochs old; see book section 3.11")
+    }
+}
+// ANCHOR_END: early_stopping
+
+/// One setting of the search of section 3.11: Adam's learning rate and the decoupled
+/// weight decay.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Setting {
+    pub learning_rate: f32,
+    pub weight_decay: f32,
+}
+
+/// What the search measured for one setting: the epoch with the lowest validation loss
+/// and the validation loss and accuracy after it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SearchRow {
+    pub setting: Setting,
+    /// The epoch (1 for the first) after which the validation loss was lowest.
+    pub best_epoch: usize,
+    /// The validation loss and accuracy after `best_epoch`.
+    pub val: Evaluation,
+    /// How many epochs were trained before early stopping ended the run.
+    pub epochs_run: usize,
+}
+
+/// The search's table, one row per setting in the grid's order, and the index of the
+/// chosen row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchResult {
+    pub rows: Vec<SearchRow>,
+    /// The row with the lowest validation loss (the first of equals).
+    pub best: usize,
+}
+
+/// How [`search_settings`] trains each setting.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchConfig {
+    /// The most epochs a setting is trained.
+    pub max_epochs: usize,
+    /// [`EarlyStopping::patience`].
+    pub patience: usize,
+    /// Seeds the initial weights (the same for every setting) and the batch order.
+    pub seed: u64,
+}
+
+impl SearchConfig {
+    /// The book's search (section 3.11): up to 30 epochs, patience 3, seed 1.
+    pub const BOOK: SearchConfig = SearchConfig { max_epochs: 30, patience: 3, seed: 1 };
+}
+
+/// The book's grid (section 3.11): Adam's learning rate η ∈ {0.001, 0.003, 0.01, 0.03}
+/// (a factor of about 3 apart) times the decoupled weight decay λ ∈ {0, 0.1, 0.3, 1, 3}.
+pub fn book_grid() -> Vec<Setting> {
+    let decays = [0.0, 0.1, 0.3, 1.0, 3.0];
+    [1e-3, 3e-3, 1e-2, 3e-2]
+        .into_iter()
+        .flat_map(|learning_rate| decays.map(|weight_decay| Setting { learning_rate, weight_decay }))
+        .collect()
+}
+
+// ANCHOR: search_settings
+/// Grid search on the validation set. For each setting of `grid`, in order: build a fresh
+/// [`DigitMlpLayers`] on `device(config.seed)` (so every setting starts from the same
+/// weights), and train it on `fit` with `Optimiser::new(DecoupledDecay { rule:
+/// Adam::default(), lambda: weight_decay }, learning_rate)`, one epoch at a time:
+/// epoch `e` (0 for the first) is `train_digits::<32, ..>(.., &learning_rate, 1,
+/// config.seed + e)`. After each epoch, [`digit_evaluation`] on `val` goes to an
+/// [`EarlyStopping`] with `config.patience`; stop when it says so or after
+/// `config.max_epochs`. The row records the best epoch and its evaluation.
+///
+/// The test set is not an argument: it is read once, after the search, for the chosen
+/// setting.
+pub fn search_settings(
+    fit: &ImageSet,
+    val: &ImageSet,
+    grid: &[Setting],
+    config: &SearchConfig,
+) -> SearchResult {
+    todo!("ch03 search_settings: per setting, same initial weights, train epoch by epoch with AdamW, evaluate on val, stop early, keep the best epoch; choose the lowest validation loss; see book section 3.11")
+}
+// ANCHOR_END: search_settings

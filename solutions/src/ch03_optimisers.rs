@@ -471,16 +471,257 @@ pub fn ravine_race<D: Device<f32>>(dev: &D, target: f64, max_steps: usize) -> Ve
 /// The fraction of `set` that `model` classifies correctly
 /// ([`courselib::data::predicts_label`]: a tie counts as wrong).
 pub fn digit_accuracy<D: Device<f32>>(model: &DigitMlp<D>, set: &ImageSet) -> f32 {
+    digit_evaluation(model, set).accuracy
+}
+
+/// How a model does on a whole set: the mean cross-entropy and the accuracy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The mean over the set of `−ln softmax(logits)[label]`.
+    pub loss: f32,
+    /// The fraction classified correctly (a tie counts as wrong).
+    pub accuracy: f32,
+}
+
+/// The mean cross-entropy and the accuracy of `model` on `set`, without a tape.
+pub fn digit_evaluation<D: Device<f32>>(model: &DigitMlp<D>, set: &ImageSet) -> Evaluation {
     const CHUNK: usize = 64;
     let dev = model.0.weight.device().clone();
     let indices: Vec<usize> = (0..set.len()).collect();
-    let mut correct = 0;
+    let (mut correct, mut loss) = (0, 0.0f64);
     for chunk in indices.chunks(CHUNK) {
         let (x, labels) = courselib::data::flat_batch::<CHUNK, DIGIT_PIXELS, D>(&dev, set, chunk);
         let logits = model.forward(x).as_vec();
-        for (row, &label) in logits.chunks(DIGIT_CLASSES).zip(&labels) {
+        // The padding rows of a short last chunk are not zipped with a label.
+        for (row, &label) in logits.chunks(DIGIT_CLASSES).zip(&labels[..chunk.len()]) {
             correct += usize::from(courselib::data::predicts_label(row, label));
+            // −ln softmax = logsumexp − the label's logit, with the largest logit factored out.
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = row.iter().map(|&z| f64::from(z - max).exp()).sum();
+            loss += sum.ln() + f64::from(max - row[label]);
         }
     }
-    correct as f32 / set.len() as f32
+    Evaluation { loss: (loss / set.len() as f64) as f32, accuracy: correct as f32 / set.len() as f32 }
 }
+
+// ANCHOR: l2_penalty
+/// L2 regularisation as a term of the loss: training minimises `L(w) + λ/2·Σ w²`, whose
+/// gradient is `g + λ·w`; that gradient is handed to the wrapped `rule`.
+///
+/// With plain gradient descent this is the classic weight decay, `w ← (1 − ηλ)·w − η·g`.
+/// With an adaptive rule such as Adam the penalty's gradient `λ·w` is divided by `√v̂`
+/// like every other gradient, so it is not a decay by a fixed fraction.
+#[derive(Clone, Copy, Debug)]
+pub struct L2Penalty<R> {
+    /// The rule that takes the step.
+    pub rule: R,
+    /// The strength `λ` of the penalty.
+    pub lambda: f32,
+}
+
+impl<R: UpdateRule> UpdateRule for L2Penalty<R> {
+    type State = R::State;
+
+    fn initial_state(&self) -> R::State {
+        self.rule.initial_state()
+    }
+
+    fn update(&self, learning_rate: f32, step: u32, w: &mut f32, g: f32, state: &mut R::State) {
+        // BEGIN SOLUTION l2_penalty: add the penalty's gradient λ·w to g, then let the wrapped rule step
+        let penalised = g + self.lambda * *w;
+        self.rule.update(learning_rate, step, w, penalised, state);
+        // END SOLUTION
+    }
+}
+// ANCHOR_END: l2_penalty
+
+// ANCHOR: decoupled_weight_decay
+/// Decoupled weight decay (Loshchilov and Hutter's AdamW): the wrapped `rule` steps on the
+/// loss gradient `g` alone, and the weight as it was before the step shrinks by the
+/// fraction `η·λ`: `w ← w − step(g) − η·λ·w`.
+///
+/// With plain gradient descent this equals [`L2Penalty`]; with Adam it does not: every
+/// weight decays by the same fraction, whatever its gradients' history.
+#[derive(Clone, Copy, Debug)]
+pub struct DecoupledDecay<R> {
+    /// The rule that takes the step.
+    pub rule: R,
+    /// The decay `λ` per unit of learning rate.
+    pub lambda: f32,
+}
+
+impl<R: UpdateRule> UpdateRule for DecoupledDecay<R> {
+    type State = R::State;
+
+    fn initial_state(&self) -> R::State {
+        self.rule.initial_state()
+    }
+
+    fn update(&self, learning_rate: f32, step: u32, w: &mut f32, g: f32, state: &mut R::State) {
+        // BEGIN SOLUTION decoupled_weight_decay: remember w, let the wrapped rule step on g, then subtract η·λ times the remembered w
+        let before = *w;
+        self.rule.update(learning_rate, step, w, g, state);
+        *w -= learning_rate * self.lambda * before;
+        // END SOLUTION
+    }
+}
+// ANCHOR_END: decoupled_weight_decay
+
+// ANCHOR: early_stopping
+/// Early stopping on the validation loss: remembers the best (lowest) loss and its epoch,
+/// and says stop once `patience` epochs in a row brought no new best.
+#[derive(Clone, Debug)]
+pub struct EarlyStopping {
+    /// How many epochs without a new best are tolerated.
+    pub patience: usize,
+    /// The epochs observed so far.
+    epochs: usize,
+    /// The best loss and its epoch (1 for the first), `None` before a finite loss was seen.
+    best: Option<(f32, usize)>,
+}
+
+impl EarlyStopping {
+    /// A fresh tracker that has seen no epoch.
+    pub fn new(patience: usize) -> Self {
+        Self { patience, epochs: 0, best: None }
+    }
+
+    /// The lowest validation loss seen and the epoch it was seen after (epochs count from
+    /// 1), or `None` if no finite loss was observed.
+    pub fn best(&self) -> Option<(f32, usize)> {
+        self.best
+    }
+
+    /// Records the validation loss after the next epoch. A loss is a new best only when it
+    /// is strictly lower than every earlier one; NaN and infinity never are. Returns `true`
+    /// when training should stop: the last `patience` epochs brought no new best (or no
+    /// finite loss was ever seen in `patience` epochs).
+    pub fn observe(&mut self, val_loss: f32) -> bool {
+        // BEGIN SOLUTION early_stopping: count the epoch, keep a strictly lower finite loss as the new best, stop when the best is `patience` epochs old
+        self.epochs += 1;
+        let improved = val_loss.is_finite() && self.best.is_none_or(|(best, _)| val_loss < best);
+        if improved {
+            self.best = Some((val_loss, self.epochs));
+        }
+        let best_epoch = self.best.map_or(0, |(_, epoch)| epoch);
+        self.epochs - best_epoch >= self.patience
+        // END SOLUTION
+    }
+}
+// ANCHOR_END: early_stopping
+
+/// One setting of the search of section 3.11: Adam's learning rate and the decoupled
+/// weight decay.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Setting {
+    pub learning_rate: f32,
+    pub weight_decay: f32,
+}
+
+/// What the search measured for one setting: the epoch with the lowest validation loss
+/// and the validation loss and accuracy after it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SearchRow {
+    pub setting: Setting,
+    /// The epoch (1 for the first) after which the validation loss was lowest.
+    pub best_epoch: usize,
+    /// The validation loss and accuracy after `best_epoch`.
+    pub val: Evaluation,
+    /// How many epochs were trained before early stopping ended the run.
+    pub epochs_run: usize,
+}
+
+/// The search's table, one row per setting in the grid's order, and the index of the
+/// chosen row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchResult {
+    pub rows: Vec<SearchRow>,
+    /// The row with the lowest validation loss (the first of equals).
+    pub best: usize,
+}
+
+/// How [`search_settings`] trains each setting.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchConfig {
+    /// The most epochs a setting is trained.
+    pub max_epochs: usize,
+    /// [`EarlyStopping::patience`].
+    pub patience: usize,
+    /// Seeds the initial weights (the same for every setting) and the batch order.
+    pub seed: u64,
+}
+
+impl SearchConfig {
+    /// The book's search (section 3.11): up to 30 epochs, patience 3, seed 1.
+    pub const BOOK: SearchConfig = SearchConfig { max_epochs: 30, patience: 3, seed: 1 };
+}
+
+/// The book's grid (section 3.11): Adam's learning rate η ∈ {0.001, 0.003, 0.01, 0.03}
+/// (a factor of about 3 apart) times the decoupled weight decay λ ∈ {0, 0.1, 0.3, 1, 3}.
+pub fn book_grid() -> Vec<Setting> {
+    let decays = [0.0, 0.1, 0.3, 1.0, 3.0];
+    [1e-3, 3e-3, 1e-2, 3e-2]
+        .into_iter()
+        .flat_map(|learning_rate| decays.map(|weight_decay| Setting { learning_rate, weight_decay }))
+        .collect()
+}
+
+// ANCHOR: search_settings
+/// Grid search on the validation set. For each setting of `grid`, in order: build a fresh
+/// [`DigitMlpLayers`] on `device(config.seed)` (so every setting starts from the same
+/// weights), and train it on `fit` with `Optimiser::new(DecoupledDecay { rule:
+/// Adam::default(), lambda: weight_decay }, learning_rate)`, one epoch at a time:
+/// epoch `e` (0 for the first) is `train_digits::<32, ..>(.., &learning_rate, 1,
+/// config.seed + e)`. After each epoch, [`digit_evaluation`] on `val` goes to an
+/// [`EarlyStopping`] with `config.patience`; stop when it says so or after
+/// `config.max_epochs`. The row records the best epoch and its evaluation.
+///
+/// The test set is not an argument: it is read once, after the search, for the chosen
+/// setting.
+pub fn search_settings(
+    fit: &ImageSet,
+    val: &ImageSet,
+    grid: &[Setting],
+    config: &SearchConfig,
+) -> SearchResult {
+    // BEGIN SOLUTION search_settings: per setting, same initial weights, train epoch by epoch with AdamW, evaluate on val, stop early, keep the best epoch; choose the lowest validation loss
+    let mut rows = Vec::with_capacity(grid.len());
+    for &setting in grid {
+        let mut model = courselib::device::device(config.seed).build_module::<DigitMlpLayers, f32>();
+        let rule = DecoupledDecay { rule: Adam::default(), lambda: setting.weight_decay };
+        let mut optimiser = Optimiser::new(rule, setting.learning_rate);
+        let mut stopping = EarlyStopping::new(config.patience);
+        let mut evaluations = Vec::new();
+        for epoch in 0..config.max_epochs {
+            train_digits::<32, _, _, _>(
+                &mut model,
+                fit,
+                &mut optimiser,
+                &setting.learning_rate,
+                1,
+                config.seed + epoch as u64,
+            );
+            evaluations.push(digit_evaluation(&model, val));
+            if stopping.observe(evaluations[epoch].loss) {
+                break;
+            }
+        }
+        // A run whose loss was never finite keeps epoch 1 as its "best", with that loss.
+        let best_epoch = stopping.best().map_or(1, |(_, epoch)| epoch);
+        rows.push(SearchRow {
+            setting,
+            best_epoch,
+            val: evaluations[best_epoch - 1],
+            epochs_run: evaluations.len(),
+        });
+    }
+    let mut best = 0;
+    for (i, row) in rows.iter().enumerate() {
+        if row.val.loss < rows[best].val.loss {
+            best = i;
+        }
+    }
+    SearchResult { rows, best }
+    // END SOLUTION
+}
+// ANCHOR_END: search_settings

@@ -222,3 +222,121 @@ mod train_digits {
         );
     }
 }
+
+mod l2_penalty {
+    use super::*;
+
+    /// Section 3.11's worked example: with gradient descent the penalty is a decay,
+    /// w = 1, g = 0.5, λ = 0.1, η = 0.1 → 1 − 0.1·(0.5 + 0.1) = 0.94; with Adam a weight
+    /// whose loss gradient is 0 still moves by about η: 1 → 0.9.
+    #[test]
+    fn the_worked_example() {
+        course::graded!();
+        let descent = ch03::L2Penalty { rule: ch03::GradientDescent, lambda: 0.1 };
+        let mut w = 1.0f32;
+        descent.update(0.1, 1, &mut w, 0.5, &mut ());
+        assert_close(
+            "l2_penalty (book section 3.11): gradient descent, w = 1, g = 0.5",
+            w,
+            0.94,
+            Tolerance::F32,
+        );
+        let adam = ch03::L2Penalty { rule: ch03::Adam::default(), lambda: 0.1 };
+        let (mut w, mut state) = (1.0f32, adam.initial_state());
+        adam.update(0.1, 1, &mut w, 0.0, &mut state);
+        assert_close("l2_penalty (book section 3.11): Adam, w = 1, g = 0", w, 0.9, Tolerance::F32);
+    }
+}
+
+mod decoupled_weight_decay {
+    use super::*;
+
+    /// Section 3.11's worked example: the same two steps with decoupled decay. Gradient
+    /// descent gives 0.94 as with the penalty; Adam leaves the step at 0 and decays w by
+    /// η·λ = 1 %: 0.99.
+    #[test]
+    fn the_worked_example() {
+        course::graded!();
+        let descent = ch03::DecoupledDecay { rule: ch03::GradientDescent, lambda: 0.1 };
+        let mut w = 1.0f32;
+        descent.update(0.1, 1, &mut w, 0.5, &mut ());
+        assert_close(
+            "decoupled_weight_decay (book section 3.11): gradient descent, w = 1, g = 0.5",
+            w,
+            0.94,
+            Tolerance::F32,
+        );
+        let adam = ch03::DecoupledDecay { rule: ch03::Adam::default(), lambda: 0.1 };
+        let (mut w, mut state) = (1.0f32, adam.initial_state());
+        adam.update(0.1, 1, &mut w, 0.0, &mut state);
+        assert_close(
+            "decoupled_weight_decay (book section 3.11): Adam, w = 1, g = 0",
+            w,
+            0.99,
+            Tolerance::F32,
+        );
+    }
+}
+
+mod early_stopping {
+    use super::*;
+
+    /// Section 3.11's worked example: patience 2 on the validation losses 0.9, 0.7, 0.72,
+    /// 0.69, 0.71, 0.70 stops after epoch 6, with the best loss 0.69 after epoch 4.
+    #[test]
+    fn the_worked_example() {
+        course::graded!();
+        let mut stopping = ch03::EarlyStopping::new(2);
+        let decisions: Vec<bool> =
+            [0.9, 0.7, 0.72, 0.69, 0.71, 0.70].iter().map(|&l| stopping.observe(l)).collect();
+        course::check_eq!(
+            decisions,
+            [false, false, false, false, false, true],
+            "early_stopping (book section 3.11): patience 2, losses 0.9, 0.7, 0.72, 0.69, 0.71, 0.70"
+        );
+        course::check_eq!(
+            stopping.best(),
+            Some((0.69, 4)),
+            "early_stopping (book section 3.11): the best epoch"
+        );
+    }
+}
+
+mod search_settings {
+    use super::*;
+
+    /// A learning rate of 0 learns nothing, so its validation loss never improves on its
+    /// first epoch: early stopping (patience 2) ends it after epoch 3. Adam at 0.01 keeps
+    /// improving for 3 epochs and is chosen.
+    #[test]
+    fn a_rate_of_zero_loses() {
+        course::graded!();
+        let (fit, val, _) = datasets::digits::train_val_test().expect("the digits ship with the course");
+        let grid = [
+            ch03::Setting { learning_rate: 0.0, weight_decay: 0.0 },
+            ch03::Setting { learning_rate: 0.01, weight_decay: 0.0 },
+        ];
+        let config = ch03::SearchConfig { max_epochs: 3, patience: 2, seed: 1 };
+        let result = ch03::search_settings(&fit, &val, &grid, &config);
+        let context = "search_settings (book section 3.11): η = 0 and η = 0.01, 3 epochs, patience 2";
+        course::check_eq!(result.rows.len(), 2, "{context}: one row per setting");
+        course::check_eq!(result.best, 1, "{context}: the chosen row");
+        let (zero, adam) = (result.rows[0], result.rows[1]);
+        course::check_eq!(
+            (zero.best_epoch, zero.epochs_run),
+            (1, 3),
+            "{context}: η = 0's (best_epoch, epochs_run)"
+        );
+        course::check_eq!(
+            (adam.best_epoch, adam.epochs_run),
+            (3, 3),
+            "{context}: η = 0.01's (best_epoch, epochs_run)"
+        );
+        course::check!(
+            adam.val.accuracy > 0.9 && zero.val.accuracy < 0.3,
+            "{context}: validation accuracies {} (η = 0) and {} (η = 0.01)",
+            zero.val.accuracy,
+            adam.val.accuracy
+        );
+    }
+}

@@ -14,6 +14,8 @@ pub const FIGURES: &[(&str, Figure)] = &[
     ("ch03/ravine-paths.png", ravine_paths),
     ("ch03/digits-loss.png", digits_loss),
     ("ch03/schedules.png", schedules),
+    ("ch03/weight-decay.png", weight_decay),
+    ("ch03/search.png", search),
 ];
 
 /// Level lines of the ravine, `f = c` for each `c` in `levels`: ellipses around the origin.
@@ -142,5 +144,123 @@ fn schedules(path: &Path) -> Result {
         },
     ];
     plot::line_charts(path, &panels, 520, 420)?;
+    Ok(())
+}
+
+/// The decay strengths of the weight-decay figure.
+const DECAYS: [f32; 5] = [0.0, 0.01, 0.1, 0.3, 1.0];
+
+/// Adam's rate in the weight-decay figure.
+const DECAY_RATE: f32 = 3e-3;
+
+/// `rule` at η = 0.003 for 20 epochs on `fit` from device(1)'s weights: the first layer's
+/// weight norm and the accuracy on `val`.
+fn decay_run<R: UpdateRule>(rule: R, fit: &datasets::ImageSet, val: &datasets::ImageSet) -> (f64, f64) {
+    let mut model = device(1).build_module::<ch03::DigitMlpLayers, f32>();
+    let mut optimiser = Optimiser::new(rule, DECAY_RATE);
+    ch03::train_digits::<BATCH, _, _, _>(&mut model, fit, &mut optimiser, &DECAY_RATE, EPOCHS, 1);
+    let norm = model.0.weight.as_vec().iter().map(|w| f64::from(w * w)).sum::<f64>().sqrt();
+    (norm, f64::from(ch03::digit_accuracy(&model, val)))
+}
+
+/// The L2 penalty and decoupled weight decay around Adam (η = 0.003, 20 epochs on the fit
+/// part, the same start): the first layer's weight norm and the validation accuracy
+/// against λ.
+fn weight_decay(path: &Path) -> Result {
+    let (fit, val, _) = datasets::digits::train_val_test()?;
+    let adam = ch03::Adam::default();
+    let runs = DECAYS.map(|lambda| {
+        let l2 = decay_run(ch03::L2Penalty { rule: adam, lambda }, &fit, &val);
+        let decoupled = decay_run(ch03::DecoupledDecay { rule: adam, lambda }, &fit, &val);
+        println!(
+            "      λ = {lambda}: L2 ‖W1‖ {:.2}, val {:.1} %; decoupled ‖W1‖ {:.2}, val {:.1} %",
+            l2.0,
+            100.0 * l2.1,
+            decoupled.0,
+            100.0 * decoupled.1
+        );
+        (f64::from(lambda), l2, decoupled)
+    });
+    // λ = 0 has no logarithm: it is drawn at 10^-2.5, left of the smallest λ.
+    let x = |lambda: f64| if lambda == 0.0 { -2.5 } else { lambda.log10() };
+    let series = |pick: fn(&(f64, f64)) -> f64| -> Vec<Series> {
+        vec![
+            Series {
+                label: "L2 penalty (Adam)".into(),
+                points: runs.iter().map(|r| (x(r.0), pick(&r.1))).collect(),
+            },
+            Series {
+                label: "decoupled decay (AdamW)".into(),
+                points: runs.iter().map(|r| (x(r.0), pick(&r.2))).collect(),
+            },
+        ]
+    };
+    let panels = [
+        Panel {
+            title: "first layer's weight norm after 20 epochs".into(),
+            x_label: "log10 λ (λ = 0 at −2.5)".into(),
+            y_label: "‖W1‖".into(),
+            series: series(|r| r.0),
+        },
+        Panel {
+            title: "validation accuracy after 20 epochs".into(),
+            x_label: "log10 λ (λ = 0 at −2.5)".into(),
+            y_label: "accuracy".into(),
+            series: series(|r| r.1),
+        },
+    ];
+    plot::line_charts(path, &panels, 520, 400)?;
+    Ok(())
+}
+
+/// Section 3.11's search on the validation set: the validation loss and accuracy at each
+/// setting's best epoch, against log10 η, one line per weight decay.
+fn search(path: &Path) -> Result {
+    let (fit, val, _) = datasets::digits::train_val_test()?;
+    let result = ch03::search_settings(&fit, &val, &ch03::book_grid(), &ch03::SearchConfig::BOOK);
+    let mut decays: Vec<f32> = result.rows.iter().map(|r| r.setting.weight_decay).collect();
+    decays.sort_by(f32::total_cmp);
+    decays.dedup();
+    let series = |pick: fn(&ch03::SearchRow) -> f64| {
+        decays
+            .iter()
+            .map(|&lambda| Series {
+                label: format!("λ = {lambda}"),
+                points: result
+                    .rows
+                    .iter()
+                    .filter(|r| r.setting.weight_decay == lambda)
+                    .map(|r| (f64::from(r.setting.learning_rate).log10(), pick(r)))
+                    .collect(),
+            })
+            .collect()
+    };
+    let panels = [
+        Panel {
+            title: "validation loss at the best epoch".into(),
+            x_label: "log10 η".into(),
+            y_label: "cross-entropy".into(),
+            series: series(|r| f64::from(r.val.loss)),
+        },
+        Panel {
+            title: "validation accuracy at the best epoch".into(),
+            x_label: "log10 η".into(),
+            y_label: "accuracy".into(),
+            series: series(|r| f64::from(r.val.accuracy)),
+        },
+    ];
+    for (k, row) in result.rows.iter().enumerate() {
+        let chosen = if k == result.best { "  <- chosen" } else { "" };
+        println!(
+            "      η = {}, λ = {}: best epoch {} of {}, loss {:.4}, accuracy {:.1} %{chosen}",
+            row.setting.learning_rate,
+            row.setting.weight_decay,
+            row.best_epoch,
+            row.epochs_run,
+            row.val.loss,
+            100.0 * row.val.accuracy
+        );
+    }
+    plot::line_charts(path, &panels, 520, 400)?;
     Ok(())
 }
