@@ -80,9 +80,11 @@ fn save(buffer: Vec<u8>, width: u32, height: u32, path: &Path) -> Result<(), Plo
     image.save(path).map_err(|e| err(format!("{}: {e}", path.display())))
 }
 
+/// The range of the finite points, with a margin: a NaN or an infinity (the log of a zero,
+/// a diverged run) would make the axes unbounded.
 fn bounds(points: impl Iterator<Item = (f64, f64)>) -> ((f64, f64), (f64, f64)) {
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for (x, y) in points {
+    for (x, y) in points.filter(|(x, y)| x.is_finite() && y.is_finite()) {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
     let pad = |lo: f64, hi: f64| {
@@ -140,8 +142,9 @@ pub fn line_charts(path: &Path, panels: &[Panel], panel_width: u32, height: u32)
             let labels = (panel.x_label.as_str(), panel.y_label.as_str());
             let mut chart = titled_chart(area, &panel.title, ((x0, x1), (y0, y1)), labels, 60, true)?;
             for (series, colour) in panel.series.iter().zip(CATEGORY_PALETTE.iter().cycle()) {
+                let finite = series.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite());
                 chart
-                    .draw_series(LineSeries::new(series.points.iter().copied(), colour.stroke_width(2)))
+                    .draw_series(LineSeries::new(finite, colour.stroke_width(2)))
                     .map_err(err)?
                     .label(&series.label)
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));

@@ -223,12 +223,22 @@ impl<const W: usize, E: Dtype, D: Device<E>> DeepMlp<W, E, D> {
     /// `2 / W`), biases zero. The same initialisation for every activation, so that an
     /// experiment changes only the activation. Seeded.
     pub fn new(dev: &D, depth: usize, seed: u64) -> Self {
+        Self::with_init(dev, depth, Init::He, seed)
+    }
+
+    /// `depth` layers whose weights are uniform in `±√3·σ`, which has the standard
+    /// deviation `σ = init_std(init, W, W)`; biases zero. Seeded: the weights are drawn
+    /// layer after layer, row after row, from `courselib::device::rng(seed)`.
+    pub fn with_init(dev: &D, depth: usize, init: Init, seed: u64) -> Self {
         let mut rng = courselib::device::rng(seed);
-        let limit = (6.0 / W as f64).sqrt();
+        let limit = 3f64.sqrt() * init_std(init, W, W);
         let layers = (0..depth)
             .map(|_| {
                 let values = (0..W * W)
-                    .map(|_| E::from_f64(rng.gen_range(-limit..limit)).expect("a small float fits E"))
+                    .map(|_| {
+                        let w = if limit > 0.0 { rng.gen_range(-limit..limit) } else { 0.0 };
+                        E::from_f64(w).expect("a small float fits E")
+                    })
                     .collect();
                 Linear { weight: dev.tensor_from_vec(values, (Const::<W>, Const::<W>)), bias: dev.zeros() }
             })
@@ -278,6 +288,49 @@ pub fn dead_unit_fraction<const N: usize, const I: usize, const H: usize, D: Dev
     todo!("ch04 dead_unit_fraction: the pre-activations, each unit's maximum over the inputs, the share of maxima <= 0; see book section 4.7")
 }
 // ANCHOR_END: dead_unit_fraction
+
+/// How the weights of a layer are scaled at initialisation (section 4.8).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// Glorot and Bengio (2010): variance `2 / (fan_in + fan_out)`, for tanh and sigmoid.
+    Xavier,
+    /// He et al. (2015): variance `2 / fan_in`, for ReLU.
+    He,
+    /// A fixed standard deviation, whatever the layer's size.
+    Std(f64),
+}
+
+// ANCHOR: init_std
+/// The standard deviation of a layer's weights under `init`, for a layer with `fan_in`
+/// inputs and `fan_out` outputs: `√(2 / (fan_in + fan_out))` for Xavier, `√(2 / fan_in)`
+/// for He, the given value for `Std`.
+pub fn init_std(init: Init, fan_in: usize, fan_out: usize) -> f64 {
+    todo!("ch04 init_std: the variance of each scheme, then its square root; see book section 4.8")
+}
+// ANCHOR_END: init_std
+
+/// The mean and the standard deviation of a layer's activations over a batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LayerStatistics {
+    pub mean: f64,
+    /// The population standard deviation, `√(mean of (h − mean)²)`.
+    pub std: f64,
+}
+
+// ANCHOR: activation_statistics
+/// The activation-statistics experiment: forward `x`: `(B, W)` through `net` without a
+/// tape, `h_l = activation(h_{l−1}·W_lᵀ + b_l)` for every layer but the last (whose outputs
+/// are scores, not activations), and return the mean and the standard deviation of all
+/// `B·W` values of each `h_l`, first hidden layer first: `net.layers.len() − 1` entries,
+/// computed in f64.
+pub fn activation_statistics<const B: usize, const W: usize, D: Device<f32>>(
+    net: &DeepMlp<W, f32, D>,
+    activation: Activation,
+    x: &Tensor<Rank2<B, W>, f32, D>,
+) -> Vec<LayerStatistics> {
+    todo!("ch04 activation_statistics: forward layer by layer, and after each activation the mean and the standard deviation of all its values; see book section 4.8")
+}
+// ANCHOR_END: activation_statistics
 
 /// Pixels per digit image (8 x 8) and digit classes.
 pub const DIGIT_PIXELS: usize = datasets::digits::HEIGHT * datasets::digits::WIDTH;

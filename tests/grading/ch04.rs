@@ -582,3 +582,187 @@ mod dead_unit_fraction {
         );
     }
 }
+
+mod init_std {
+    use super::*;
+    use rand::Rng;
+
+    /// A first layer on MNIST-sized inputs and a 3x3 convolution's fan-in of 576.
+    #[test]
+    fn known_layers() {
+        course::graded!();
+        assert_all_close(
+            "init_std (book section 4.8): Xavier(784 → 10), He(576 → 64), Xavier(64 → 64), Std(0.01)",
+            &[
+                ch04::init_std(ch04::Init::Xavier, 784, 10),
+                ch04::init_std(ch04::Init::He, 576, 64),
+                ch04::init_std(ch04::Init::Xavier, 64, 64),
+                ch04::init_std(ch04::Init::Std(0.01), 3, 900),
+            ],
+            &[(2.0f64 / 794.0).sqrt(), (2.0f64 / 576.0).sqrt(), 0.125, 0.01],
+            Tolerance::F64,
+        );
+    }
+
+    /// Over random sizes: the variances are 2/(fan_in + fan_out) and 2/fan_in; Xavier of a
+    /// square layer is He divided by √2.
+    #[test]
+    fn the_variances_over_random_sizes() {
+        course::graded!();
+        let mut random = courselib::device::rng(41);
+        for _ in 0..200 {
+            let (fan_in, fan_out) = (random.gen_range(1..5000), random.gen_range(1..5000));
+            let context = format!("init_std (book section 4.8): fan_in {fan_in}, fan_out {fan_out}");
+            let (xavier, he) = (
+                ch04::init_std(ch04::Init::Xavier, fan_in, fan_out),
+                ch04::init_std(ch04::Init::He, fan_in, fan_out),
+            );
+            assert_close(
+                format!("{context}: Xavier's variance"),
+                xavier * xavier,
+                2.0 / (fan_in + fan_out) as f64,
+                Tolerance::F64,
+            );
+            assert_close(format!("{context}: He's variance"), he * he, 2.0 / fan_in as f64, Tolerance::F64);
+            course::check!(xavier > 0.0 && he > 0.0, "{context}: standard deviations are positive");
+        }
+    }
+}
+
+mod activation_statistics {
+    use super::*;
+
+    /// The statistics computed here with dfdx's own activations, in f64 from f32 values.
+    fn reference<const B: usize, const W: usize>(
+        net: &ch04::DeepMlp<W, f32, Dev>,
+        activation: Activation,
+        x: &Tensor<Rank2<B, W>, f32, Dev>,
+    ) -> Vec<f64> {
+        let mut h = x.clone();
+        let mut out = Vec::new();
+        for layer in &net.layers[..net.layers.len() - 1] {
+            let z = h.matmul(layer.weight.clone().permute()) + layer.bias.clone().broadcast();
+            h = match activation {
+                Activation::Sigmoid => z.sigmoid(),
+                Activation::Tanh => z.tanh(),
+                Activation::Relu => z.relu(),
+                Activation::LeakyRelu(alpha) => z.prelu(alpha as f32),
+            };
+            let values: Vec<f64> = h.as_vec().into_iter().map(f64::from).collect();
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+            out.extend([mean, variance.sqrt()]);
+        }
+        out
+    }
+
+    fn check<const B: usize, const W: usize>(
+        depth: usize,
+        init: ch04::Init,
+        activation: Activation,
+        seed: u64,
+    ) {
+        let dev = device(seed);
+        let net = ch04::DeepMlp::<W, f32, Dev>::with_init(&dev, depth, init, seed);
+        let x: Tensor<Rank2<B, W>, f32, Dev> = uniform(&dev, seed + 1, 1.0);
+        let got: Vec<f64> =
+            ch04::activation_statistics(&net, activation, &x).iter().flat_map(|s| [s.mean, s.std]).collect();
+        assert_all_close(
+            format!(
+                "activation_statistics (book section 4.8): {} layers of width {W}, batch {B}, {init:?}, {}, seed {seed}: \
+                 (mean, std) per hidden layer",
+                depth,
+                activation.name()
+            ),
+            &got,
+            &reference(&net, activation, &x),
+            // f32 forward passes in two orders of summation, statistics in f64.
+            Tolerance { abs: 1e-6, rel: 1e-4 },
+        );
+    }
+
+    #[test]
+    fn agrees_with_dfdx_over_random_depths_and_seeds() {
+        course::graded!();
+        let activations =
+            [Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu(0.2)];
+        let inits = [ch04::Init::Xavier, ch04::Init::He, ch04::Init::Std(0.3)];
+        for seed in SEEDS {
+            let depth = 2 + seed as usize % 5;
+            let (activation, init) = (activations[seed as usize % 4], inits[seed as usize % 3]);
+            check::<16, 8>(depth, init, activation, seed);
+            check::<5, 32>(depth + 1, init, activation, seed + 100);
+        }
+        // One hidden layer less than layers; a single layer has no hidden layer at all.
+        let dev = device(0);
+        let single = ch04::DeepMlp::<4, f32, Dev>::with_init(&dev, 1, ch04::Init::He, 0);
+        let x: Tensor<Rank2<3, 4>, f32, Dev> = uniform(&dev, 0, 1.0);
+        course::check!(
+            ch04::activation_statistics(&single, Activation::Relu, &x).is_empty(),
+            "activation_statistics (book section 4.8): a network of one layer has no hidden layer"
+        );
+    }
+
+    /// The experiment of section 4.8 (width 128, 10 hidden layers): too small a scale makes
+    /// the activations vanish, too large saturates tanh and blows up ReLU, Xavier keeps
+    /// tanh alive and He keeps ReLU's scale.
+    #[test]
+    fn the_experiment_of_the_book() {
+        course::graded!();
+        const W: usize = 128;
+        let dev = device(0);
+        let (x, _) = ch04::synthetic_batch::<256, W, Dev>(&dev, 1);
+        let stds = |init: ch04::Init, activation: Activation| -> Vec<f64> {
+            let net = ch04::DeepMlp::<W, f32, Dev>::with_init(&dev, 11, init, 1);
+            ch04::activation_statistics(&net, activation, &x).iter().map(|s| s.std).collect()
+        };
+        let context = "activation_statistics (book section 4.8): width 128, 10 hidden layers";
+        let (tanh_small, tanh_large, tanh_xavier) = (
+            stds(ch04::Init::Std(0.01), Activation::Tanh),
+            stds(ch04::Init::Std(1.0), Activation::Tanh),
+            stds(ch04::Init::Xavier, Activation::Tanh),
+        );
+        let (relu_large, relu_he) =
+            (stds(ch04::Init::Std(1.0), Activation::Relu), stds(ch04::Init::He, Activation::Relu));
+        course::check!(
+            tanh_small[9] < 1e-8,
+            "{context}: tanh, σ = 0.01: the last layer's std should vanish, got {:e}",
+            tanh_small[9]
+        );
+        course::check!(
+            tanh_large[9] > 0.9,
+            "{context}: tanh, σ = 1: saturated units give a std near 1, got {}",
+            tanh_large[9]
+        );
+        course::check!(
+            tanh_xavier[9] > 0.05 && tanh_xavier[9] < tanh_xavier[0],
+            "{context}: tanh, Xavier: the std shrinks slowly, {} → {}",
+            tanh_xavier[0],
+            tanh_xavier[9]
+        );
+        course::check!(
+            relu_large[9] > 1e6,
+            "{context}: ReLU, σ = 1: the std should explode, got {:e}",
+            relu_large[9]
+        );
+        let ratio = relu_he[9] / relu_he[0];
+        course::check!(
+            (0.5..2.0).contains(&ratio),
+            "{context}: ReLU, He: last/first std should be near 1, got {ratio}"
+        );
+        let rows: Vec<f64> = [tanh_small, tanh_large, tanh_xavier, relu_large, relu_he]
+            .iter()
+            // Below about 1e-4 the digits depend on how tanh is rounded in f32 (2σ(2x) − 1
+            // cancels), and from 1e-8 on the activations underflow to zero: floored at 1e-4.
+            .flat_map(|row| row.iter().map(|s| s.max(1e-4).log10()))
+            .collect();
+        course::snapshot!(
+            "ch04_activation_statistics",
+            format!(
+                "log10 of the activations' std per hidden layer (1 to 10, floored at -4), seed 1; rows: tanh σ=0.01, tanh σ=1, \
+                 tanh Xavier, ReLU σ=1, ReLU He\n{}",
+                table(&rows, 10, 2)
+            )
+        );
+    }
+}

@@ -169,3 +169,58 @@ mod dead_unit_fraction {
         );
     }
 }
+
+mod init_std {
+    use super::*;
+
+    /// Section 4.8's worked example: Xavier for 100 inputs and 300 outputs is √(2/400),
+    /// He for 50 inputs √(2/50) = 0.2.
+    #[test]
+    fn the_worked_example() {
+        course::graded!();
+        assert_all_close(
+            "init_std (book section 4.8): Xavier(100 → 300), He(50 → 10), Std(0.5)",
+            &[
+                ch04::init_std(ch04::Init::Xavier, 100, 300),
+                ch04::init_std(ch04::Init::He, 50, 10),
+                ch04::init_std(ch04::Init::Std(0.5), 7, 7),
+            ],
+            &[0.005f64.sqrt(), 0.2, 0.5],
+            Tolerance::F64,
+        );
+    }
+}
+
+mod activation_statistics {
+    use super::*;
+
+    /// Section 4.8's worked example: identity weights, ReLU, the inputs (1, −1) and (2, 0).
+    /// Both hidden layers hold 1, 0, 2, 0: mean 0.75, standard deviation √0.6875. With zero
+    /// weights and the sigmoid every hidden value is σ(0) = 0.5: mean 0.5, deviation 0.
+    #[test]
+    fn the_worked_example() {
+        course::graded!();
+        let dev = device(0);
+        let identity = || Linear { weight: dev.tensor([[1.0f32, 0.0], [0.0, 1.0]]), bias: dev.zeros() };
+        let net = ch04::DeepMlp::<2, f32, Dev> { layers: vec![identity(), identity(), identity()] };
+        let x = dev.tensor([[1.0f32, -1.0], [2.0, 0.0]]);
+        let stats = ch04::activation_statistics(&net, ch04::Activation::Relu, &x);
+        let flat =
+            |stats: &[ch04::LayerStatistics]| stats.iter().flat_map(|s| [s.mean, s.std]).collect::<Vec<_>>();
+        let deviation = 0.6875f64.sqrt();
+        assert_all_close(
+            "activation_statistics (book section 4.8): identity weights, ReLU, 3 layers: (mean, std) of the 2 hidden layers",
+            &flat(&stats),
+            &[0.75, deviation, 0.75, deviation],
+            Tolerance::F32,
+        );
+        let zeros = ch04::DeepMlp::<2, f32, Dev>::with_init(&dev, 3, ch04::Init::Std(0.0), 1);
+        let stats = ch04::activation_statistics(&zeros, ch04::Activation::Sigmoid, &x);
+        assert_all_close(
+            "activation_statistics (book section 4.8): zero weights, sigmoid: (mean, std) of the 2 hidden layers",
+            &flat(&stats),
+            &[0.5, 0.0, 0.5, 0.0],
+            Tolerance::F32,
+        );
+    }
+}

@@ -13,6 +13,7 @@ pub const FIGURES: &[(&str, Figure)] = &[
     ("ch04/activations.png", activations),
     ("ch04/gradient-norms.png", gradient_norms),
     ("ch04/dying-relu.png", dying_relu),
+    ("ch04/activation-statistics.png", activation_statistics),
 ];
 
 /// The four activations, α = 0.1 for leaky ReLU.
@@ -98,5 +99,52 @@ fn dying_relu(path: &Path) -> Result {
         series,
     };
     plot::line_charts(path, &[panel], 640, 420)?;
+    Ok(())
+}
+
+/// Width, depth and batch of the activation-statistics experiment (section 4.8).
+pub const STATS_WIDTH: usize = 128;
+pub const STATS_DEPTH: usize = 11;
+pub const STATS_BATCH: usize = 256;
+
+/// The scales of the activation-statistics figure: too small, too large, and the two rules.
+pub const STATS_INITS: [ch04::Init; 4] =
+    [ch04::Init::Std(0.01), ch04::Init::Std(1.0), ch04::Init::Xavier, ch04::Init::He];
+
+/// The standard deviation of each hidden layer's activations (log10) in a 10-hidden-layer
+/// tanh network and ReLU network of width 128, for each initial scale, on 256 inputs
+/// uniform in [−1, 1).
+fn activation_statistics(path: &Path) -> Result {
+    let dev = device(0);
+    let (x, _) = ch04::synthetic_batch::<STATS_BATCH, STATS_WIDTH, Dev>(&dev, 1);
+    let panel = |activation: Activation| {
+        let series = STATS_INITS
+            .iter()
+            .map(|&init| {
+                let net = ch04::DeepMlp::<STATS_WIDTH, f32, Dev>::with_init(&dev, STATS_DEPTH, init, 1);
+                let stats = ch04::activation_statistics(&net, activation, &x);
+                let described: Vec<String> =
+                    stats.iter().map(|s| format!("{:.3}/{:.3}", s.mean, s.std)).collect();
+                println!("      {} {init:?}: mean/std per layer {}", activation.name(), described.join(" "));
+                let label = match init {
+                    ch04::Init::Std(std) => format!("σ = {std}"),
+                    other => {
+                        format!("{other:?} (σ = {:.3})", ch04::init_std(other, STATS_WIDTH, STATS_WIDTH))
+                    }
+                };
+                Series {
+                    label,
+                    points: stats.iter().zip(1..).map(|(s, l)| (f64::from(l), s.std.log10())).collect(),
+                }
+            })
+            .collect();
+        Panel {
+            title: format!("{}: activations' standard deviation", activation.name()),
+            x_label: "hidden layer".into(),
+            y_label: "log10 of the standard deviation".into(),
+            series,
+        }
+    };
+    plot::line_charts(path, &[panel(Activation::Tanh), panel(Activation::Relu)], 520, 420)?;
     Ok(())
 }
