@@ -389,6 +389,19 @@ impl ImageSet {
         (self.subset(&kept), self.subset(&out))
     }
 
+    /// The first `per_class` images of each class, in this set's order (fewer for a class
+    /// that has fewer).
+    pub fn first_per_class(&self, per_class: usize) -> ImageSet {
+        let mut taken = vec![0; self.class_names.len()];
+        let indices: Vec<usize> = (0..self.len())
+            .filter(|&i| {
+                taken[self.label(i)] += 1;
+                taken[self.label(i)] <= per_class
+            })
+            .collect();
+        self.subset(&indices)
+    }
+
     /// Renames the set (builder style): `digits.stratified_split(5, 1).0.named("digits-train")`.
     #[must_use]
     pub fn named(mut self, name: &str) -> ImageSet {

@@ -238,6 +238,10 @@ fn stratified_split_rounds_each_class_and_keeps_order() {
     for part in [&kept, &held] {
         assert!(part.pixels.windows(2).all(|w| w[0] < w[1]), "order not kept: {:?}", part.pixels);
     }
+    // The first of each class, in order: indices 0 (class 0), 1 (class 1), 6 (class 2).
+    assert_eq!(set.first_per_class(1).pixels, [0, 1, 6]);
+    assert_eq!(set.first_per_class(2).pixels, [0, 1, 2, 3, 6, 11]);
+    assert_eq!(set.first_per_class(100), ImageSet { name: "numbered-subset".into(), ..set.clone() });
     let (none, all) = set.stratified_split(1, 7);
     assert!(none.is_empty());
     assert_eq!(all, ImageSet { name: "numbered-subset".into(), ..set.clone() });

@@ -613,6 +613,38 @@ pub fn train_fashion_cnn(train: &ImageSet, config: &CnnConfig) -> (FashionCnn<f3
 }
 // ANCHOR_END: train_fashion_cnn
 
+/// Images per class in the tiny set of [`overfit_tiny_set`].
+pub const TINY_PER_CLASS: usize = 2;
+/// Images in the tiny set: [`TINY_PER_CLASS`] of each of the 10 classes.
+pub const TINY: usize = 10 * TINY_PER_CLASS;
+
+/// What [`overfit_tiny_set`] measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SanityReport {
+    /// The cross-entropy of the untrained network on the tiny set (training mode).
+    pub initial_loss: f32,
+    /// What a network that knows nothing scores: `ln 10` for 10 classes.
+    pub chance_loss: f32,
+    /// The cross-entropy after training, in test mode.
+    pub final_loss: f32,
+    /// The fraction of the tiny set classified correctly after training, in test mode.
+    pub accuracy: f32,
+}
+
+// ANCHOR: overfit_tiny_set
+/// Two checks to run before any long training (section 6.9). The tiny set is
+/// `train.first_per_class(TINY_PER_CLASS)`: [`TINY`] images, one batch. A fresh
+/// [`FashionCnn`] on `courselib::device::device(seed)` gives `initial_loss`, the mean
+/// cross-entropy of the batch in training mode before any step; it should be near
+/// `chance_loss = ln 10`. Then `steps` Adam steps (`learning_rate`, otherwise Adam's
+/// defaults) on that same batch, in training mode. Finally the mean cross-entropy
+/// (`final_loss`) and the accuracy in test mode on the same images: a network without bugs
+/// learns 20 images by heart.
+pub fn overfit_tiny_set(train: &ImageSet, steps: usize, learning_rate: f64, seed: u64) -> SanityReport {
+    todo!("ch06 overfit_tiny_set: one batch of the first images per class; the untrained loss; Adam steps on that batch; loss and accuracy in test mode; see book section 6.9")
+}
+// ANCHOR_END: overfit_tiny_set
+
 /// The fraction of `set`'s images `indices` that `model` classifies correctly (test mode;
 /// [`courselib::data::predicts_label`]: a tie counts as wrong).
 pub fn cnn_accuracy<D: ConvDevice<f32>>(
@@ -631,6 +663,155 @@ pub fn cnn_accuracy<D: ConvDevice<f32>>(
         }
     }
     correct as f32 / indices.len() as f32
+}
+
+/// Which regularisers [`regularisation_experiment`] turns on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Regularisers {
+    /// Batch normalisation in both conv blocks (off: convolution, ReLU, pooling).
+    pub batch_norm: bool,
+    /// The [`dropout`] rate on the 784 features before the linear layer (0: none).
+    pub dropout: f64,
+    /// A fresh [`augment_set`] of the training images in every epoch.
+    pub augment: bool,
+}
+
+/// Accuracy after each epoch of [`regularisation_experiment`], on the training images
+/// (unaugmented, test mode) and on the validation images.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Curves {
+    pub train_accuracy: Vec<f32>,
+    pub val_accuracy: Vec<f32>,
+}
+
+/// The chapter's augmentations on grey images: each image is mirrored left to right with
+/// probability ½ ([`flip`]) and shifted by up to 2 pixels in each direction (padded with 2
+/// black pixels on every side, then a [`random_crop`] of the original size). Labels stay.
+pub fn augment_set<R: Rng>(set: &ImageSet, rng: &mut R) -> ImageSet {
+    assert_eq!(set.channels, 1, "augment_set: grey images only");
+    let (width, height) = (set.width as u32, set.height as u32);
+    let mut pixels = Vec::with_capacity(set.pixels.len());
+    for i in 0..set.len() {
+        let grey = set.image(i);
+        let mut padded = RgbImage::new(width + 4, height + 4);
+        for (k, &value) in grey.iter().enumerate() {
+            let (x, y) = (k as u32 % width, k as u32 / width);
+            padded.put_pixel(x + 2, y + 2, image::Rgb([value; 3]));
+        }
+        let mut image = random_crop(&padded, width, height, rng);
+        if rng.gen::<bool>() {
+            image = flip(&image, true);
+        }
+        pixels.extend(image.pixels().map(|p| p.0[0]));
+    }
+    ImageSet { pixels, name: format!("{}-augmented", set.name), ..set.clone() }
+}
+
+impl<D: ConvDevice<f32>> ConvBlock<1, 8, 28, 28, 14, 14, f32, D> {
+    /// The first block with batch normalisation or without it.
+    fn forward_with<const B: usize, T: Tape<f32, D>>(
+        &mut self,
+        x: Tensor<Rank4<B, 1, 28, 28>, f32, D, T>,
+        batch_norm: bool,
+        mode: Mode,
+    ) -> Tensor<Rank4<B, 8, 14, 14>, f32, D, T> {
+        match (batch_norm, mode) {
+            (true, Mode::Train) => self.forward_train(x),
+            (true, Mode::Eval) => self.forward_eval(x),
+            (false, _) => courselib::conv::max_pool2d(self.conv.forward(x).relu(), Const::<2>, Const::<2>),
+        }
+    }
+}
+
+impl<D: ConvDevice<f32>> ConvBlock<8, 16, 14, 14, 7, 7, f32, D> {
+    /// The second block with batch normalisation or without it.
+    fn forward_with<const B: usize, T: Tape<f32, D>>(
+        &mut self,
+        x: Tensor<Rank4<B, 8, 14, 14>, f32, D, T>,
+        batch_norm: bool,
+        mode: Mode,
+    ) -> Tensor<Rank4<B, 16, 7, 7>, f32, D, T> {
+        match (batch_norm, mode) {
+            (true, Mode::Train) => self.forward_train(x),
+            (true, Mode::Eval) => self.forward_eval(x),
+            (false, _) => courselib::conv::max_pool2d(self.conv.forward(x).relu(), Const::<2>, Const::<2>),
+        }
+    }
+}
+
+/// Trains section 6.9's CNN with the given regularisers on `train` for `epochs` epochs
+/// (Adam at 3·10⁻³, batches of [`CNN_BATCH`], the network built on `device(seed)`, epoch
+/// `e` shuffled with `seed + e`, augmentation and dropout drawn from a ChaCha8 stream of
+/// `seed`) and measures the accuracy on `train` and on `val` after every epoch. Section
+/// 6.9 runs it on a reduced training set, where overfitting shows.
+pub fn regularisation_experiment(
+    train: &ImageSet,
+    val: &ImageSet,
+    regularisers: Regularisers,
+    epochs: usize,
+    seed: u64,
+) -> Curves {
+    let dev = courselib::device::device(seed);
+    let mut rng = courselib::device::rng(seed);
+    let mut model = FashionCnn::<f32, Dev>::build(&dev);
+    let mut adam: Adam<FashionCnn<f32, Dev>, f32, Dev> =
+        Adam::new(&model, AdamConfig { lr: 3e-3, ..Default::default() });
+    let mut grads = model.alloc_grads();
+    let accuracy = |model: &mut FashionCnn<f32, Dev>, set: &ImageSet| {
+        const CHUNK: usize = 250;
+        let indices: Vec<usize> = (0..set.len()).collect();
+        let mut correct = 0;
+        for chunk in indices.chunks(CHUNK) {
+            let (x, labels) = courselib::data::image_batch::<CHUNK, 1, 28, 28, Dev>(&dev, set, chunk);
+            let features = model.block2.forward_with(
+                model.block1.forward_with(x, regularisers.batch_norm, Mode::Eval),
+                regularisers.batch_norm,
+                Mode::Eval,
+            );
+            let logits = model.classifier.forward(features.reshape::<Rank2<CHUNK, 784>>()).as_vec();
+            for (row, label) in logits.chunks(10).zip(labels).take(chunk.len()) {
+                correct += usize::from(courselib::data::predicts_label(row, label));
+            }
+        }
+        correct as f32 / set.len() as f32
+    };
+    let mut curves = Curves { train_accuracy: Vec::new(), val_accuracy: Vec::new() };
+    for epoch in 1..=epochs {
+        let augmented;
+        let images = if regularisers.augment {
+            augmented = augment_set(train, &mut rng);
+            &augmented
+        } else {
+            train
+        };
+        for batch in courselib::data::shuffled_batches(images.len(), CNN_BATCH, seed + epoch as u64) {
+            let (x, labels) = courselib::data::image_batch::<CNN_BATCH, 1, 28, 28, Dev>(&dev, images, &batch);
+            let bn = regularisers.batch_norm;
+            let features = model.block2.forward_with(
+                model.block1.forward_with(x.traced(grads), bn, Mode::Train),
+                bn,
+                Mode::Train,
+            );
+            let features = features.reshape::<Rank2<CNN_BATCH, 784>>();
+            let features = if regularisers.dropout > 0.0 {
+                dropout(features, regularisers.dropout, Mode::Train, &mut rng)
+            } else {
+                features
+            };
+            let logits = model.classifier.forward(features);
+            let loss = logits.log_softmax::<Axis<1>>().select(dev.tensor(labels)).mean().negate();
+            grads = loss.backward();
+            // Without batch normalisation γ and β get no gradient: not an error here.
+            match adam.update(&mut model, &grads) {
+                Ok(()) | Err(OptimizerUpdateError::UnusedParams(_)) => {}
+                Err(e) => panic!("Adam failed: {e:?}"),
+            }
+            model.zero_grads(&mut grads);
+        }
+        curves.train_accuracy.push(accuracy(&mut model, train));
+        curves.val_accuracy.push(accuracy(&mut model, val));
+    }
+    curves
 }
 
 // Section 6.10: the backward passes by hand. The tape has differentiated every layer of

@@ -2083,3 +2083,75 @@ mod dropout_backward {
         );
     }
 }
+
+mod overfit_tiny_set {
+    use super::*;
+
+    /// The untrained loss, computed here: the first two images of each class in file order,
+    /// the network built on device(seed), training mode, the mean cross-entropy in f64.
+    fn untrained_loss(train: &datasets::ImageSet, seed: u64) -> f64 {
+        let mut indices = Vec::new();
+        let mut taken = [0; 10];
+        for i in 0..train.len() {
+            if taken[train.label(i)] < 2 {
+                taken[train.label(i)] += 1;
+                indices.push(i);
+            }
+        }
+        let dev = device(seed);
+        let mut model = ch06::FashionCnn::<f32, Dev>::build(&dev);
+        let (x, labels) = courselib::data::image_batch::<20, 1, 28, 28, Dev>(&dev, train, &indices);
+        let logits = model.forward_train(x).as_vec();
+        logits
+            .chunks(10)
+            .zip(labels)
+            .map(|(row, label)| {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f64 = row.iter().map(|&z| f64::from(z - max).exp()).sum();
+                sum.ln() + f64::from(max - row[label])
+            })
+            .sum::<f64>()
+            / 20.0
+    }
+
+    /// Over seeds: the untrained loss is this network's on the right images, near ln 10; 100
+    /// steps learn all 20 images and cut the loss tenfold.
+    #[test]
+    fn both_checks_over_seeds() {
+        course::graded!();
+        let train = datasets::fashion::train().expect("the shipped Fashion-MNIST train subset");
+        for seed in SEEDS {
+            let report = ch06::overfit_tiny_set(&train, 100, 1e-2, seed);
+            let context =
+                format!("overfit_tiny_set (book section 6.9): 100 steps, η = 0.01, seed {seed}: {report:?}");
+            assert_close(format!("{context}: chance_loss"), report.chance_loss, 10f64.ln(), Tolerance::F32);
+            assert_close(
+                format!("{context}: initial_loss (the untrained network, training mode, on the first 2 images of each class)"),
+                report.initial_loss,
+                untrained_loss(&train, seed),
+                Tolerance { abs: 1e-5, rel: 1e-5 },
+            );
+            course::check!(
+                (report.initial_loss - report.chance_loss).abs() < 0.5,
+                "{context}: the untrained loss is near ln 10"
+            );
+            course::check!(report.accuracy == 1.0, "{context}: all 20 images should be learnt");
+            course::check!(
+                report.final_loss < 0.1 * report.initial_loss,
+                "{context}: the loss should fall tenfold"
+            );
+        }
+    }
+
+    /// With learning rate 0 nothing is learnt: the report must say so (a report that always
+    /// claims 100 % fails here).
+    #[test]
+    fn a_network_that_does_not_learn_fails_the_check() {
+        course::graded!();
+        let train = datasets::fashion::train().expect("the shipped Fashion-MNIST train subset");
+        let report = ch06::overfit_tiny_set(&train, 30, 0.0, 4);
+        let context = format!("overfit_tiny_set (book section 6.9): 30 steps at η = 0, seed 4: {report:?}");
+        course::check!(report.accuracy < 0.5, "{context}: an untrained network cannot know 20 images");
+        course::check!(report.final_loss > 1.5, "{context}: an untrained network's loss stays near ln 10");
+    }
+}
