@@ -271,7 +271,9 @@ case_files('transcript', {C1: a}, '# Forged transcripts and a read of the own me
 case_files('transcript-unisolated', {C1: a}, '# The same without any isolation (the forged records reach the grader): the comparison with\n# the reference run still rejects them.\n', exp(['top_k_error', 'one_hot'], [x for x in ALL1 if x not in ('top_k_error', 'one_hot')], 'chapters = ["ch01"]\nisolation = false\n'))
 
 # 14. the test set: a search that chooses on the test images (read through the datasets crate
-#     or straight from the file) scores 0; dfdx's own decoupled decay in place of the wrapper too
+#     or straight from the file) scores 0; dfdx's own decoupled decay in place of the wrapper too.
+#     Code in any exercise's region counts for every exercise that forbids it (a region can be
+#     reached through a call), so l2_penalty, which forbids `WeightDecay` as well, scores 0 too.
 C3='ch03_optimisers'
 c3 = load(C3)
 c3 = prepend(c3, 'search_settings', '''    // red team: peek at the test set to choose
@@ -279,4 +281,4 @@ c3 = prepend(c3, 'search_settings', '''    // red team: peek at the test set to 
     let _raw = std::fs::read("datasets/data/digits/digits.csv.gz");''')
 c3 = prepend(c3, 'decoupled_weight_decay', '''    // red team: name dfdx's own decoupled decay
     let _ = dfdx::optim::WeightDecay::Decoupled(0.0);''')
-case_files('test-set', {C3: c3}, '# A search that reads the test set, and a wrapper that names dfdx\'s weight decay, score 0.\n', exp(['search_settings', 'decoupled_weight_decay'], ['l2_penalty', 'early_stopping', 'adam', 'train_digits'], 'chapters = ["ch03"]\noutput_contains = ["search_settings uses `fs` (line", "`train_test` (line", "decoupled_weight_decay uses `WeightDecay` (line"]\n'))
+case_files('test-set', {C3: c3}, '# A search that reads the test set, and a wrapper that names dfdx\'s weight decay, score 0.\n', exp(['search_settings', 'decoupled_weight_decay', 'l2_penalty'], ['early_stopping', 'adam', 'train_digits'], 'chapters = ["ch03"]\noutput_contains = ["`fs` (line", "`train_test` (line", "never sees the test set", "decoupled_weight_decay uses `WeightDecay` (line"]\n'))

@@ -218,11 +218,13 @@ fn grading_rules(root: &Path, manifest: &Manifest, ch: &crate::manifest::Chapter
                 println!("\n! {}, {line}: the grader uses the course's version.", rel.display());
             }
             for (ex, calls) in &taken.forbidden {
-                let section =
-                    manifest.exercises.iter().find(|e| &e.id == ex).map_or("", |e| e.section.as_str());
-                println!(
-                    "\n✗ {ex} uses {calls}, which it must not call: the exercise teaches how to do that by hand (book section {section}). The grader scores it 0."
-                );
+                let reason = manifest
+                    .exercises
+                    .iter()
+                    .find(|e| &e.id == ex)
+                    .map(|e| e.forbid_reason())
+                    .unwrap_or_default();
+                println!("\n✗ {ex} uses {calls}, which it must not call: {reason}. The grader scores it 0.");
             }
             Ok(taken.ignored.is_empty() && taken.forbidden.is_empty())
         }

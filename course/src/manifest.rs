@@ -118,6 +118,18 @@ pub struct Exercise {
     /// itself defines (the learner's own function of that name) is allowed.
     #[serde(default)]
     pub forbid: Vec<String>,
+    /// Why `forbid` holds, as the end of the sentence "… which it must not call: …"; by
+    /// default that the exercise teaches how to do it by hand.
+    #[serde(default)]
+    pub forbid_why: Option<String>,
+}
+
+impl Exercise {
+    /// The reason a forbidden call scores 0, with the book section.
+    pub fn forbid_reason(&self) -> String {
+        let why = self.forbid_why.as_deref().unwrap_or("the exercise teaches how to do that by hand");
+        format!("{why} (book section {})", self.section)
+    }
 }
 
 impl Chapter {

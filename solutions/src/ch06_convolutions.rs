@@ -911,30 +911,24 @@ pub fn augment_set<R: Rng>(set: &ImageSet, rng: &mut R) -> ImageSet {
     ImageSet { pixels, name: format!("{}-augmented", set.name), ..set.clone() }
 }
 
-impl<D: ConvDevice<f32>> ConvBlock<1, 8, 28, 28, 14, 14, f32, D> {
-    /// The first block with batch normalisation or without it.
+impl<
+        const I: usize,
+        const O: usize,
+        const H: usize,
+        const W: usize,
+        const PH: usize,
+        const PW: usize,
+        D: ConvDevice<f32>,
+    > ConvBlock<I, O, H, W, PH, PW, f32, D>
+{
+    /// The block with batch normalisation in `mode`, or without it (convolution, ReLU,
+    /// pooling), for [`regularisation_experiment`].
     fn forward_with<const B: usize, T: Tape<f32, D>>(
         &mut self,
-        x: Tensor<Rank4<B, 1, 28, 28>, f32, D, T>,
+        x: Tensor<Rank4<B, I, H, W>, f32, D, T>,
         batch_norm: bool,
         mode: Mode,
-    ) -> Tensor<Rank4<B, 8, 14, 14>, f32, D, T> {
-        match (batch_norm, mode) {
-            (true, Mode::Train) => self.forward_train(x),
-            (true, Mode::Eval) => self.forward_eval(x),
-            (false, _) => courselib::conv::max_pool2d(self.conv.forward(x).relu(), Const::<2>, Const::<2>),
-        }
-    }
-}
-
-impl<D: ConvDevice<f32>> ConvBlock<8, 16, 14, 14, 7, 7, f32, D> {
-    /// The second block with batch normalisation or without it.
-    fn forward_with<const B: usize, T: Tape<f32, D>>(
-        &mut self,
-        x: Tensor<Rank4<B, 8, 14, 14>, f32, D, T>,
-        batch_norm: bool,
-        mode: Mode,
-    ) -> Tensor<Rank4<B, 16, 7, 7>, f32, D, T> {
+    ) -> Tensor<Rank4<B, O, PH, PW>, f32, D, T> {
         match (batch_norm, mode) {
             (true, Mode::Train) => self.forward_train(x),
             (true, Mode::Eval) => self.forward_eval(x),

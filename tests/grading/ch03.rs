@@ -954,31 +954,46 @@ mod search_settings {
     use dfdx::optim::WeightDecay;
     use dfdx::prelude::{Axis, MeanTo, SelectTo};
 
-    /// One row of the search, computed here with dfdx's Adam and its decoupled weight decay.
+    type Model = ch03::DigitMlp<Dev>;
+
+    /// A fresh network on device(seed) and dfdx's Adam with decoupled weight decay for it.
+    fn model_and_adamw(setting: ch03::Setting, seed: u64) -> (Model, DfdxAdam<Model, f32, Dev>) {
+        let model = device(seed).build_module::<ch03::DigitMlpLayers, f32>();
+        let config = adam_config(
+            f64::from(setting.learning_rate),
+            Some(WeightDecay::Decoupled(f64::from(setting.weight_decay))),
+        );
+        let adam = DfdxAdam::new(&model, config);
+        (model, adam)
+    }
+
+    /// One epoch on `fit`: the full batches of 32 of `shuffled_batches(.., seed)`.
+    fn epoch(model: &mut Model, adam: &mut DfdxAdam<Model, f32, Dev>, fit: &datasets::ImageSet, seed: u64) {
+        let dev = device(0);
+        let batches = courselib::data::shuffled_batches(fit.len(), 32, seed);
+        for batch in batches.iter().filter(|b| b.len() == 32) {
+            let (x, labels) = courselib::data::flat_batch::<32, 64, Dev>(&dev, fit, batch);
+            let logits = model.forward(x.leaky_trace());
+            let loss = logits.log_softmax::<Axis<1>>().select(dev.tensor(labels)).mean().negate();
+            adam.update(model, &loss.backward()).expect("every parameter has a gradient");
+        }
+    }
+
+    /// One row of the search, computed here with dfdx's Adam and its decoupled weight decay:
+    /// (best epoch, epochs run, validation loss at the best epoch).
     fn reference_row(
         fit: &datasets::ImageSet,
         val: &datasets::ImageSet,
         setting: ch03::Setting,
         config: &ch03::SearchConfig,
     ) -> (usize, usize, f64) {
-        let dev = device(config.seed);
-        let mut model = dev.build_module::<ch03::DigitMlpLayers, f32>();
-        let mut adam = DfdxAdam::new(
-            &model,
-            adam_config(
-                f64::from(setting.learning_rate),
-                Some(WeightDecay::Decoupled(f64::from(setting.weight_decay))),
-            ),
-        );
+        let (mut model, mut adam) = model_and_adamw(setting, config.seed);
+        let dev = device(0);
         let mut losses: Vec<f64> = Vec::new();
-        for epoch in 0..config.max_epochs {
-            let batches = courselib::data::shuffled_batches(fit.len(), 32, config.seed + epoch as u64);
-            for batch in batches.iter().filter(|b| b.len() == 32) {
-                let (x, labels) = courselib::data::flat_batch::<32, 64, Dev>(&dev, fit, batch);
-                let logits = model.forward(x.leaky_trace());
-                let loss = logits.log_softmax::<Axis<1>>().select(dev.tensor(labels)).mean().negate();
-                adam.update(&mut model, &loss.backward()).expect("every parameter has a gradient");
-            }
+        let best =
+            |losses: &[f64]| (0..losses.len()).min_by(|&a, &b| losses[a].total_cmp(&losses[b])).unwrap();
+        for e in 0..config.max_epochs {
+            epoch(&mut model, &mut adam, fit, config.seed + e as u64);
             // The mean cross-entropy on val, one image at a time.
             let loss: f64 = (0..val.len())
                 .map(|i| {
@@ -991,15 +1006,12 @@ mod search_settings {
                 .sum::<f64>()
                 / val.len() as f64;
             losses.push(loss);
-            let best =
-                (0..losses.len()).min_by(|&a, &b| losses[a].total_cmp(&losses[b]).then(a.cmp(&b))).unwrap();
-            if losses.len() - 1 - best >= config.patience {
+            if losses.len() - 1 - best(&losses) >= config.patience {
                 break;
             }
         }
-        let best =
-            (0..losses.len()).min_by(|&a, &b| losses[a].total_cmp(&losses[b]).then(a.cmp(&b))).unwrap();
-        (best + 1, losses.len(), losses[best])
+        let b = best(&losses);
+        (b + 1, losses.len(), losses[b])
     }
 
     #[test]
@@ -1108,26 +1120,9 @@ mod search_settings {
         let config = ch03::SearchConfig::BOOK;
         let result = ch03::search_settings(&fit, &val, &ch03::book_grid(), &config);
         let chosen = result.rows[result.best];
-        let mut model = device(config.seed).build_module::<ch03::DigitMlpLayers, f32>();
-        let mut adam = DfdxAdam::new(
-            &model,
-            adam_config(
-                f64::from(chosen.setting.learning_rate),
-                Some(WeightDecay::Decoupled(f64::from(chosen.setting.weight_decay))),
-            ),
-        );
-        for epoch in 0..chosen.best_epoch {
-            let batches = courselib::data::shuffled_batches(fit.len(), 32, config.seed + epoch as u64);
-            for batch in batches.iter().filter(|b| b.len() == 32) {
-                let (x, labels) = courselib::data::flat_batch::<32, 64, Dev>(&device(0), &fit, batch);
-                let logits = model.forward(x.leaky_trace());
-                let loss = logits
-                    .log_softmax::<dfdx::prelude::Axis<1>>()
-                    .select(device(0).tensor(labels))
-                    .mean()
-                    .negate();
-                adam.update(&mut model, &loss.backward()).expect("every parameter has a gradient");
-            }
+        let (mut model, mut adam) = model_and_adamw(chosen.setting, config.seed);
+        for e in 0..chosen.best_epoch {
+            epoch(&mut model, &mut adam, &fit, config.seed + e as u64);
         }
         let accuracy = ch03::digit_accuracy(&model, &test);
         course::check!(

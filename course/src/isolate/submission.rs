@@ -36,32 +36,33 @@ pub(super) fn prepare_chapters(root: &Path, manifest: &Manifest, opts: &Options)
         let stub = stubs.get(&file).cloned().ok_or_else(|| format!("no stub for {file}"))?;
         let rules = crate::take::rules(manifest, &ch.id, &test_names);
         let zero = |why: String| Origin::Stub(format!("{}: {why}: 0 points for {}", ch.id, ch.id));
-        let (learner, origin) = match crate::take::read_regular(
-            &base,
-            &Path::new(sub).join(&file),
-            MAX_CHAPTER_BYTES,
-        ) {
-            Ok(None) => (None, zero(format!("exercises/src/{file} is missing"))),
-            Err(why) => (None, zero(why)),
-            Ok(Some(text)) => match crate::take::take(&stub, &text, &rules) {
-                Err(why) => (None, zero(format!("exercises/src/{file}, {why}"))),
-                Ok(taken) => {
-                    for line in &taken.ignored {
-                        notes.push(format!("{}: exercises/src/{file}, {line}", ch.id));
+        let (learner, origin) =
+            match crate::take::read_regular(&base, &Path::new(sub).join(&file), MAX_CHAPTER_BYTES) {
+                Ok(None) => (None, zero(format!("exercises/src/{file} is missing"))),
+                Err(why) => (None, zero(why)),
+                Ok(Some(text)) => match crate::take::take(&stub, &text, &rules) {
+                    Err(why) => (None, zero(format!("exercises/src/{file}, {why}"))),
+                    Ok(taken) => {
+                        for line in &taken.ignored {
+                            notes.push(format!("{}: exercises/src/{file}, {line}", ch.id));
+                        }
+                        for (ex, calls) in taken.forbidden {
+                            let reason = manifest
+                                .exercises
+                                .iter()
+                                .find(|e| e.id == ex)
+                                .map(|e| e.forbid_reason())
+                                .unwrap_or_default();
+                            let why = format!(
+                                "0 points: {ex} uses {calls}, which this exercise must not call: {reason}"
+                            );
+                            notes.push(format!("{}: exercises/src/{file}, {why}", ch.id));
+                            forbidden.insert((ch.id.clone(), ex.clone()), why);
+                        }
+                        (Some(taken.text), Origin::Learner)
                     }
-                    for (ex, calls) in taken.forbidden {
-                        let section =
-                            manifest.exercises.iter().find(|e| e.id == ex).map_or("", |e| e.section.as_str());
-                        let why = format!(
-                            "0 points: {ex} uses {calls}, which this exercise must not call: it teaches how to do that by hand (book section {section})"
-                        );
-                        notes.push(format!("{}: exercises/src/{file}, {why}", ch.id));
-                        forbidden.insert((ch.id.clone(), ex.clone()), why);
-                    }
-                    (Some(taken.text), Origin::Learner)
-                }
-            },
-        };
+                },
+            };
         if let Origin::Stub(n) = &origin {
             notes.push(n.clone());
         }
