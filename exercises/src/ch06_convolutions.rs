@@ -621,10 +621,9 @@ pub const TINY: usize = 10 * TINY_PER_CLASS;
 /// What [`overfit_tiny_set`] measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SanityReport {
-    /// The cross-entropy of the untrained network on the tiny set (training mode).
+    /// The cross-entropy of the untrained network on the tiny set (training mode); a
+    /// network that knows nothing scores `ln 10`.
     pub initial_loss: f32,
-    /// What a network that knows nothing scores: `ln 10` for 10 classes.
-    pub chance_loss: f32,
     /// The cross-entropy after training, in test mode.
     pub final_loss: f32,
     /// The fraction of the tiny set classified correctly after training, in test mode.
@@ -636,11 +635,16 @@ pub struct SanityReport {
 /// `train.first_per_class(TINY_PER_CLASS)`: [`TINY`] images, one batch. A fresh
 /// [`FashionCnn`] on `courselib::device::device(seed)` gives `initial_loss`, the mean
 /// cross-entropy of the batch in training mode before any step; it should be near
-/// `chance_loss = ln 10`. Then `steps` Adam steps (`learning_rate`, otherwise Adam's
-/// defaults) on that same batch, in training mode. Finally the mean cross-entropy
-/// (`final_loss`) and the accuracy in test mode on the same images: a network without bugs
-/// learns 20 images by heart.
-pub fn overfit_tiny_set(train: &ImageSet, steps: usize, learning_rate: f64, seed: u64) -> SanityReport {
+/// `ln 10`. Then `steps` Adam steps (`learning_rate`, otherwise Adam's defaults) on that
+/// same batch, in training mode. Finally the mean cross-entropy (`final_loss`) and the
+/// accuracy in test mode on the same images: a network without bugs learns 20 images by
+/// heart. Returns the trained network and the report.
+pub fn overfit_tiny_set(
+    train: &ImageSet,
+    steps: usize,
+    learning_rate: f64,
+    seed: u64,
+) -> (FashionCnn<f32, Dev>, SanityReport) {
     todo!("ch06 overfit_tiny_set: one batch of the first images per class; the untrained loss; Adam steps on that batch; loss and accuracy in test mode; see book section 6.9")
 }
 // ANCHOR_END: overfit_tiny_set
@@ -652,13 +656,24 @@ pub fn cnn_accuracy<D: ConvDevice<f32>>(
     set: &ImageSet,
     indices: &[usize],
 ) -> f32 {
-    const CHUNK: usize = 250;
-    let dev = model.classifier.weight.device();
+    accuracy_of(model.classifier.weight.device(), set, indices, |x| model.forward_eval(x).as_vec())
+}
+
+/// Images per forward pass when measuring an accuracy.
+const EVAL_CHUNK: usize = 250;
+
+/// The fraction of `set`'s images `indices` whose label has the largest of the 10 logits
+/// that `logits` gives for a batch of [`EVAL_CHUNK`] images (a tie counts as wrong).
+fn accuracy_of<D: Device<f32>>(
+    dev: &D,
+    set: &ImageSet,
+    indices: &[usize],
+    mut logits: impl FnMut(Tensor<Rank4<EVAL_CHUNK, 1, 28, 28>, f32, D>) -> Vec<f32>,
+) -> f32 {
     let mut correct = 0;
-    for chunk in indices.chunks(CHUNK) {
-        let (x, labels) = courselib::data::image_batch::<CHUNK, 1, 28, 28, D>(dev, set, chunk);
-        let logits = model.forward_eval(x).as_vec();
-        for (row, label) in logits.chunks(10).zip(labels).take(chunk.len()) {
+    for chunk in indices.chunks(EVAL_CHUNK) {
+        let (x, labels) = courselib::data::image_batch::<EVAL_CHUNK, 1, 28, 28, D>(dev, set, chunk);
+        for (row, label) in logits(x).chunks(10).zip(labels).take(chunk.len()) {
             correct += usize::from(courselib::data::predicts_label(row, label));
         }
     }
@@ -751,23 +766,13 @@ pub fn regularisation_experiment(
     let mut adam: Adam<FashionCnn<f32, Dev>, f32, Dev> =
         Adam::new(&model, AdamConfig { lr: 3e-3, ..Default::default() });
     let mut grads = model.alloc_grads();
+    let bn = regularisers.batch_norm;
     let accuracy = |model: &mut FashionCnn<f32, Dev>, set: &ImageSet| {
-        const CHUNK: usize = 250;
-        let indices: Vec<usize> = (0..set.len()).collect();
-        let mut correct = 0;
-        for chunk in indices.chunks(CHUNK) {
-            let (x, labels) = courselib::data::image_batch::<CHUNK, 1, 28, 28, Dev>(&dev, set, chunk);
-            let features = model.block2.forward_with(
-                model.block1.forward_with(x, regularisers.batch_norm, Mode::Eval),
-                regularisers.batch_norm,
-                Mode::Eval,
-            );
-            let logits = model.classifier.forward(features.reshape::<Rank2<CHUNK, 784>>()).as_vec();
-            for (row, label) in logits.chunks(10).zip(labels).take(chunk.len()) {
-                correct += usize::from(courselib::data::predicts_label(row, label));
-            }
-        }
-        correct as f32 / set.len() as f32
+        accuracy_of(&dev, set, &(0..set.len()).collect::<Vec<_>>(), |x| {
+            let features =
+                model.block2.forward_with(model.block1.forward_with(x, bn, Mode::Eval), bn, Mode::Eval);
+            model.classifier.forward(features.reshape::<Rank2<EVAL_CHUNK, 784>>()).as_vec()
+        })
     };
     let mut curves = Curves { train_accuracy: Vec::new(), val_accuracy: Vec::new() };
     for epoch in 1..=epochs {
@@ -780,7 +785,6 @@ pub fn regularisation_experiment(
         };
         for batch in courselib::data::shuffled_batches(images.len(), CNN_BATCH, seed + epoch as u64) {
             let (x, labels) = courselib::data::image_batch::<CNN_BATCH, 1, 28, 28, Dev>(&dev, images, &batch);
-            let bn = regularisers.batch_norm;
             let features = model.block2.forward_with(
                 model.block1.forward_with(x.traced(grads), bn, Mode::Train),
                 bn,

@@ -2087,52 +2087,86 @@ mod dropout_backward {
 mod overfit_tiny_set {
     use super::*;
 
-    /// The untrained loss, computed here: the first two images of each class in file order,
-    /// the network built on device(seed), training mode, the mean cross-entropy in f64.
-    fn untrained_loss(train: &datasets::ImageSet, seed: u64) -> f64 {
-        let mut indices = Vec::new();
+    /// The first two images of each class, in file order.
+    fn tiny_indices(train: &datasets::ImageSet) -> Vec<usize> {
         let mut taken = [0; 10];
-        for i in 0..train.len() {
-            if taken[train.label(i)] < 2 {
+        (0..train.len())
+            .filter(|&i| {
                 taken[train.label(i)] += 1;
-                indices.push(i);
-            }
-        }
-        let dev = device(seed);
-        let mut model = ch06::FashionCnn::<f32, Dev>::build(&dev);
-        let (x, labels) = courselib::data::image_batch::<20, 1, 28, 28, Dev>(&dev, train, &indices);
-        let logits = model.forward_train(x).as_vec();
-        logits
+                taken[train.label(i)] <= 2
+            })
+            .collect()
+    }
+
+    /// The mean cross-entropy (f64) and the number right of `model` on the tiny set,
+    /// computed here: training mode for the untrained network, test mode for a trained one.
+    fn loss_and_right(
+        model: &mut ch06::FashionCnn<f32, Dev>,
+        train: &datasets::ImageSet,
+        train_mode: bool,
+    ) -> (f64, usize) {
+        let dev = device(0);
+        let (x, labels) =
+            courselib::data::image_batch::<20, 1, 28, 28, Dev>(&dev, train, &tiny_indices(train));
+        let logits = if train_mode { model.forward_train(x) } else { model.forward_eval(x) }.as_vec();
+        let mut right = 0;
+        let loss = logits
             .chunks(10)
             .zip(labels)
             .map(|(row, label)| {
+                right += usize::from(courselib::data::predicts_label(row, label));
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let sum: f64 = row.iter().map(|&z| f64::from(z - max).exp()).sum();
                 sum.ln() + f64::from(max - row[label])
             })
             .sum::<f64>()
-            / 20.0
+            / 20.0;
+        (loss, right)
     }
 
-    /// Over seeds: the untrained loss is this network's on the right images, near ln 10; 100
-    /// steps learn all 20 images and cut the loss tenfold.
+    /// Checks the report against the returned network, measured here: a report can only say
+    /// what the network does.
+    fn check_report(
+        context: &str,
+        train: &datasets::ImageSet,
+        seed: u64,
+        model: &mut ch06::FashionCnn<f32, Dev>,
+        report: &ch06::SanityReport,
+    ) {
+        let mut untrained = ch06::FashionCnn::<f32, Dev>::build(&device(seed));
+        assert_close(
+            format!("{context}: initial_loss (the untrained network, training mode, on the first 2 images of each class)"),
+            report.initial_loss,
+            loss_and_right(&mut untrained, train, true).0,
+            Tolerance { abs: 1e-5, rel: 1e-5 },
+        );
+        let (loss, right) = loss_and_right(model, train, false);
+        assert_close(
+            format!("{context}: final_loss (the returned network, test mode)"),
+            report.final_loss,
+            loss,
+            Tolerance { abs: 1e-5, rel: 1e-4 },
+        );
+        course::check_eq!(
+            (report.accuracy * 20.0).round() as usize,
+            right,
+            "{context}: accuracy (images of 20 that the returned network gets right, test mode)"
+        );
+    }
+
+    /// Over seeds: the report is the returned network's, the untrained loss is near ln 10,
+    /// and 100 steps learn all 20 images and cut the loss tenfold.
     #[test]
     fn both_checks_over_seeds() {
         course::graded!();
         let train = datasets::fashion::train().expect("the shipped Fashion-MNIST train subset");
         for seed in SEEDS {
-            let report = ch06::overfit_tiny_set(&train, 100, 1e-2, seed);
+            let (mut model, report) = ch06::overfit_tiny_set(&train, 100, 1e-2, seed);
             let context =
                 format!("overfit_tiny_set (book section 6.9): 100 steps, η = 0.01, seed {seed}: {report:?}");
-            assert_close(format!("{context}: chance_loss"), report.chance_loss, 10f64.ln(), Tolerance::F32);
-            assert_close(
-                format!("{context}: initial_loss (the untrained network, training mode, on the first 2 images of each class)"),
-                report.initial_loss,
-                untrained_loss(&train, seed),
-                Tolerance { abs: 1e-5, rel: 1e-5 },
-            );
+            check_report(&context, &train, seed, &mut model, &report);
             course::check!(
-                (report.initial_loss - report.chance_loss).abs() < 0.5,
+                (f64::from(report.initial_loss) - 10f64.ln()).abs() < 0.5,
                 "{context}: the untrained loss is near ln 10"
             );
             course::check!(report.accuracy == 1.0, "{context}: all 20 images should be learnt");
@@ -2143,15 +2177,23 @@ mod overfit_tiny_set {
         }
     }
 
-    /// With learning rate 0 nothing is learnt: the report must say so (a report that always
-    /// claims 100 % fails here).
+    /// With a learning rate of 0, and of 1e-9 (which no check for 0 catches), nothing is
+    /// learnt, and the report, checked against the network, must say so.
     #[test]
     fn a_network_that_does_not_learn_fails_the_check() {
         course::graded!();
         let train = datasets::fashion::train().expect("the shipped Fashion-MNIST train subset");
-        let report = ch06::overfit_tiny_set(&train, 30, 0.0, 4);
-        let context = format!("overfit_tiny_set (book section 6.9): 30 steps at η = 0, seed 4: {report:?}");
-        course::check!(report.accuracy < 0.5, "{context}: an untrained network cannot know 20 images");
-        course::check!(report.final_loss > 1.5, "{context}: an untrained network's loss stays near ln 10");
+        for learning_rate in [0.0, 1e-9] {
+            let (mut model, report) = ch06::overfit_tiny_set(&train, 30, learning_rate, 4);
+            let context = format!(
+                "overfit_tiny_set (book section 6.9): 30 steps at η = {learning_rate}, seed 4: {report:?}"
+            );
+            check_report(&context, &train, 4, &mut model, &report);
+            course::check!(report.accuracy < 0.5, "{context}: an untrained network cannot know 20 images");
+            course::check!(
+                report.final_loss > 1.5,
+                "{context}: an untrained network's loss stays near ln 10"
+            );
+        }
     }
 }
