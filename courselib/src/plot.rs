@@ -97,6 +97,16 @@ fn bounds(points: impl Iterator<Item = (f64, f64)>) -> ((f64, f64), (f64, f64)) 
 /// The chart type every figure draws on: `f64` against `f64`, into a bitmap.
 type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
+/// How the x axis of a [`titled_chart`] is labelled.
+#[derive(Clone, Copy, PartialEq)]
+enum XTicks {
+    /// Every tick plotters picks.
+    All,
+    /// Only the whole-numbered ticks: for x values that are counts (epochs, layers), where
+    /// a short range would otherwise be labelled 1.50, 2.50, ...
+    Whole,
+}
+
 /// A titled chart on `area` spanning `x` × `y`, with ticks, axis descriptions and, when
 /// `grid`, grid lines.
 fn titled_chart<'a, 'b>(
@@ -104,7 +114,7 @@ fn titled_chart<'a, 'b>(
     title: &str,
     (x, y): ((f64, f64), (f64, f64)),
     (x_label, y_label): (&str, &str),
-    y_label_area: u32,
+    (y_label_area, x_ticks): (u32, XTicks),
     grid: bool,
 ) -> Result<Chart<'a, 'b>, PlotError> {
     let mut chart = ChartBuilder::on(area)
@@ -118,7 +128,9 @@ fn titled_chart<'a, 'b>(
     if !grid {
         mesh.disable_mesh();
     }
-    mesh.x_label_formatter(&|v| tick(*v))
+    let x_tick =
+        |v: &f64| if x_ticks == XTicks::Whole && v.fract() != 0.0 { String::new() } else { tick(*v) };
+    mesh.x_label_formatter(&x_tick)
         .y_label_formatter(&|v| tick(*v))
         .x_desc(x_label)
         .y_desc(y_label)
@@ -140,7 +152,10 @@ pub fn line_charts(path: &Path, panels: &[Panel], panel_width: u32, height: u32)
         for (area, panel) in root.split_evenly((1, panels.len())).iter().zip(panels) {
             let ((x0, x1), (y0, y1)) = bounds(panel.series.iter().flat_map(|s| s.points.iter().copied()));
             let labels = (panel.x_label.as_str(), panel.y_label.as_str());
-            let mut chart = titled_chart(area, &panel.title, ((x0, x1), (y0, y1)), labels, 60, true)?;
+            let counts = panel.series.iter().flat_map(|s| &s.points).all(|(x, _)| x.fract() == 0.0);
+            let x_ticks = if counts { XTicks::Whole } else { XTicks::All };
+            let mut chart =
+                titled_chart(area, &panel.title, ((x0, x1), (y0, y1)), labels, (60, x_ticks), true)?;
             for (series, colour) in panel.series.iter().zip(CATEGORY_PALETTE.iter().cycle()) {
                 let finite = series.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite());
                 chart
@@ -191,7 +206,8 @@ pub fn paths_over_backdrop(
             );
         for (area, panel) in root.split_evenly((rows, columns)).iter().zip(panels) {
             let labels = (panel.x_label.as_str(), panel.y_label.as_str());
-            let mut chart = titled_chart(area, &panel.title, ((x0, x1), (y0, y1)), labels, 50, false)?;
+            let mut chart =
+                titled_chart(area, &panel.title, ((x0, x1), (y0, y1)), labels, (50, XTicks::All), false)?;
             for curve in backdrop {
                 chart
                     .draw_series(LineSeries::new(curve.iter().copied(), BLACK.mix(0.25).stroke_width(1)))
@@ -238,7 +254,8 @@ pub fn scatter_against_diagonal(
         root.fill(&WHITE).map_err(err)?;
         let ((x0, x1), (y0, y1)) = bounds(points.iter().copied());
         let (lo, hi) = (x0.min(y0), x1.max(y1));
-        let mut chart = titled_chart(&root, title, ((lo, hi), (lo, hi)), (x_label, y_label), 60, true)?;
+        let mut chart =
+            titled_chart(&root, title, ((lo, hi), (lo, hi)), (x_label, y_label), (60, XTicks::All), true)?;
         chart
             .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.4).stroke_width(1)))
             .map_err(err)?;
@@ -279,7 +296,8 @@ pub fn scatter_groups(
         let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let ((x0, x1), (y0, y1)) = bounds(groups.iter().flat_map(|g| g.points.iter().copied()));
-        let mut chart = titled_chart(&root, title, ((x0, x1), (y0, y1)), (x_label, y_label), 60, true)?;
+        let mut chart =
+            titled_chart(&root, title, ((x0, x1), (y0, y1)), (x_label, y_label), (60, XTicks::All), true)?;
         for (group, colour) in groups.iter().zip(CATEGORY_PALETTE.iter().cycle()) {
             chart
                 .draw_series(group.points.iter().map(|&p| Circle::new(p, 3, colour.mix(0.8).filled())))

@@ -3,11 +3,13 @@
 //! What makes deep CNNs affordable and trainable: counting the multiplications of a
 //! convolution and of an inception module, with and without 1x1 bottlenecks; the inception
 //! module itself (four parallel paths concatenated along the channels, its pooling path
-//! padded to keep the size); the residual block `y = relu(x + F(x))`; the auxiliary loss
-//! of a classifier on an intermediate feature map. Then transfer (DeCAF): a small CNN
+//! padded to keep the size); the residual block `y = relu(x + F(x))` and its pre-activation
+//! form, and an 11-layer network that trains with them and stalls without; the auxiliary
+//! loss of a classifier on an intermediate feature map. Then transfer (DeCAF): a small CNN
 //! trained on five Fashion-MNIST classes becomes a feature extractor, a linear probe on its
 //! frozen conv features learns five other classes from 20 labelled images each, and the
 //! units of its second conv layer are shown by the test images that activate them most.
+//! Last, the receptive field of a layer stack, checked against the tape's input gradient.
 //!
 //! Tensors are NCHW; the layers are `courselib::conv`'s (chapter 6 built them by hand).
 
@@ -17,7 +19,7 @@ use courselib::conv::{max_pool2d, Conv2d, ConvDevice};
 use courselib::device::Dev;
 use datasets::ImageSet;
 use dfdx::nn::{Module, ModuleVisitor, TensorCollection, ZeroSizedModule};
-use dfdx::optim::{Adam, AdamConfig, Optimizer};
+use dfdx::optim::{Adam, AdamConfig, Momentum, Optimizer, Sgd, SgdConfig};
 use dfdx::prelude::*;
 use rand::distributions::uniform::SampleUniform;
 
@@ -331,6 +333,188 @@ where
     }
 }
 
+/// Channels of every layer of section 7.5's deep networks.
+pub const DEEP_CHANNELS: usize = 8;
+/// Residual blocks (two 3x3 conv layers each) after the stem of section 7.5's deep networks.
+pub const DEEP_BLOCKS: usize = 5;
+/// The maps' size after the stem: 28x28 halved by a stride of 2.
+pub const DEEP_MAP: usize = 14;
+/// Images per mini-batch of [`deep_experiment`].
+pub const DEEP_BATCH: usize = 32;
+
+/// How the blocks of a [`DeepNet`] combine their two convolutions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shortcuts {
+    /// A plain network: `relu(conv2(relu(conv1(x))))`, no shortcut.
+    Plain,
+    /// The original residual block, [`ResidualBlock::forward`]: `relu(x + F(x))`.
+    Original,
+    /// The pre-activation block, [`ResidualBlock::forward_preactivation`]: `x + F(x)`,
+    /// with a ReLU after the last block.
+    PreActivation,
+}
+
+/// Section 7.5's deep CNN for Fashion-MNIST: a stem (3x3 convolution with stride 2 and
+/// ReLU, `(B, 1, 28, 28)` → `(B, 8, 14, 14)`), [`DEEP_BLOCKS`] blocks of two 3x3
+/// convolutions that keep the size, the mean of each map (global average pooling) and a
+/// linear layer to 10 logits: 1 + 2 · [`DEEP_BLOCKS`] conv layers. The same parameters
+/// make a plain or a residual network ([`Shortcuts`]), so both start from the same weights.
+#[derive(Clone, Debug)]
+pub struct DeepNet<E: Dtype, D: Storage<E>> {
+    pub stem: Conv2d<1, DEEP_CHANNELS, 3, 2, 1, DEEP_MAP, DEEP_MAP, E, D>,
+    pub blocks: dfdx::nn::modules::Repeated<IdentityBlock<DEEP_CHANNELS, DEEP_MAP, E, D>, DEEP_BLOCKS>,
+    pub head: dfdx::nn::modules::Linear<DEEP_CHANNELS, 10, E, D>,
+}
+
+impl<E, D> TensorCollection<E, D> for DeepNet<E, D>
+where
+    E: CpuFloat + SampleUniform,
+    D: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = DeepNet<E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("stem", |s| &s.stem, |s| &mut s.stem),
+                Self::module("blocks", |s| &s.blocks, |s| &mut s.blocks),
+                Self::module("head", |s| &s.head, |s| &mut s.head),
+            ),
+            |(stem, blocks, head)| DeepNet { stem, blocks, head },
+        )
+    }
+}
+
+impl<E: Dtype, D: ConvDevice<E>> DeepNet<E, D> {
+    // ANCHOR: deep_forward
+    /// The logits `(B, 10)` of images `x (B, 1, 28, 28)` with the blocks joined as
+    /// `shortcuts` says, keeping the tape of `x`.
+    pub fn forward<const B: usize, T: Tape<E, D>>(
+        &self,
+        x: Tensor<Rank4<B, 1, 28, 28>, E, D, T>,
+        shortcuts: Shortcuts,
+    ) -> Tensor<Rank2<B, 10>, E, D, T> {
+        let mut h = self.stem.forward(x).relu();
+        for block in &self.blocks.modules {
+            h = match shortcuts {
+                Shortcuts::Plain => block.conv2.forward(block.conv1.forward(h).relu()).relu(),
+                Shortcuts::Original => block.forward(h),
+                Shortcuts::PreActivation => block.forward_preactivation(h),
+            };
+        }
+        if shortcuts == Shortcuts::PreActivation {
+            h = h.relu();
+        }
+        self.head.forward(h.mean::<Rank2<B, DEEP_CHANNELS>, Axes2<2, 3>>())
+    }
+    // ANCHOR_END: deep_forward
+
+    /// The blocks' conv weights from the input to the output: each block's `conv1`, then
+    /// its `conv2` (the stem's, of another shape, is `self.stem.weight`).
+    pub fn conv_weights(&self) -> Vec<&Tensor<Rank4<DEEP_CHANNELS, DEEP_CHANNELS, 3, 3>, E, D>> {
+        self.blocks.modules.iter().flat_map(|block| [&block.conv1.weight, &block.conv2.weight]).collect()
+    }
+}
+
+/// How [`deep_experiment`] updates the weights.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DeepOptimiser {
+    /// Stochastic gradient descent with classic momentum (chapter 3).
+    SgdMomentum { learning_rate: f64, momentum: f64 },
+    /// Adam with its default β₁, β₂ and ε (chapter 3).
+    Adam { learning_rate: f64 },
+}
+
+impl DeepOptimiser {
+    /// Section 7.5's setting, chosen on the validation images: SGD with momentum 0.9 and a
+    /// learning rate of 0.03 (the optimiser He et al. trained ResNets with).
+    pub const BOOK: DeepOptimiser = DeepOptimiser::SgdMomentum { learning_rate: 0.03, momentum: 0.9 };
+}
+
+/// The norm of the loss's gradient with respect to each conv layer's weights of `model`
+/// on one batch (`x (B, 1, 28, 28)` and its labels, the mean cross-entropy), the blocks
+/// joined as `shortcuts`: from the stem (index 0) to the last block's `conv2`,
+/// `1 + 2 · DEEP_BLOCKS` values.
+pub fn gradient_norms_per_layer<const B: usize, D: ConvDevice<f32>>(
+    model: &DeepNet<f32, D>,
+    x: Tensor<Rank4<B, 1, 28, 28>, f32, D>,
+    labels: [usize; B],
+    shortcuts: Shortcuts,
+) -> Vec<f64> {
+    let dev = x.device().clone();
+    let logits = model.forward(x.traced(model.alloc_grads()), shortcuts);
+    let grads = logits.log_softmax::<Axis<1>>().select(dev.tensor(labels)).mean().negate().backward();
+    let norm = |g: Vec<f32>| g.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
+    let mut norms = vec![norm(grads.get(&model.stem.weight).as_vec())];
+    norms.extend(model.conv_weights().into_iter().map(|weight| norm(grads.get(weight).as_vec())));
+    norms
+}
+
+/// What [`deep_experiment`] measured for one kind of network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeepCurves {
+    /// [`gradient_norms_per_layer`] at initialisation, on the first training batch.
+    pub initial_gradient_norms: Vec<f64>,
+    /// The mean training loss of each epoch's mini-batches.
+    pub train_loss: Vec<f64>,
+    /// The validation accuracy after each epoch.
+    pub val_accuracy: Vec<f32>,
+}
+
+/// Trains a [`DeepNet`] (built on `device(seed)`) with the blocks joined as `shortcuts`
+/// on `train` for `epochs` epochs with `optimiser`, batches of [`DEEP_BATCH`], epoch `e`
+/// shuffled with `seed + e`. Measures the gradient norms per layer at initialisation, the
+/// training loss of each epoch and the accuracy on `val` after each epoch.
+pub fn deep_experiment(
+    train: &ImageSet,
+    val: &ImageSet,
+    shortcuts: Shortcuts,
+    optimiser: DeepOptimiser,
+    epochs: usize,
+    seed: u64,
+) -> DeepCurves {
+    let dev = courselib::device::device(seed);
+    let mut model = DeepNet::<f32, Dev>::build(&dev);
+    let mut optimiser: Box<dyn Optimizer<DeepNet<f32, Dev>, Dev, f32>> = match optimiser {
+        DeepOptimiser::SgdMomentum { learning_rate, momentum } => Box::new(Sgd::new(
+            &model,
+            SgdConfig { lr: learning_rate, momentum: Some(Momentum::Classic(momentum)), weight_decay: None },
+        )),
+        DeepOptimiser::Adam { learning_rate } => {
+            Box::new(Adam::new(&model, AdamConfig { lr: learning_rate, ..Default::default() }))
+        }
+    };
+    let first = courselib::data::shuffled_batches(train.len(), DEEP_BATCH, seed + 1);
+    let (x, labels) = courselib::data::image_batch::<DEEP_BATCH, 1, 28, 28, Dev>(&dev, train, &first[0]);
+    let mut curves = DeepCurves {
+        initial_gradient_norms: gradient_norms_per_layer(&model, x, labels, shortcuts),
+        train_loss: Vec::new(),
+        val_accuracy: Vec::new(),
+    };
+    let mut grads = model.alloc_grads();
+    let everything: Vec<usize> = (0..val.len()).collect();
+    for epoch in 1..=epochs {
+        let batches = courselib::data::shuffled_batches(train.len(), DEEP_BATCH, seed + epoch as u64);
+        let mut loss_sum = 0.0;
+        for batch in &batches {
+            let (x, labels) = courselib::data::image_batch::<DEEP_BATCH, 1, 28, 28, Dev>(&dev, train, batch);
+            let logits = model.forward(x.traced(grads), shortcuts);
+            let loss = logits.log_softmax::<Axis<1>>().select(dev.tensor(labels)).mean().negate();
+            loss_sum += f64::from(loss.array());
+            grads = loss.backward();
+            optimiser.update(&mut model, &grads).expect("every parameter has a gradient");
+            model.zero_grads(&mut grads);
+        }
+        curves.train_loss.push(loss_sum / batches.len() as f64);
+        curves.val_accuracy.push(crate::ch06_convolutions::accuracy_of(&dev, val, &everything, |x| {
+            model.forward(x, shortcuts).as_vec()
+        }));
+    }
+    curves
+}
+
 /// The mean cross-entropy of `(B, K)` logits against `labels`, on the logits' tape.
 pub fn cross_entropy<const B: usize, const K: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     logits: Tensor<Rank2<B, K>, E, D, T>,
@@ -529,6 +713,74 @@ pub fn linear_probe(features: &[[f32; FEATURES]], labels: &[usize], config: &Pro
     todo!("ch07 linear_probe: the features as one (n, FEATURES) tensor; per step: logits on a tape, mean cross-entropy, backward, Adam update; see book section 7.6")
 }
 // ANCHOR_END: linear_probe
+
+/// One layer of a stack as its receptive field sees it, along one axis: a window of
+/// `kernel` positions moved by `stride` over the input padded with `padding` positions on
+/// each side. A pooling layer is one too (`padding` 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerGeometry {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+/// The receptive field of the units after a stack of layers, along one axis (section 7.7).
+/// Output unit `u` sees the input positions `first + u·stride ..= first + u·stride + size − 1`;
+/// those outside `0..input size` are padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceptiveField {
+    /// The input positions one output unit sees.
+    pub size: usize,
+    /// The effective stride: how far the field moves in the input when the unit moves by one.
+    pub stride: usize,
+    /// The first input position that unit 0 sees (negative where it lies in the padding).
+    pub first: isize,
+}
+
+/// The geometry of the transfer experiment's [`FeatureNet`] along either axis: a 5x5
+/// convolution with padding 2, 2x2 pooling, a 3x3 convolution with padding 1, 2x2 pooling.
+pub const FEATURE_NET_GEOMETRY: [LayerGeometry; 4] = [
+    LayerGeometry { kernel: 5, stride: 1, padding: 2 },
+    LayerGeometry { kernel: 2, stride: 2, padding: 0 },
+    LayerGeometry { kernel: 3, stride: 1, padding: 1 },
+    LayerGeometry { kernel: 2, stride: 2, padding: 0 },
+];
+
+// ANCHOR: receptive_field
+/// The receptive field of a stack of `layers` (first layer first), along one axis: before
+/// any layer a unit is one input position (size 1, stride 1, first 0); each layer widens the
+/// field by `kernel − 1` steps of the current effective stride, moves its start back by
+/// `padding` such steps, and multiplies the effective stride by its own.
+pub fn receptive_field(layers: &[LayerGeometry]) -> ReceptiveField {
+    todo!("ch07 receptive_field: start from one position; per layer: size += (k − 1)·stride, first −= p·stride, then stride ·= s; see book section 7.7")
+}
+// ANCHOR_END: receptive_field
+
+/// The receptive field of one unit measured by its gradient (section 7.7): the sum over
+/// the `images` (`(B, 1, 28, 28)`) of `|∂ y / ∂ x|` for the unit `y = features[channel, row,
+/// column]` of the 16 feature maps of 7x7 that `extractor` computes, one value per input
+/// pixel, row by row (28 · 28 values). A pixel outside the receptive field cannot change
+/// the unit: its value is exactly 0.
+pub fn input_gradient_of_unit<const B: usize, D: ConvDevice<f32>>(
+    extractor: &<FeatureNet as BuildOnDevice<D, f32>>::Built,
+    images: Tensor<Rank4<B, 1, 28, 28>, f32, D>,
+    (channel, row, column): (usize, usize, usize),
+) -> Vec<f32> {
+    assert!(
+        channel < 16 && row < 7 && column < 7,
+        "input_gradient_of_unit: unit ({channel}, {row}, {column}) of 16 maps of 7x7"
+    );
+    let dev = images.device().clone();
+    let features = extractor.forward(images.clone().leaky_traced());
+    let mut pick = vec![0.0f32; B * FEATURES];
+    for b in 0..B {
+        pick[b * FEATURES + (channel * 7 + row) * 7 + column] = 1.0;
+    }
+    let pick = dev.tensor_from_vec(pick, (Const::<B>, Const::<FEATURES>));
+    let gradient = (features * pick).sum().backward();
+    let per_image = gradient.get(&images).as_vec();
+    (0..28 * 28).map(|pixel| (0..B).map(|b| per_image[b * 28 * 28 + pixel].abs()).sum()).collect()
+}
 
 // ANCHOR: top_activating_images
 /// The indices of the `k` images whose mean activation of channel `channel` is largest

@@ -864,11 +864,11 @@ pub fn cnn_accuracy<D: ConvDevice<f32>>(
 }
 
 /// Images per forward pass when measuring an accuracy.
-const EVAL_CHUNK: usize = 250;
+pub(crate) const EVAL_CHUNK: usize = 250;
 
 /// The fraction of `set`'s images `indices` whose label has the largest of the 10 logits
 /// that `logits` gives for a batch of [`EVAL_CHUNK`] images (a tie counts as wrong).
-fn accuracy_of<D: Device<f32>>(
+pub(crate) fn accuracy_of<D: Device<f32>>(
     dev: &D,
     set: &ImageSet,
     indices: &[usize],

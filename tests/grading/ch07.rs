@@ -93,6 +93,38 @@ fn concat_channels(parts: &[(Vec<f64>, usize)], batch: usize, map: usize) -> Vec
     out
 }
 
+/// Section 7.5's experiment, small: the 11-layer network with its blocks joined as
+/// `shortcuts`, trained for 3 epochs on 4,000 images of the fit part with the book's SGD.
+/// Without shortcuts it stays at chance (loss 2.306 ≈ ln 10, the book's table; the
+/// visible tests show its gradient vanishing); through the learner's blocks the stem gets
+/// at least a tenth of the last layer's gradient norm at initialisation, and the training
+/// loss falls below 1.8 (the book's blocks: 1.276 and 1.267).
+fn deep_networks_train_with_shortcuts(shortcuts: ch07::Shortcuts, context: &str) {
+    const EPOCHS: usize = 3;
+    const LOSS_BAR: f64 = 1.8;
+    let (fit, val) = datasets::fashion::train_val().expect("the fashion training set loads");
+    let (train, val) = (fit.first_per_class(400), val.first_per_class(20));
+    course::budget!(
+        "an 11-conv-layer network ({shortcuts:?}): {EPOCHS} epochs x {} steps of batch {}",
+        train.len() / ch07::DEEP_BATCH,
+        ch07::DEEP_BATCH
+    );
+    let stem_over_last = |norms: &[f64]| norms[0] / norms[norms.len() - 1];
+    let curves = ch07::deep_experiment(&train, &val, shortcuts, ch07::DeepOptimiser::BOOK, EPOCHS, 1);
+    let norms = &curves.initial_gradient_norms;
+    course::check!(
+        norms.len() == 1 + 2 * ch07::DEEP_BLOCKS && stem_over_last(norms) > 0.1,
+        "{context}: through 5 of your blocks the stem's weight gradient is {:.1e} of the last layer's at initialisation; the shortcut should carry at least a tenth to it (norms {:.2?})",
+        stem_over_last(norms),
+        norms
+    );
+    let loss = curves.train_loss[EPOCHS - 1];
+    course::check!(
+        loss.is_finite() && loss < LOSS_BAR,
+        "{context}: after {EPOCHS} epochs the network of your blocks has a training loss of {loss:.3}; it should be below {LOSS_BAR} (the book's blocks reach 1.27, the plain network stalls at 2.306)"
+    );
+}
+
 mod conv_multiplications {
     use super::*;
 
@@ -447,6 +479,12 @@ mod residual_forward {
             Tolerance::F64,
         );
     }
+
+    #[test]
+    fn eleven_layers_of_blocks_train_where_the_plain_network_stalls() {
+        course::graded!();
+        deep_networks_train_with_shortcuts(ch07::Shortcuts::Original, "residual_forward (book section 7.5)");
+    }
 }
 
 mod preactivation_forward {
@@ -543,6 +581,15 @@ mod preactivation_forward {
         course::check!(
             grads.get(&block.conv2.weight).as_vec().iter().any(|&g| g != 0.0),
             "preactivation_forward (book section 7.5): no gradient reaches conv2.weight"
+        );
+    }
+
+    #[test]
+    fn eleven_layers_of_blocks_train_where_the_plain_network_stalls() {
+        course::graded!();
+        deep_networks_train_with_shortcuts(
+            ch07::Shortcuts::PreActivation,
+            "preactivation_forward (book section 7.5)",
         );
     }
 }
@@ -885,6 +932,152 @@ mod top_activating_images {
                 ch07::top_activating_images(&values, unit, 10),
                 reference(&as_f64, 40, 6, 1, unit, 10),
                 "top_activating_images (book section 7.1): unit {unit} of (40, 6, 1, 1) values, k = 10"
+            );
+        }
+    }
+}
+
+mod receptive_field {
+    use super::*;
+    use ch07::{LayerGeometry, ReceptiveField};
+
+    /// For each output unit of a 1-D stack of `layers` with all-ones kernels on `n` inputs,
+    /// the first and last input position with a nonzero gradient: one-hot at the unit,
+    /// carried back layer by layer (every weight 1, so nothing cancels).
+    fn gradient_spans(layers: &[LayerGeometry], n: usize) -> Vec<(usize, usize)> {
+        let mut sizes = vec![n];
+        for layer in layers {
+            let padded = sizes.last().unwrap() + 2 * layer.padding;
+            let slack = padded.checked_sub(layer.kernel).expect("the test's input is longer than any window");
+            sizes.push(slack / layer.stride + 1);
+        }
+        (0..*sizes.last().unwrap())
+            .map(|unit| {
+                let mut gradient = vec![0.0f64; *sizes.last().unwrap()];
+                gradient[unit] = 1.0;
+                for (layer, &n_in) in layers.iter().zip(&sizes).rev() {
+                    let mut back = vec![0.0f64; n_in];
+                    for (out, &g) in gradient.iter().enumerate() {
+                        for tap in 0..layer.kernel {
+                            let at = (out * layer.stride + tap) as isize - layer.padding as isize;
+                            if (0..n_in as isize).contains(&at) {
+                                back[at as usize] += g;
+                            }
+                        }
+                    }
+                    gradient = back;
+                }
+                let reached: Vec<usize> = (0..n).filter(|&i| gradient[i] > 0.0).collect();
+                (reached[0], *reached.last().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_gradient_of_random_stacks() {
+        course::graded!();
+        const INPUT: usize = 600;
+        let mut rng = rng(71);
+        for case in 0..200 {
+            let depth = rng.gen_range(1..=5);
+            let mut total_stride = 1;
+            let layers: Vec<LayerGeometry> = (0..depth)
+                .map(|_| {
+                    let stride = if total_stride < 32 { rng.gen_range(1..=3) } else { 1 };
+                    // A kernel narrower than its stride skips inputs: the field then has
+                    // holes, and its last position need not be reached.
+                    let kernel = rng.gen_range(stride..=7);
+                    total_stride *= stride;
+                    LayerGeometry { kernel, stride, padding: rng.gen_range(0..kernel) }
+                })
+                .collect();
+            let field = ch07::receptive_field(&layers);
+            let spans = gradient_spans(&layers, INPUT);
+            // Strided windows may leave the input's last few positions unread by any unit.
+            let last_read = spans.iter().map(|&(_, last)| last).max().unwrap();
+            for (unit, &(first, last)) in spans.iter().enumerate() {
+                let start = field.first + (unit * field.stride) as isize;
+                let end = start + field.size as isize - 1;
+                let want = (start.max(0) as usize, end.min(last_read as isize) as usize);
+                course::check!(
+                    want == (first, last),
+                    "receptive_field (book section 7.7), case {case}, layers {layers:?}: unit {unit} gets gradient from input positions {first}..={last}, your field {field:?} says {}..={}",
+                    want.0,
+                    want.1
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn known_stacks() {
+        course::graded!();
+        let layer = |kernel, stride, padding| LayerGeometry { kernel, stride, padding };
+        let cases: [(&str, Vec<LayerGeometry>, ReceptiveField); 5] = [
+            ("no layer", vec![], ReceptiveField { size: 1, stride: 1, first: 0 }),
+            (
+                "three 3x3 convolutions with padding 1 (VGG)",
+                vec![layer(3, 1, 1); 3],
+                ReceptiveField { size: 7, stride: 1, first: -3 },
+            ),
+            (
+                "AlexNet's 11x11 stride-4 convolution and 3x3 stride-2 pooling",
+                vec![layer(11, 4, 0), layer(3, 2, 0)],
+                ReceptiveField { size: 19, stride: 8, first: 0 },
+            ),
+            (
+                "ResNet's stem: 7x7 stride 2 padding 3, 3x3 max pool stride 2 padding 1",
+                vec![layer(7, 2, 3), layer(3, 2, 1)],
+                ReceptiveField { size: 11, stride: 4, first: -5 },
+            ),
+            (
+                "section 7.6's feature extractor",
+                ch07::FEATURE_NET_GEOMETRY.to_vec(),
+                ReceptiveField { size: 12, stride: 4, first: -4 },
+            ),
+        ];
+        for (name, layers, want) in cases {
+            course::check_eq!(
+                ch07::receptive_field(&layers),
+                want,
+                "receptive_field (book section 7.7): {name}"
+            );
+        }
+    }
+
+    /// The extractor's own gradient, for random weights and several units: the pixels
+    /// that can change a unit span exactly the field the learner computed.
+    #[test]
+    fn bounds_the_tapes_gradient_of_the_extractor() {
+        course::graded!();
+        let field = ch07::receptive_field(&ch07::FEATURE_NET_GEOMETRY);
+        let test = datasets::fashion::test().expect("the fashion test set loads");
+        for seed in SEEDS {
+            let dev = device(seed);
+            let extractor = dev.build_module::<ch07::FeatureNet, f32>();
+            let mut rng = rng(seed);
+            let unit = (rng.gen_range(0..16), rng.gen_range(0..7), rng.gen_range(0..7));
+            let images: Vec<usize> = (0..50).map(|_| rng.gen_range(0..test.len())).collect();
+            let (x, _) = courselib::data::image_batch::<50, 1, 28, 28, Dev>(&dev, &test, &images);
+            let gradient = ch07::input_gradient_of_unit(&extractor, x, unit);
+            let reached: Vec<(usize, usize)> =
+                (0..28 * 28).filter(|&p| gradient[p] > 0.0).map(|p| (p / 28, p % 28)).collect();
+            let span = |at: usize| {
+                let start = field.first + (at * field.stride) as isize;
+                (start.max(0) as usize, (start + field.size as isize - 1).min(27) as usize)
+            };
+            let ((row_lo, row_hi), (col_lo, col_hi)) = (span(unit.1), span(unit.2));
+            for &(row, column) in &reached {
+                course::check!(
+                    (row_lo..=row_hi).contains(&row) && (col_lo..=col_hi).contains(&column),
+                    "receptive_field (book section 7.7), seed {seed}: pixel ({row}, {column}) changes unit {unit:?}, outside your field rows {row_lo}..={row_hi}, columns {col_lo}..={col_hi}"
+                );
+            }
+            let corners = [row_lo, row_hi].iter().all(|r| reached.iter().any(|p| p.0 == *r))
+                && [col_lo, col_hi].iter().all(|c| reached.iter().any(|p| p.1 == *c));
+            course::check!(
+                corners,
+                "receptive_field (book section 7.7), seed {seed}: unit {unit:?} gets gradient from fewer rows or columns than your field rows {row_lo}..={row_hi}, columns {col_lo}..={col_hi}: too large"
             );
         }
     }

@@ -132,6 +132,42 @@ mod residual_forward {
             Tolerance::F32,
         );
     }
+
+    #[test]
+    fn eleven_layers_of_blocks_carry_the_gradient_to_the_stem() {
+        course::graded!();
+        check_shortcuts_carry_the_gradient(ch07::Shortcuts::Original, "residual_forward (book section 7.5)");
+    }
+}
+
+/// The stem's and the last conv layer's weight-gradient norms of section 7.5's deep
+/// network at initialisation, on 32 Fashion-MNIST images, with the blocks joined as
+/// `shortcuts`.
+fn stem_and_last_gradient_norms(shortcuts: ch07::Shortcuts) -> (f64, f64) {
+    let dev = device(1);
+    let model = ch07::DeepNet::<f32, Dev>::build(&dev);
+    let train = datasets::fashion::train().expect("the fashion training set loads");
+    let first: Vec<usize> = (0..ch07::DEEP_BATCH).collect();
+    let (x, labels) =
+        courselib::data::image_batch::<{ ch07::DEEP_BATCH }, 1, 28, 28, Dev>(&dev, &train, &first);
+    let norms = ch07::gradient_norms_per_layer(&model, x, labels, shortcuts);
+    (norms[0], norms[norms.len() - 1])
+}
+
+/// The book's measurement of section 7.5: at initialisation the plain network's stem gets
+/// a gradient thousands of times smaller than its last layer; through residual blocks
+/// it gets about as much.
+fn check_shortcuts_carry_the_gradient(shortcuts: ch07::Shortcuts, context: &str) {
+    let (plain_stem, plain_last) = stem_and_last_gradient_norms(ch07::Shortcuts::Plain);
+    course::check!(
+        plain_stem < 1e-2 * plain_last,
+        "section 7.5's plain network: stem {plain_stem:.1e}, last layer {plain_last:.1e} (the setup, not your code)"
+    );
+    let (stem, last) = stem_and_last_gradient_norms(shortcuts);
+    course::check!(
+        stem > 0.1 * last,
+        "{context}: through 5 of your blocks the stem's gradient norm is {stem:.1e}, the last layer's {last:.1e}; the shortcut should carry the gradient to the stem (at least a tenth of the last layer's)"
+    );
 }
 
 mod preactivation_forward {
@@ -150,6 +186,15 @@ mod preactivation_forward {
             &block.forward_preactivation(x.clone()).as_vec(),
             &x.as_vec(),
             Tolerance::F32,
+        );
+    }
+
+    #[test]
+    fn eleven_layers_of_blocks_carry_the_gradient_to_the_stem() {
+        course::graded!();
+        check_shortcuts_carry_the_gradient(
+            ch07::Shortcuts::PreActivation,
+            "preactivation_forward (book section 7.5)",
         );
     }
 }
@@ -223,6 +268,41 @@ mod top_activating_images {
             ch07::top_activating_images(&maps, 1, 3),
             vec![1, 3, 4],
             "top_activating_images (book section 7.1): channel 1, k = 3 (images 1 and 3 tie: the smaller index first)"
+        );
+    }
+}
+
+mod receptive_field {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book_and_its_gradient() {
+        course::graded!();
+        let context = "receptive_field (book section 7.7)";
+        let field = ch07::receptive_field(&ch07::FEATURE_NET_GEOMETRY);
+        course::check_eq!(
+            field,
+            ch07::ReceptiveField { size: 12, stride: 4, first: -4 },
+            "{context}: the transfer network's features (5x5 conv, 2x2 pool, 3x3 conv, 2x2 pool)"
+        );
+        // Unit (3, 3) of a fresh extractor: the pixels with a gradient span its field.
+        let dev = device(3);
+        let extractor = dev.build_module::<ch07::FeatureNet, f32>();
+        let test = datasets::fashion::test().expect("the fashion test set loads");
+        let first: Vec<usize> = (0..20).collect();
+        let (x, _) = courselib::data::image_batch::<20, 1, 28, 28, Dev>(&dev, &test, &first);
+        let gradient = ch07::input_gradient_of_unit(&extractor, x, (0, 3, 3));
+        let reached: Vec<(usize, usize)> = (0..28 * 28)
+            .filter(|&pixel| gradient[pixel] > 0.0)
+            .map(|pixel| (pixel / 28, pixel % 28))
+            .collect();
+        let rows = (reached.iter().map(|p| p.0).min(), reached.iter().map(|p| p.0).max());
+        let columns = (reached.iter().map(|p| p.1).min(), reached.iter().map(|p| p.1).max());
+        let start = field.first + 3 * field.stride as isize;
+        let span = (usize::try_from(start).ok(), usize::try_from(start + field.size as isize - 1).ok());
+        course::check!(
+            rows == span && columns == span,
+            "{context}: the gradient of unit (3, 3) reaches rows {rows:?} and columns {columns:?} (first, last); your field says {span:?}"
         );
     }
 }

@@ -16,6 +16,8 @@ pub const FIGURES: &[(&str, Figure)] = &[
     ("ch07/first-layer-filters.png", first_layer_filters),
     ("ch07/top-activating-images.png", top_activating_images),
     ("ch07/transfer-vs-scratch.png", transfer_vs_scratch),
+    ("ch07/plain-vs-residual.png", plain_vs_residual),
+    ("ch07/receptive-fields.png", receptive_fields),
 ];
 
 /// The network of section 7.6, trained on the source classes, once for all figures.
@@ -147,5 +149,128 @@ fn transfer_vs_scratch(path: &Path) -> Result {
         ],
     };
     plot::line_charts(path, &[panel], 760, 460)?;
+    Ok(())
+}
+
+/// Training images per class of section 7.5's deep-network experiment.
+const DEEP_PER_CLASS: usize = 400;
+/// Epochs of section 7.5's deep-network experiment.
+const DEEP_EPOCHS: usize = 6;
+
+/// Section 7.5: the 11-conv-layer network plain, with original residual blocks and with
+/// pre-activation blocks, trained with SGD and momentum ([`ch07::DeepOptimiser::BOOK`]) on
+/// 4,000 images of the fit part, and the plain one with Adam too: gradient norm per layer
+/// at initialisation, training loss and validation accuracy per epoch.
+fn plain_vs_residual(path: &Path) -> Result {
+    let (fit, val) = datasets::fashion::train_val()?;
+    let train = fit.first_per_class(DEEP_PER_CLASS);
+    let adam = ch07::DeepOptimiser::Adam { learning_rate: 3e-3 };
+    let runs = [
+        ("plain", ch07::Shortcuts::Plain, ch07::DeepOptimiser::BOOK),
+        ("residual", ch07::Shortcuts::Original, ch07::DeepOptimiser::BOOK),
+        ("pre-activation residual", ch07::Shortcuts::PreActivation, ch07::DeepOptimiser::BOOK),
+        ("plain, Adam 0.003", ch07::Shortcuts::Plain, adam),
+    ];
+    let (mut norms, mut losses, mut accuracies) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, shortcuts, optimiser) in runs {
+        let curves = ch07::deep_experiment(&train, &val, shortcuts, optimiser, DEEP_EPOCHS, 1);
+        let described: Vec<String> =
+            curves.initial_gradient_norms.iter().map(|n| format!("{n:.1e}")).collect();
+        println!("      {name}: gradient norms {}", described.join(" "));
+        println!(
+            "      {name}: loss per epoch {:.3?}, validation accuracy {:.3?}",
+            curves.train_loss, curves.val_accuracy
+        );
+        let per_epoch =
+            |values: Vec<f64>| values.into_iter().zip(1..).map(|(v, e)| (f64::from(e), v)).collect();
+        if optimiser == ch07::DeepOptimiser::BOOK {
+            let points =
+                curves.initial_gradient_norms.iter().zip(1..).map(|(n, l)| (f64::from(l), n.log10()));
+            norms.push(Series { label: name.into(), points: points.collect() });
+        }
+        losses.push(Series { label: name.into(), points: per_epoch(curves.train_loss) });
+        let percent = curves.val_accuracy.iter().map(|&a| 100.0 * f64::from(a)).collect();
+        accuracies.push(Series { label: name.into(), points: per_epoch(percent) });
+    }
+    let panels = [
+        Panel {
+            title: "at initialisation".into(),
+            x_label: "conv layer (1 = stem, next to the input)".into(),
+            y_label: "log10 of the weight-gradient norm".into(),
+            series: norms,
+        },
+        Panel {
+            title: format!("training loss ({} images)", train.len()),
+            x_label: "epoch".into(),
+            y_label: "mean cross-entropy".into(),
+            series: losses,
+        },
+        Panel {
+            title: format!("validation accuracy ({} images)", val.len()),
+            x_label: "epoch".into(),
+            y_label: "accuracy (%)".into(),
+            series: accuracies,
+        },
+    ];
+    plot::line_charts(path, &panels, 520, 420)?;
+    Ok(())
+}
+
+/// Pixels per input pixel in the receptive-field figure.
+const FIELD_SCALE: u32 = 10;
+
+/// Section 7.7: `|∂ unit / ∂ input|` summed over 100 test images for three units of the
+/// first feature map of the trained extractor (red, square root of the value over the
+/// largest; white where exactly 0), with the computed receptive field outlined in blue and the image's edge in grey.
+fn receptive_fields(path: &Path) -> Result {
+    let test = datasets::fashion::test()?;
+    let extractor = &pretrained().0;
+    let dev = extractor.0 .0.weight.device().clone();
+    let field = ch07::receptive_field(&ch07::FEATURE_NET_GEOMETRY);
+    let first_hundred: Vec<usize> = (0..100).collect();
+    let side = 28 * FIELD_SCALE;
+    let mut tiles = Vec::new();
+    for (row, column) in [(3, 3), (0, 0), (6, 2)] {
+        let (x, _) = courselib::data::image_batch::<100, 1, 28, 28, Dev>(&dev, &test, &first_hundred);
+        let gradient = ch07::input_gradient_of_unit(extractor, x, (0, row, column));
+        let top = gradient.iter().fold(1e-30f32, |m, &v| m.max(v));
+        let span = |unit: usize| {
+            let start = field.first + (unit * field.stride) as isize;
+            (start, start + field.size as isize - 1)
+        };
+        let ((top_row, bottom_row), (left, right)) = (span(row), span(column));
+        let image = RgbImage::from_fn(side, side, |px, py| {
+            let (x, y) = ((px / FIELD_SCALE) as isize, (py / FIELD_SCALE) as isize);
+            let on_edge = |at: isize, scaled: u32, lo: isize, hi: isize| {
+                (at == lo && scaled % FIELD_SCALE < 2)
+                    || (at == hi && scaled % FIELD_SCALE >= FIELD_SCALE - 2)
+            };
+            let inside = (top_row..=bottom_row).contains(&y) && (left..=right).contains(&x);
+            if inside && (on_edge(x, px, left, right) || on_edge(y, py, top_row, bottom_row)) {
+                return Rgb([30, 60, 220]);
+            }
+            if px == 0 || py == 0 || px == side - 1 || py == side - 1 {
+                return Rgb([160, 160, 160]);
+            }
+            let v = gradient[(y * 28 + x) as usize] / top;
+            let fade = (255.0 * (1.0 - v.sqrt())).round() as u8;
+            Rgb([255, fade, fade])
+        });
+        let caption = format!(
+            "unit ({row}, {column}): rows {}-{}, cols {}-{}",
+            top_row.max(0),
+            bottom_row.min(27),
+            left.max(0),
+            right.min(27)
+        );
+        tiles.push(Tile { image, caption });
+    }
+    plot::image_grid(
+        path,
+        "Where one feature unit looks: |gradient| on the input, field in blue",
+        &tiles,
+        3,
+        side,
+    )?;
     Ok(())
 }
