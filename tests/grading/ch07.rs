@@ -709,43 +709,29 @@ mod linear_probe {
         correct as f64 / labels.len() as f64
     }
 
-    /// The fraction of `set` that `model` classifies correctly.
-    fn network_accuracy(model: &ch07::Classifier, set: &datasets::ImageSet) -> f64 {
-        let dev = device(0);
-        let indices: Vec<usize> = (0..set.len()).collect();
-        let mut correct = 0;
-        for chunk in indices.chunks(100) {
-            let (x, labels) = courselib::data::image_batch::<100, 1, 28, 28, Dev>(&dev, set, chunk);
-            let logits = model.forward(x).as_vec();
-            for (row, &label) in logits.chunks(ch07::TASK_CLASSES).zip(&labels).take(chunk.len()) {
-                correct += usize::from(courselib::data::predicts_label(row, label));
-            }
-        }
-        correct as f64 / set.len() as f64
-    }
-
     fn labels_of(set: &datasets::ImageSet) -> Vec<usize> {
         (0..set.len()).map(|i| set.label(i)).collect()
     }
 
+    /// The book's transfer experiment with the learner's probe, its settings chosen on
+    /// validation (section 7.6), read once on the target classes' 5,000 test images.
     #[test]
-    fn transfer_beats_training_from_scratch_on_100_labelled_images() {
+    fn transfer_reaches_the_bar_on_100_labelled_images() {
         course::graded!();
         let train = datasets::fashion::train().expect("the fashion training set loads");
+        let (fit, _) = datasets::fashion::train_val().expect("the fashion training set loads");
         let test = datasets::fashion::test().expect("the fashion test set loads");
         let source = ch07::task_subset(&train, &ch07::SOURCE_CLASSES, usize::MAX);
-        let labelled = ch07::task_subset(&train, &ch07::TARGET_CLASSES, ch07::LABELLED_PER_CLASS);
+        let labelled = ch07::task_subset(&fit, &ch07::TARGET_CLASSES, ch07::LABELLED_PER_CLASS);
         let target_test = ch07::task_subset(&test, &ch07::TARGET_CLASSES, usize::MAX);
-        let (source_steps, scratch_steps) =
-            (source.len().div_ceil(ch07::TRAIN_BATCH), labelled.len().div_ceil(ch07::TRAIN_BATCH));
         course::budget!(
-            "source CNN {} epochs x {source_steps} steps of batch {} ({} images); probe {} steps on {} images; from scratch {} epochs x {scratch_steps} steps",
+            "source CNN {} epochs x {} steps of batch {} ({} images); probe {} steps on {} images",
             ch07::TrainConfig::SOURCE.epochs,
+            source.len().div_ceil(ch07::TRAIN_BATCH),
             ch07::TRAIN_BATCH,
             source.len(),
             ch07::ProbeConfig::default().steps,
-            labelled.len(),
-            ch07::TrainConfig::SCRATCH.epochs
+            labelled.len()
         );
         let pretrained = ch07::train_classifier(&source, &ch07::TrainConfig::SOURCE);
         let features = ch07::extract_features(&pretrained.0, &labelled);
@@ -755,19 +741,10 @@ mod linear_probe {
             &ch07::extract_features(&pretrained.0, &target_test),
             &labels_of(&target_test),
         );
-        let scratch =
-            network_accuracy(&ch07::train_classifier(&labelled, &ch07::TrainConfig::SCRATCH), &target_test);
-        let context = "linear_probe (book section 7.6): 20 labelled images per class of sandal, shirt, sneaker, bag, ankle boot";
         course::check!(
             transfer >= 0.90,
-            "{context}: the probe on the features of the network trained on classes 0-4 reaches {:.1} % on the 5,000 test images, below the bar of 90 %",
+            "linear_probe (book section 7.6): 20 labelled images per class of sandal, shirt, sneaker, bag, ankle boot; the probe on the features of the network trained on classes 0-4 reaches {:.1} % on the 5,000 test images, below the bar of 90 % (the book's: 91.5 %)",
             100.0 * transfer
-        );
-        course::check!(
-            transfer >= scratch + 0.01,
-            "{context}: the probe ({:.1} %) should beat the same network trained from scratch ({:.1} %) by at least a point",
-            100.0 * transfer,
-            100.0 * scratch
         );
     }
 

@@ -15,6 +15,7 @@ use crate::{Figure, Result};
 pub const FIGURES: &[(&str, Figure)] = &[
     ("ch07/first-layer-filters.png", first_layer_filters),
     ("ch07/top-activating-images.png", top_activating_images),
+    ("ch07/transfer-choices.png", transfer_choices),
     ("ch07/transfer-vs-scratch.png", transfer_vs_scratch),
     ("ch07/plain-vs-residual.png", plain_vs_residual),
     ("ch07/receptive-fields.png", receptive_fields),
@@ -116,18 +117,94 @@ fn network_accuracy(model: &ch07::Classifier, set: &ImageSet) -> f64 {
     correct as f64 / set.len() as f64
 }
 
+/// The label of every image of `set`, in order.
+fn labels(set: &ImageSet) -> Vec<usize> {
+    (0..set.len()).map(|i| set.label(i)).collect()
+}
+
+/// Section 7.6's settings, chosen on validation: with the 20 labelled images per class of
+/// the target task from the fit part, the accuracy on the target classes' images of the
+/// validation part (1,200) of a linear probe over learning rates and steps, of training
+/// from scratch over learning rates and epochs, and (printed) of a probe on the 64 hidden
+/// units of the head instead of the conv features.
+fn transfer_choices(path: &Path) -> Result {
+    let (fit, val) = datasets::fashion::train_val()?;
+    let labelled = ch07::task_subset(&fit, &ch07::TARGET_CLASSES, ch07::LABELLED_PER_CLASS);
+    let target_val = ch07::task_subset(&val, &ch07::TARGET_CLASSES, usize::MAX);
+    let extractor = &pretrained().0;
+    let (features, val_features) =
+        (ch07::extract_features(extractor, &labelled), ch07::extract_features(extractor, &target_val));
+    let mut probe_series = Vec::new();
+    for learning_rate in [1e-3, 1e-2, 1e-1] {
+        let mut points = Vec::new();
+        for steps in [30, 100, 300, 1000, 3000] {
+            let config = ch07::ProbeConfig { steps, learning_rate, ..ch07::ProbeConfig::default() };
+            let probe = ch07::linear_probe(&features, &labels(&labelled), &config);
+            let accuracy = ch07::probe_accuracy(&probe, &val_features, &labels(&target_val));
+            println!(
+                "ch07 transfer choices: probe η {learning_rate}, {steps} steps: validation {accuracy:.4}"
+            );
+            points.push(((steps as f64).log10(), 100.0 * accuracy));
+        }
+        probe_series.push(Series { label: format!("probe, Adam η = {learning_rate}"), points });
+    }
+    let mut scratch_series = Vec::new();
+    for learning_rate in [1e-3, 3e-3, 1e-2] {
+        let mut points = Vec::new();
+        for epochs in [10, 30, 100, 300] {
+            let config = ch07::TrainConfig { epochs, learning_rate, ..ch07::TrainConfig::SCRATCH };
+            let accuracy = network_accuracy(&ch07::train_classifier(&labelled, &config), &target_val);
+            println!(
+                "ch07 transfer choices: scratch η {learning_rate}, {epochs} epochs: validation {accuracy:.4}"
+            );
+            points.push((epochs as f64, 100.0 * accuracy));
+        }
+        scratch_series.push(Series { label: format!("from scratch, Adam η = {learning_rate}"), points });
+    }
+    // The probe on the head's 64 hidden units: those values padded with zeros to a
+    // feature vector, so that the same linear probe trains on them (a zero input adds
+    // nothing to a logit, and its weights get no gradient).
+    let hidden = |set: &ImageSet, features: &[[f32; ch07::FEATURES]]| -> Vec<[f32; ch07::FEATURES]> {
+        let dev = pretrained().1 .0.weight.device().clone();
+        let x = dev.tensor_from_vec(features.concat(), (set.len(), Const::<{ ch07::FEATURES }>));
+        let values = (pretrained().1 .0.forward(x)).relu().as_vec();
+        values.chunks(64).map(|row| std::array::from_fn(|i| if i < 64 { row[i] } else { 0.0 })).collect()
+    };
+    let probe =
+        ch07::linear_probe(&hidden(&labelled, &features), &labels(&labelled), &ch07::ProbeConfig::default());
+    let accuracy = ch07::probe_accuracy(&probe, &hidden(&target_val, &val_features), &labels(&target_val));
+    println!(
+        "ch07 transfer choices: probe on the 64 hidden units (default settings): validation {accuracy:.4}"
+    );
+    let panels = [
+        Panel {
+            title: "linear probe on the conv features".into(),
+            x_label: "log10 of the full-batch Adam steps".into(),
+            y_label: "validation accuracy (%)".into(),
+            series: probe_series,
+        },
+        Panel {
+            title: "the whole network from scratch".into(),
+            x_label: "epochs of 4 mini-batches".into(),
+            y_label: "validation accuracy (%)".into(),
+            series: scratch_series,
+        },
+    ];
+    plot::line_charts(path, &panels, 620, 440)?;
+    Ok(())
+}
+
 /// Test accuracy on the target classes against the labelled images per class: a linear
 /// probe on the frozen features of the pretrained network, and the whole network trained
 /// from scratch on the same images.
 fn transfer_vs_scratch(path: &Path) -> Result {
-    let train = datasets::fashion::train()?;
+    let (fit, _) = datasets::fashion::train_val()?;
     let test = datasets::fashion::test()?;
     let target_test = ch07::task_subset(&test, &ch07::TARGET_CLASSES, usize::MAX);
-    let labels = |set: &ImageSet| (0..set.len()).map(|i| set.label(i)).collect::<Vec<_>>();
     let test_features = ch07::extract_features(&pretrained().0, &target_test);
     let (mut probe, mut scratch) = (Vec::new(), Vec::new());
     for per_class in [5, 10, 20, 50, 100] {
-        let labelled = ch07::task_subset(&train, &ch07::TARGET_CLASSES, per_class);
+        let labelled = ch07::task_subset(&fit, &ch07::TARGET_CLASSES, per_class);
         let features = ch07::extract_features(&pretrained().0, &labelled);
         let linear = ch07::linear_probe(&features, &labels(&labelled), &ch07::ProbeConfig::default());
         let probe_accuracy = ch07::probe_accuracy(&linear, &test_features, &labels(&target_test));
