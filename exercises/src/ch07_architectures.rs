@@ -5,7 +5,8 @@
 //! module itself (four parallel paths concatenated along the channels, its pooling path
 //! padded to keep the size); the residual block `y = relu(x + F(x))` and its pre-activation
 //! form, and an 11-layer network that trains with them and stalls without; the auxiliary
-//! loss of a classifier on an intermediate feature map. Then transfer (DeCAF): a small CNN
+//! loss of a classifier on an intermediate feature map, measured in a small inception
+//! network under two initialisations. Then transfer (DeCAF): a small CNN
 //! trained on five Fashion-MNIST classes becomes a feature extractor, a linear probe on its
 //! frozen conv features learns five other classes from 20 labelled images each, and the
 //! units of its second conv layer are shown by the test images that activate them most.
@@ -446,9 +447,8 @@ pub fn gradient_norms_per_layer<const B: usize, D: ConvDevice<f32>>(
     let dev = x.device().clone();
     let logits = model.forward(x.traced(model.alloc_grads()), shortcuts);
     let grads = logits.log_softmax::<Axis<1>>().select(dev.tensor(labels)).mean().negate().backward();
-    let norm = |g: Vec<f32>| g.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
-    let mut norms = vec![norm(grads.get(&model.stem.weight).as_vec())];
-    norms.extend(model.conv_weights().into_iter().map(|weight| norm(grads.get(weight).as_vec())));
+    let mut norms = vec![gradient_square_sum(&grads, &model.stem.weight).sqrt()];
+    norms.extend(model.conv_weights().into_iter().map(|weight| gradient_square_sum(&grads, weight).sqrt()));
     norms
 }
 
@@ -477,22 +477,56 @@ pub fn deep_experiment(
 ) -> DeepCurves {
     let dev = courselib::device::device(seed);
     let mut model = DeepNet::<f32, Dev>::build(&dev);
-    let mut optimiser: Box<dyn Optimizer<DeepNet<f32, Dev>, Dev, f32>> = match optimiser {
+    let (x, labels) = first_batch(&dev, train, seed);
+    let initial_gradient_norms = gradient_norms_per_layer(&model, x, labels, shortcuts);
+    let (train_loss, val_accuracy) = train_and_validate(
+        &mut model,
+        optimiser,
+        (train, val),
+        (epochs, seed),
+        |model, x, labels| cross_entropy(model.forward(x, shortcuts), labels),
+        |model, x| model.forward(x, shortcuts).as_vec(),
+    );
+    DeepCurves { initial_gradient_norms, train_loss, val_accuracy }
+}
+
+/// The images and labels of the first mini-batch that [`train_and_validate`] takes with
+/// `seed`: the gradients at initialisation are measured on it.
+fn first_batch(
+    dev: &Dev,
+    train: &ImageSet,
+    seed: u64,
+) -> (Tensor<Rank4<DEEP_BATCH, 1, 28, 28>, f32, Dev>, [usize; DEEP_BATCH]) {
+    let first = courselib::data::shuffled_batches(train.len(), DEEP_BATCH, seed + 1);
+    courselib::data::image_batch::<DEEP_BATCH, 1, 28, 28, Dev>(dev, train, &first[0])
+}
+
+/// A mini-batch of [`DEEP_BATCH`] images on a fresh tape.
+type TracedBatch = Tensor<Rank4<DEEP_BATCH, 1, 28, 28>, f32, Dev, OwnedTape<f32, Dev>>;
+
+/// The training loop of sections 7.4 and 7.5: `epochs` epochs on `train` in mini-batches
+/// of [`DEEP_BATCH`] (epoch `e` shuffled with `seed + e`), each one step of `optimiser` on
+/// `loss`. Returns the mean training loss of each epoch and, after each, the accuracy on
+/// `val` of the 10 `logits` per image.
+fn train_and_validate<M: TensorCollection<f32, Dev>>(
+    model: &mut M,
+    optimiser: DeepOptimiser,
+    (train, val): (&ImageSet, &ImageSet),
+    (epochs, seed): (usize, u64),
+    loss: impl Fn(&M, TracedBatch, &[usize; DEEP_BATCH]) -> Tensor<Rank0, f32, Dev, OwnedTape<f32, Dev>>,
+    logits: impl Fn(&M, Tensor<Rank4<{ crate::ch06_convolutions::EVAL_CHUNK }, 1, 28, 28>, f32, Dev>) -> Vec<f32>,
+) -> (Vec<f64>, Vec<f32>) {
+    let dev = courselib::device::device(seed);
+    let mut optimiser: Box<dyn Optimizer<M, Dev, f32>> = match optimiser {
         DeepOptimiser::SgdMomentum { learning_rate, momentum } => Box::new(Sgd::new(
-            &model,
+            model,
             SgdConfig { lr: learning_rate, momentum: Some(Momentum::Classic(momentum)), weight_decay: None },
         )),
         DeepOptimiser::Adam { learning_rate } => {
-            Box::new(Adam::new(&model, AdamConfig { lr: learning_rate, ..Default::default() }))
+            Box::new(Adam::new(model, AdamConfig { lr: learning_rate, ..Default::default() }))
         }
     };
-    let first = courselib::data::shuffled_batches(train.len(), DEEP_BATCH, seed + 1);
-    let (x, labels) = courselib::data::image_batch::<DEEP_BATCH, 1, 28, 28, Dev>(&dev, train, &first[0]);
-    let mut curves = DeepCurves {
-        initial_gradient_norms: gradient_norms_per_layer(&model, x, labels, shortcuts),
-        train_loss: Vec::new(),
-        val_accuracy: Vec::new(),
-    };
+    let (mut train_loss, mut val_accuracy) = (Vec::new(), Vec::new());
     let mut grads = model.alloc_grads();
     let everything: Vec<usize> = (0..val.len()).collect();
     for epoch in 1..=epochs {
@@ -500,19 +534,17 @@ pub fn deep_experiment(
         let mut loss_sum = 0.0;
         for batch in &batches {
             let (x, labels) = courselib::data::image_batch::<DEEP_BATCH, 1, 28, 28, Dev>(&dev, train, batch);
-            let logits = model.forward(x.traced(grads), shortcuts);
-            let loss = logits.log_softmax::<Axis<1>>().select(dev.tensor(labels)).mean().negate();
+            let loss = loss(model, x.traced(grads), &labels);
             loss_sum += f64::from(loss.array());
             grads = loss.backward();
-            optimiser.update(&mut model, &grads).expect("every parameter has a gradient");
+            optimiser.update(model, &grads).expect("every parameter has a gradient");
             model.zero_grads(&mut grads);
         }
-        curves.train_loss.push(loss_sum / batches.len() as f64);
-        curves.val_accuracy.push(crate::ch06_convolutions::accuracy_of(&dev, val, &everything, |x| {
-            model.forward(x, shortcuts).as_vec()
-        }));
+        train_loss.push(loss_sum / batches.len() as f64);
+        val_accuracy
+            .push(crate::ch06_convolutions::accuracy_of(&dev, val, &everything, |x| logits(model, x)));
     }
-    curves
+    (train_loss, val_accuracy)
 }
 
 /// The mean cross-entropy of `(B, K)` logits against `labels`, on the logits' tape.
@@ -543,6 +575,172 @@ pub fn loss_with_auxiliary<const B: usize, const K: usize, E: Dtype, D: Device<E
     todo!("ch07 loss_with_auxiliary: the main cross-entropy plus the weighted auxiliary one; see book section 7.4")
 }
 // ANCHOR_END: loss_with_auxiliary
+
+/// The inception modules of section 7.4's network: 16 channels in and out at 14x14, in
+/// the proportions of GoogLeNet's first module (a quarter 1x1, 6/16 3x3, 2/16 5x5, a
+/// quarter pool projection).
+pub type SmallInception<E, D> = InceptionModule<16, DEEP_MAP, { DEEP_MAP + 2 }, 4, 4, 6, 2, 2, 4, 16, E, D>;
+/// Inception modules of section 7.4's network, stacked without shortcuts.
+pub const INCEPTION_MODULES: usize = 4;
+/// The auxiliary head reads the output of this many modules.
+pub const AUXILIARY_AFTER: usize = 2;
+
+/// Section 7.4's inception network for Fashion-MNIST: a stem (3x3 convolution with stride
+/// 2 to 16 channels and ReLU, `(B, 1, 28, 28)` → `(B, 16, 14, 14)`),
+/// [`INCEPTION_MODULES`] [`SmallInception`] modules, the mean of each map and a linear
+/// layer to 10 logits. An auxiliary head (the mean of each map and its own linear layer)
+/// reads the output of module [`AUXILIARY_AFTER`], as GoogLeNet's read its 4th and 7th.
+#[derive(Clone, Debug)]
+pub struct InceptionNet<E: Dtype, D: Storage<E>> {
+    pub stem: Conv2d<1, 16, 3, 2, 1, DEEP_MAP, DEEP_MAP, E, D>,
+    pub modules: dfdx::nn::modules::Repeated<SmallInception<E, D>, INCEPTION_MODULES>,
+    pub head: dfdx::nn::modules::Linear<16, 10, E, D>,
+    pub auxiliary_head: dfdx::nn::modules::Linear<16, 10, E, D>,
+}
+
+impl<E, D> TensorCollection<E, D> for InceptionNet<E, D>
+where
+    E: CpuFloat + SampleUniform,
+    D: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = InceptionNet<E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("stem", |s| &s.stem, |s| &mut s.stem),
+                Self::module("modules", |s| &s.modules, |s| &mut s.modules),
+                Self::module("head", |s| &s.head, |s| &mut s.head),
+                Self::module("auxiliary_head", |s| &s.auxiliary_head, |s| &mut s.auxiliary_head),
+            ),
+            |(stem, modules, head, auxiliary_head)| InceptionNet { stem, modules, head, auxiliary_head },
+        )
+    }
+}
+
+/// Ten logits per image of a batch of `B`.
+pub type Logits<const B: usize, E, D, T> = Tensor<Rank2<B, 10>, E, D, T>;
+
+impl<E: Dtype, D: ConvDevice<E>> InceptionNet<E, D> {
+    /// The main and the auxiliary logits `(B, 10)` of images `x (B, 1, 28, 28)`, each on
+    /// its part of the tape of `x` (the auxiliary head reads a `retaped` copy), ready for
+    /// [`loss_with_auxiliary`].
+    pub fn forward<const B: usize, T: Tape<E, D>>(
+        &self,
+        x: Tensor<Rank4<B, 1, 28, 28>, E, D, T>,
+    ) -> (Logits<B, E, D, T>, Logits<B, E, D, T>) {
+        let mut h = self.stem.forward(x).relu();
+        let mut auxiliary = None;
+        for (i, module) in self.modules.modules.iter().enumerate() {
+            h = module.forward(h);
+            if i + 1 == AUXILIARY_AFTER {
+                auxiliary =
+                    Some(self.auxiliary_head.forward(h.retaped::<T>().mean::<Rank2<B, 16>, Axes2<2, 3>>()));
+            }
+        }
+        let main = self.head.forward(h.mean::<Rank2<B, 16>, Axes2<2, 3>>());
+        (main, auxiliary.expect("AUXILIARY_AFTER names a module"))
+    }
+
+    /// The same network with every convolution's weights multiplied by √6: dfdx draws them
+    /// uniform in `±1/√fan_in` (variance `1/(3·fan_in)`, PyTorch's default), which makes
+    /// them uniform in `±√(6/fan_in)`, He initialisation (variance `2/fan_in`, section 4.8).
+    pub fn he_initialised(mut self) -> Self {
+        let gain = E::from_f64(6f64.sqrt()).expect("√6 fits E");
+        self.stem.weight = self.stem.weight.clone() * gain;
+        for m in &mut self.modules.modules {
+            m.branch_1x1.weight = m.branch_1x1.weight.clone() * gain;
+            m.reduce_3x3.weight = m.reduce_3x3.weight.clone() * gain;
+            m.conv_3x3.weight = m.conv_3x3.weight.clone() * gain;
+            m.reduce_5x5.weight = m.reduce_5x5.weight.clone() * gain;
+            m.conv_5x5.weight = m.conv_5x5.weight.clone() * gain;
+            m.pool_projection.weight = m.pool_projection.weight.clone() * gain;
+        }
+        self
+    }
+
+    /// The main logits alone: the network as used after training, without its auxiliary head.
+    pub fn logits<const B: usize>(&self, x: Tensor<Rank4<B, 1, 28, 28>, E, D>) -> Tensor<Rank2<B, 10>, E, D> {
+        self.forward(x).0
+    }
+}
+
+/// The norm of the gradient of [`loss_with_auxiliary`] (with `auxiliary_weight`) on one
+/// batch with respect to the stem's weights (index 0) and to all weights of each
+/// inception module: `1 + INCEPTION_MODULES` values, from the input up.
+pub fn inception_gradient_norms<const B: usize, D: ConvDevice<f32>>(
+    model: &InceptionNet<f32, D>,
+    x: Tensor<Rank4<B, 1, 28, 28>, f32, D>,
+    labels: [usize; B],
+    auxiliary_weight: f64,
+) -> Vec<f64> {
+    let (main, auxiliary) = model.forward(x.traced(model.alloc_grads()));
+    let grads = loss_with_auxiliary(main, auxiliary, &labels, auxiliary_weight).backward();
+    let mut norms = vec![gradient_square_sum(&grads, &model.stem.weight).sqrt()];
+    for m in &model.modules.modules {
+        let sum = gradient_square_sum(&grads, &m.branch_1x1.weight)
+            + gradient_square_sum(&grads, &m.reduce_3x3.weight)
+            + gradient_square_sum(&grads, &m.conv_3x3.weight)
+            + gradient_square_sum(&grads, &m.reduce_5x5.weight)
+            + gradient_square_sum(&grads, &m.conv_5x5.weight)
+            + gradient_square_sum(&grads, &m.pool_projection.weight);
+        norms.push(sum.sqrt());
+    }
+    norms
+}
+
+/// The sum of the squares of `grads`' entries for `tensor`.
+fn gradient_square_sum<S: Shape, D: Device<f32>>(
+    grads: &Gradients<f32, D>,
+    tensor: &Tensor<S, f32, D>,
+) -> f64 {
+    grads.get(tensor).as_vec().iter().map(|&v| f64::from(v).powi(2)).sum()
+}
+
+/// How [`inception_experiment`] initialises the convolutions' weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Initialisation {
+    /// dfdx's, as PyTorch's: uniform in `±1/√fan_in`.
+    Default,
+    /// [`InceptionNet::he_initialised`]: uniform in `±√(6/fan_in)`.
+    He,
+}
+
+/// Trains an [`InceptionNet`] (built on `device(seed)`, initialised by `initialisation`) on `train` with
+/// [`loss_with_auxiliary`] and `auxiliary_weight` (0: the auxiliary head gets no gradient
+/// and the network trains on its main loss alone), as [`deep_experiment`] does: the
+/// gradient norms at initialisation ([`inception_gradient_norms`]), the training loss (the
+/// combined one) per epoch and the validation accuracy of the main logits after each.
+pub fn inception_experiment(
+    train: &ImageSet,
+    val: &ImageSet,
+    (initialisation, auxiliary_weight): (Initialisation, f64),
+    optimiser: DeepOptimiser,
+    epochs: usize,
+    seed: u64,
+) -> DeepCurves {
+    let dev = courselib::device::device(seed);
+    let mut model = InceptionNet::<f32, Dev>::build(&dev);
+    if initialisation == Initialisation::He {
+        model = model.he_initialised();
+    }
+    let (x, labels) = first_batch(&dev, train, seed);
+    let initial_gradient_norms = inception_gradient_norms(&model, x, labels, auxiliary_weight);
+    let (train_loss, val_accuracy) = train_and_validate(
+        &mut model,
+        optimiser,
+        (train, val),
+        (epochs, seed),
+        |model, x, labels| {
+            let (main, auxiliary) = model.forward(x);
+            loss_with_auxiliary(main, auxiliary, labels, auxiliary_weight)
+        },
+        |model, x| model.logits(x).as_vec(),
+    );
+    DeepCurves { initial_gradient_norms, train_loss, val_accuracy }
+}
 
 /// Classes of each task of the transfer experiment (section 7.6).
 pub const TASK_CLASSES: usize = 5;

@@ -217,6 +217,36 @@ mod loss_with_auxiliary {
             Tolerance::F32,
         );
     }
+
+    /// Section 7.4's measurement: at initialisation (default init, seed 1, the first 32
+    /// training images) the auxiliary head after module 2 multiplies the stem's gradient
+    /// norm by about 3.4; the modules above the head get exactly the main loss's gradient.
+    #[test]
+    fn the_auxiliary_loss_reaches_the_stem_of_the_inception_network() {
+        course::graded!();
+        let dev = device(1);
+        let model = ch07::InceptionNet::<f32, Dev>::build(&dev);
+        let train = datasets::fashion::train().expect("the fashion training set loads");
+        let first: Vec<usize> = (0..32).collect();
+        let norms = |weight: f64| {
+            let (x, labels) = courselib::data::image_batch::<32, 1, 28, 28, Dev>(&dev, &train, &first);
+            ch07::inception_gradient_norms(&model, x, labels, weight)
+        };
+        let (without, with) = (norms(0.0), norms(0.3));
+        course::check!(
+            with[0] > 2.0 * without[0],
+            "loss_with_auxiliary (book section 7.4): with the auxiliary loss (weight 0.3) the stem's gradient norm is {:.2e}, without it {:.2e}; the auxiliary head's short path should at least double it",
+            with[0],
+            without[0]
+        );
+        let above = ch07::AUXILIARY_AFTER + 1;
+        assert_all_close(
+            "loss_with_auxiliary (book section 7.4): gradient norms of the modules above the auxiliary head, with and without it",
+            &with[above..],
+            &without[above..],
+            Tolerance::F32,
+        );
+    }
 }
 
 mod linear_probe {

@@ -17,6 +17,7 @@ pub const FIGURES: &[(&str, Figure)] = &[
     ("ch07/top-activating-images.png", top_activating_images),
     ("ch07/transfer-choices.png", transfer_choices),
     ("ch07/transfer-vs-scratch.png", transfer_vs_scratch),
+    ("ch07/inception-auxiliary.png", inception_auxiliary),
     ("ch07/plain-vs-residual.png", plain_vs_residual),
     ("ch07/receptive-fields.png", receptive_fields),
 ];
@@ -248,9 +249,52 @@ fn plain_vs_residual(path: &Path) -> Result {
         ("pre-activation residual", ch07::Shortcuts::PreActivation, ch07::DeepOptimiser::BOOK),
         ("plain, Adam 0.003", ch07::Shortcuts::Plain, adam),
     ];
-    let (mut norms, mut losses, mut accuracies) = (Vec::new(), Vec::new(), Vec::new());
-    for (name, shortcuts, optimiser) in runs {
+    let runs = runs.map(|(name, shortcuts, optimiser)| {
         let curves = ch07::deep_experiment(&train, &val, shortcuts, optimiser, DEEP_EPOCHS, 1);
+        // The Adam run starts from the same weights as the plain one: the same norms.
+        (name, curves, optimiser == ch07::DeepOptimiser::BOOK)
+    });
+    let sizes = (train.len(), val.len());
+    draw_training_curves(path, &runs, "conv layer (1 = stem, next to the input)", "training loss", sizes)
+}
+
+/// Section 7.4: the inception network with and without the auxiliary loss (weight 0.3,
+/// GoogLeNet's), under the default and under He initialisation, trained like section
+/// 7.5's networks (SGD with momentum 0.9 and η = 0.03, chosen on validation).
+fn inception_auxiliary(path: &Path) -> Result {
+    let (fit, val) = datasets::fashion::train_val()?;
+    let train = fit.first_per_class(DEEP_PER_CLASS);
+    let runs = [
+        ("default init", ch07::Initialisation::Default, 0.0),
+        ("default init, auxiliary 0.3", ch07::Initialisation::Default, 0.3),
+        ("He init", ch07::Initialisation::He, 0.0),
+        ("He init, auxiliary 0.3", ch07::Initialisation::He, 0.3),
+    ];
+    let runs = runs.map(|(name, initialisation, weight)| {
+        let setup = (initialisation, weight);
+        (
+            name,
+            ch07::inception_experiment(&train, &val, setup, ch07::DeepOptimiser::BOOK, DEEP_EPOCHS, 1),
+            true,
+        )
+    });
+    let sizes = (train.len(), val.len());
+    let stages = "stage (1 = stem, 2-5 = inception modules 1-4)";
+    draw_training_curves(path, &runs, stages, "training loss (main + weight x auxiliary)", sizes)
+}
+
+/// Three panels for the runs `(name, curves, show_norms)` of sections 7.4 and 7.5: the
+/// gradient norm per stage at initialisation (of the runs with `show_norms`), the training
+/// loss and the validation accuracy per epoch; the numbers are printed too.
+fn draw_training_curves(
+    path: &Path,
+    runs: &[(&str, ch07::DeepCurves, bool)],
+    stage_label: &str,
+    loss_title: &str,
+    (train_size, val_size): (usize, usize),
+) -> Result {
+    let (mut norms, mut losses, mut accuracies) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, curves, show_norms) in runs {
         let described: Vec<String> =
             curves.initial_gradient_norms.iter().map(|n| format!("{n:.1e}")).collect();
         println!("      {name}: gradient norms {}", described.join(" "));
@@ -260,30 +304,30 @@ fn plain_vs_residual(path: &Path) -> Result {
         );
         let per_epoch =
             |values: Vec<f64>| values.into_iter().zip(1..).map(|(v, e)| (f64::from(e), v)).collect();
-        if optimiser == ch07::DeepOptimiser::BOOK {
+        if *show_norms {
             let points =
                 curves.initial_gradient_norms.iter().zip(1..).map(|(n, l)| (f64::from(l), n.log10()));
-            norms.push(Series { label: name.into(), points: points.collect() });
+            norms.push(Series { label: name.to_string(), points: points.collect() });
         }
-        losses.push(Series { label: name.into(), points: per_epoch(curves.train_loss) });
+        losses.push(Series { label: name.to_string(), points: per_epoch(curves.train_loss.clone()) });
         let percent = curves.val_accuracy.iter().map(|&a| 100.0 * f64::from(a)).collect();
-        accuracies.push(Series { label: name.into(), points: per_epoch(percent) });
+        accuracies.push(Series { label: name.to_string(), points: per_epoch(percent) });
     }
     let panels = [
         Panel {
             title: "at initialisation".into(),
-            x_label: "conv layer (1 = stem, next to the input)".into(),
+            x_label: stage_label.into(),
             y_label: "log10 of the weight-gradient norm".into(),
             series: norms,
         },
         Panel {
-            title: format!("training loss ({} images)", train.len()),
+            title: format!("{loss_title} ({train_size} images)"),
             x_label: "epoch".into(),
             y_label: "mean cross-entropy".into(),
             series: losses,
         },
         Panel {
-            title: format!("validation accuracy ({} images)", val.len()),
+            title: format!("validation accuracy ({val_size} images)"),
             x_label: "epoch".into(),
             y_label: "accuracy (%)".into(),
             series: accuracies,
