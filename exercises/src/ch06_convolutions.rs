@@ -21,7 +21,7 @@ use dfdx::nn::modules::Linear;
 use dfdx::nn::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::optim::Adam;
 use dfdx::prelude::*;
-use image::RgbImage;
+use image::{Rgb, RgbImage};
 use rand::Rng;
 
 // ANCHOR: conv_output_size
@@ -446,6 +446,76 @@ pub fn scale_channels(image: &RgbImage, factors: [f64; 3]) -> RgbImage {
     todo!("ch06 scale_channels: multiply every pixel's channel c by factors[c], round and clip; see book section 6.8")
 }
 // ANCHOR_END: scale_channels
+
+/// A displacement per pixel (section 6.8): a warp by it fills output pixel `(x, y)` from
+/// the input at `(x + dx[i], y + dy[i])`, with `i = y·width + x` (row by row).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DisplacementField {
+    pub width: u32,
+    pub height: u32,
+    pub dx: Vec<f64>,
+    pub dy: Vec<f64>,
+}
+
+// ANCHOR: bilinear_warp
+/// Warps the image by a displacement field: output pixel `(x, y)` shows the input at
+/// `(sx, sy) = (x + dx, y + dy)`, a point between four pixels, read by bilinear
+/// interpolation. With `x₀ = ⌊sx⌋`, `y₀ = ⌊sy⌋`, `a = sx − x₀` and `b = sy − y₀`, every
+/// channel is
+///
+/// `(1−a)(1−b)·I(x₀, y₀) + a(1−b)·I(x₀+1, y₀) + (1−a)b·I(x₀, y₀+1) + ab·I(x₀+1, y₀+1)`,
+///
+/// where pixels outside the image count as black (0); rounded to the nearest level.
+/// Compute in f64.
+///
+/// - `image`: `W x H`; `field`: `W x H`; returns `W x H`.
+///
+/// Panics when the field's size is not the image's.
+pub fn bilinear_warp(image: &RgbImage, field: &DisplacementField) -> RgbImage {
+    let (width, height) = image.dimensions();
+    assert!(
+        (field.width, field.height) == (width, height)
+            && field.dx.len() == (width * height) as usize
+            && field.dy.len() == (width * height) as usize,
+        "bilinear_warp: a {}x{} field ({} and {} displacements) for a {width}x{height} image",
+        field.width,
+        field.height,
+        field.dx.len(),
+        field.dy.len()
+    );
+    todo!("ch06 bilinear_warp: per output pixel, the source point, its four neighbours and their weights; outside is black; see book section 6.8")
+}
+// ANCHOR_END: bilinear_warp
+
+// ANCHOR: elastic_field
+/// Simard et al.'s (2003) random displacement field: one uniform draw in [−1, 1] per pixel
+/// and direction (`2.0 * rng.gen::<f64>() - 1.0`; all of dx row by row, then all of dy),
+/// each map smoothed by a Gaussian of standard deviation `sigma` pixels and multiplied by
+/// `alpha`.
+///
+/// The Gaussian is cut at radius `r = ⌈3σ⌉`: weights `exp(−k² / 2σ²)` for `k = −r..=r`,
+/// divided by their sum. Smooth along the rows first, then along the columns (the 2-D
+/// Gaussian is separable), counting values outside the field as 0.
+///
+/// Returns a `width x height` field.
+pub fn elastic_field<R: Rng>(
+    width: u32,
+    height: u32,
+    alpha: f64,
+    sigma: f64,
+    rng: &mut R,
+) -> DisplacementField {
+    assert!(sigma > 0.0, "elastic_field: sigma must be positive, not {sigma}");
+    todo!("ch06 elastic_field: draw both maps, smooth each along rows and then columns with the cut, normalised Gaussian, scale by alpha; see book section 6.8")
+}
+// ANCHOR_END: elastic_field
+
+/// The elastic distortion of section 6.8: [`bilinear_warp`] by an [`elastic_field`] of the
+/// image's size. Simard et al. used `alpha = 34`, `sigma = 4` on MNIST's 28x28 digits.
+pub fn elastic_distortion<R: Rng>(image: &RgbImage, alpha: f64, sigma: f64, rng: &mut R) -> RgbImage {
+    let (width, height) = image.dimensions();
+    bilinear_warp(image, &elastic_field(width, height, alpha, sigma, rng))
+}
 
 /// One conv block (section 6.5): a 3x3 convolution with padding 1 from `I` to `O`
 /// channels (`H x W` stays), batch normalisation, ReLU and 2x2 max pooling to `PH x PW`.

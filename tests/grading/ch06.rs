@@ -1099,6 +1099,190 @@ mod scale_channels {
     }
 }
 
+mod bilinear_warp {
+    use super::*;
+
+    /// The warp by its definition, in f64: interpolate along x in the rows y₀ and y₀ + 1,
+    /// then between the two rows; outside is black.
+    fn reference_warp(image: &RgbImage, field: &ch06::DisplacementField) -> Vec<f64> {
+        let (width, height) = image.dimensions();
+        let at = |x: i64, y: i64, c: usize| {
+            if (0..i64::from(width)).contains(&x) && (0..i64::from(height)).contains(&y) {
+                f64::from(image.get_pixel(x as u32, y as u32).0[c])
+            } else {
+                0.0
+            }
+        };
+        let mut values = Vec::new();
+        for y in 0..height {
+            for x in 0..width {
+                let i = (y * width + x) as usize;
+                let (sx, sy) = (f64::from(x) + field.dx[i], f64::from(y) + field.dy[i]);
+                let (x0, y0) = (sx.floor() as i64, sy.floor() as i64);
+                let (a, b) = (sx - sx.floor(), sy - sy.floor());
+                for c in 0..3 {
+                    let top = at(x0, y0, c) + a * (at(x0 + 1, y0, c) - at(x0, y0, c));
+                    let bottom = at(x0, y0 + 1, c) + a * (at(x0 + 1, y0 + 1, c) - at(x0, y0 + 1, c));
+                    values.push(top + b * (bottom - top));
+                }
+            }
+        }
+        values
+    }
+
+    #[test]
+    fn agrees_with_an_f64_reference_on_random_fields() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 20);
+            let (width, height) = (r.gen_range(3..12), r.gen_range(2..10));
+            let image = random_image(width, height, seed);
+            let n = (width * height) as usize;
+            let field = ch06::DisplacementField {
+                width,
+                height,
+                dx: (0..n).map(|_| r.gen_range(-3.0..3.0)).collect(),
+                dy: (0..n).map(|_| r.gen_range(-3.0..3.0)).collect(),
+            };
+            let warped = ch06::bilinear_warp(&image, &field);
+            course::check_eq!(
+                warped.dimensions(),
+                (width, height),
+                "bilinear_warp (book section 6.8): a {width}x{height} image keeps its size"
+            );
+            let got: Vec<f64> = warped.iter().map(|&v| f64::from(v)).collect();
+            // Exactly the rounded value: within half a level (either neighbour at a tie).
+            assert_all_close(
+                format!(
+                    "bilinear_warp (book section 6.8): a random {width}x{height} image, displacements in ±3, seed {seed} (rounded to the nearest level)"
+                ),
+                &got,
+                &reference_warp(&image, &field),
+                Tolerance { abs: 0.5 + 1e-9, rel: 0.0 },
+            );
+        }
+    }
+
+    #[test]
+    fn whole_pixel_shifts_move_the_image_and_fill_black() {
+        course::graded!();
+        let image = random_image(7, 5, 9);
+        let field = ch06::DisplacementField { width: 7, height: 5, dx: vec![2.0; 35], dy: vec![-1.0; 35] };
+        let shifted = ch06::bilinear_warp(&image, &field);
+        for (x, y, pixel) in shifted.enumerate_pixels() {
+            let want = if x + 2 < 7 && y >= 1 { image.get_pixel(x + 2, y - 1).0 } else { [0, 0, 0] };
+            course::check_eq!(
+                pixel.0,
+                want,
+                "bilinear_warp (book section 6.8): (dx, dy) = (2, −1) everywhere: pixel ({x}, {y}) shows input ({}, {}), black outside",
+                x as i64 + 2,
+                y as i64 - 1
+            );
+        }
+    }
+}
+
+mod elastic_field {
+    use super::*;
+
+    /// The field by its definition: the draws, convolved with the cut 2-D Gaussian
+    /// `g(i)·g(j)` (normalised), zeros outside, times alpha.
+    fn reference_field(
+        width: usize,
+        height: usize,
+        alpha: f64,
+        sigma: f64,
+        seed: u64,
+    ) -> (Vec<f64>, Vec<f64>) {
+        let mut draws = rng(seed);
+        let mut rough = || (0..width * height).map(|_| 2.0 * draws.gen::<f64>() - 1.0).collect::<Vec<f64>>();
+        let (rough_dx, rough_dy) = (rough(), rough());
+        let r = (3.0 * sigma).ceil() as i64;
+        let g = |k: i64| (-((k * k) as f64) / (2.0 * sigma * sigma)).exp();
+        let total: f64 = (-r..=r).map(g).sum();
+        let smooth = |map: &[f64]| {
+            let mut out = Vec::with_capacity(width * height);
+            for y in 0..height as i64 {
+                for x in 0..width as i64 {
+                    let mut sum = 0.0;
+                    for i in (y - r).max(0)..=(y + r).min(height as i64 - 1) {
+                        for j in (x - r).max(0)..=(x + r).min(width as i64 - 1) {
+                            sum += g(i - y) * g(j - x) * map[i as usize * width + j as usize];
+                        }
+                    }
+                    out.push(alpha * sum / (total * total));
+                }
+            }
+            out
+        };
+        (smooth(&rough_dx), smooth(&rough_dy))
+    }
+
+    #[test]
+    fn agrees_with_a_2d_gaussian_on_random_sizes() {
+        course::graded!();
+        for (seed, sigma) in SEEDS.into_iter().zip([0.7, 1.5, 2.3, 4.0]) {
+            let mut r = rng(seed + 30);
+            let (width, height, alpha) = (r.gen_range(4..20), r.gen_range(3..15), r.gen_range(1.0..40.0));
+            let field = ch06::elastic_field(width, height, alpha, sigma, &mut rng(seed));
+            let context = format!(
+                "elastic_field (book section 6.8): {width}x{height}, alpha {alpha:.2}, sigma {sigma}, seed {seed}"
+            );
+            course::check_eq!((field.width, field.height), (width, height), "{context}: the size");
+            let (dx, dy) = reference_field(width as usize, height as usize, alpha, sigma, seed);
+            let tolerance = Tolerance { abs: 1e-9, rel: 1e-9 };
+            assert_all_close(format!("{context}: dx (the first w·h draws)"), &field.dx, &dx, tolerance);
+            assert_all_close(format!("{context}: dy (the next w·h draws)"), &field.dy, &dy, tolerance);
+        }
+    }
+
+    #[test]
+    fn draws_exactly_two_values_per_pixel() {
+        course::graded!();
+        let mut used = rng(8);
+        ch06::elastic_field(6, 5, 34.0, 4.0, &mut used);
+        let mut expected = rng(8);
+        for _ in 0..60 {
+            expected.gen::<f64>();
+        }
+        course::check_eq!(
+            used.gen::<u64>(),
+            expected.gen::<u64>(),
+            "elastic_field (book section 6.8): a 6x5 field takes exactly 60 uniform draws (30 for dx, 30 for dy)"
+        );
+    }
+
+    /// The mean |difference| of horizontal neighbours in dx over the mean |dx|.
+    fn relative_step(field: &ch06::DisplacementField) -> f64 {
+        let w = field.width as usize;
+        let steps: Vec<f64> =
+            field.dx.chunks(w).flat_map(|row| row.windows(2).map(|p| (p[1] - p[0]).abs())).collect();
+        let mean_step = steps.iter().sum::<f64>() / steps.len() as f64;
+        mean_step / (field.dx.iter().map(|v| v.abs()).sum::<f64>() / field.dx.len() as f64)
+    }
+
+    #[test]
+    fn a_wide_gaussian_makes_neighbours_move_together() {
+        course::graded!();
+        for seed in SEEDS {
+            // Independent uniform draws: E|u − v| / E|u| = (2/3) / (1/2) = 4/3.
+            let rough = ch06::elastic_field(60, 60, 1.0, 0.1, &mut rng(seed));
+            assert_close(
+                format!("elastic_field (book section 6.8): sigma 0.1 leaves neighbours independent (seed {seed}): mean step / mean size"),
+                relative_step(&rough),
+                4.0 / 3.0,
+                Tolerance { abs: 0.06, rel: 0.0 },
+            );
+            let smooth = ch06::elastic_field(60, 60, 1.0, 4.0, &mut rng(seed));
+            let relative = relative_step(&smooth);
+            course::check!(
+                relative < 0.3,
+                "elastic_field (book section 6.8): with sigma 4 neighbours should move almost together (seed {seed}): mean step / mean size is {relative:.3}, more than 0.3"
+            );
+        }
+    }
+}
+
 mod conv_block {
     use super::*;
 

@@ -404,6 +404,78 @@ mod scale_channels {
     }
 }
 
+mod bilinear_warp {
+    use super::*;
+
+    /// A field that moves every pixel of a `width x height` image by the same `(dx, dy)`.
+    fn uniform_field(width: u32, height: u32, dx: f64, dy: f64) -> ch06::DisplacementField {
+        let n = (width * height) as usize;
+        ch06::DisplacementField { width, height, dx: vec![dx; n], dy: vec![dy; n] }
+    }
+
+    #[test]
+    fn worked_examples_of_the_book() {
+        course::graded!();
+        // A row 0, 100, 200 read half a pixel to the right: 50, 150 and, at the right
+        // edge, half of 200 and half of the black outside.
+        let row = RgbImage::from_fn(3, 1, |x, _| Rgb([(100 * x) as u8, 0, 0]));
+        let moved = ch06::bilinear_warp(&row, &uniform_field(3, 1, 0.5, 0.0));
+        course::check_eq!(
+            moved.pixels().map(|p| p.0[0]).collect::<Vec<_>>(),
+            [50, 150, 100],
+            "bilinear_warp (book section 6.8): the row 0, 100, 200 moved by dx = 0.5"
+        );
+        // 0 100      at (0.25, 0.25): 0.5625·0 + 0.1875·100 + 0.1875·200 + 0.0625·40 = 58.75
+        // 200 40
+        let square =
+            RgbImage::from_fn(2, 2, |x, y| Rgb([[[0, 100], [200, 40]][y as usize][x as usize], 0, 0]));
+        let moved = ch06::bilinear_warp(&square, &uniform_field(2, 2, 0.25, 0.25));
+        course::check_eq!(
+            moved.get_pixel(0, 0).0[0],
+            59,
+            "bilinear_warp (book section 6.8): the 2x2 example read at (0.25, 0.25) gives 58.75, rounded 59"
+        );
+    }
+
+    #[test]
+    fn a_zero_field_changes_nothing() {
+        course::graded!();
+        let image = RgbImage::from_fn(5, 4, |x, y| Rgb([(40 * x) as u8, (50 * y) as u8, (x * y) as u8]));
+        course::check_eq!(
+            ch06::bilinear_warp(&image, &uniform_field(5, 4, 0.0, 0.0)),
+            image,
+            "bilinear_warp (book section 6.8): a field of zeros must give the image back"
+        );
+    }
+}
+
+mod elastic_field {
+    use super::*;
+
+    #[test]
+    fn a_tiny_sigma_keeps_the_scaled_draws() {
+        course::graded!();
+        // With σ = 0.1 the neighbours' weights are e^(−50) ≈ 2·10⁻²² of the centre's.
+        let field = ch06::elastic_field(5, 4, 3.0, 0.1, &mut rng(4));
+        let mut draws = rng(4);
+        let want: Vec<f64> = (0..40).map(|_| 3.0 * (2.0 * draws.gen::<f64>() - 1.0)).collect();
+        course::check_eq!((field.width, field.height), (5, 4), "elastic_field (book section 6.8): the size");
+        let tolerance = Tolerance { abs: 1e-12, rel: 0.0 };
+        assert_all_close(
+            "elastic_field (book section 6.8): dx with σ = 0.1 is alpha times the first 20 draws",
+            &field.dx,
+            &want[..20],
+            tolerance,
+        );
+        assert_all_close(
+            "elastic_field (book section 6.8): dy with σ = 0.1 is alpha times the next 20 draws",
+            &field.dy,
+            &want[20..],
+            tolerance,
+        );
+    }
+}
+
 mod conv_block {
     use super::*;
 

@@ -110,6 +110,18 @@ fn augmentations(path: &Path) -> Result {
         Tile { image: ch06::gaussian_noise(&image, 25.0, &mut rng), caption: "noise σ = 25".into() },
         Tile { image: ch06::scale_channels(&image, [1.0, 0.75, 0.4]), caption: "G × 0.75, B × 0.4".into() },
         Tile { image: combined, caption: "flip, rotate, crop, noise".into() },
+        Tile {
+            image: ch06::elastic_distortion(&image, 34.0, 4.0, &mut rng),
+            caption: "elastic α = 34, σ = 4".into(),
+        },
+        Tile {
+            image: ch06::elastic_distortion(&image, 34.0, 4.0, &mut rng),
+            caption: "again, new draws".into(),
+        },
+        Tile {
+            image: ch06::elastic_distortion(&image, 34.0, 1.0, &mut rng),
+            caption: "elastic α = 34, σ = 1".into(),
+        },
     ];
     plot::image_grid(path, "data augmentation of one training image", &tiles, 3, 180)?;
     Ok(())
