@@ -13,6 +13,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
+/// Where a legend goes, for [`line_charts_with_legend`].
+pub use plotters::chart::SeriesLabelPosition;
+
 /// Anything that went wrong while drawing or saving a figure.
 #[derive(Debug)]
 pub struct PlotError(pub String);
@@ -141,8 +144,18 @@ fn titled_chart<'a, 'b>(
 }
 
 /// Line charts side by side, one per panel, `panel_width` x `height` pixels each; up to
-/// ten curves per panel get distinct colours.
+/// ten curves per panel get distinct colours. The legend sits at the right, half-way up.
 pub fn line_charts(path: &Path, panels: &[Panel], panel_width: u32, height: u32) -> Result<(), PlotError> {
+    line_charts_with_legend(path, panels, (panel_width, height), SeriesLabelPosition::MiddleRight)
+}
+
+/// [`line_charts`] with the legend at `legend`, for curves that would hide behind it.
+pub fn line_charts_with_legend(
+    path: &Path,
+    panels: &[Panel],
+    (panel_width, height): (u32, u32),
+    legend: SeriesLabelPosition,
+) -> Result<(), PlotError> {
     register_bundled_font();
     let width = panel_width * panels.len() as u32;
     let mut buffer = vec![0u8; (width * height * 3) as usize];
@@ -167,6 +180,7 @@ pub fn line_charts(path: &Path, panels: &[Panel], panel_width: u32, height: u32)
             if panel.series.len() > 1 || !panel.series.iter().all(|s| s.label.is_empty()) {
                 chart
                     .configure_series_labels()
+                    .position(legend.clone())
                     .background_style(WHITE.mix(0.85))
                     .border_style(BLACK)
                     .label_font(("sans-serif", 15))

@@ -11,6 +11,7 @@ pub const FIGURES: &[(&str, Figure)] = &[
     ("ch05/loss-shapes.png", loss_shapes),
     ("ch05/embedding-untrained.png", embedding_untrained),
     ("ch05/embedding-trained.png", embedding_trained),
+    ("ch05/embedding-dimensions.png", embedding_dimensions),
 ];
 
 /// The classification losses against the margin of the true class, and the regression
@@ -132,4 +133,68 @@ fn embedding_untrained(path: &Path) -> Result {
 
 fn embedding_trained(path: &Path) -> Result {
     embedding_scatter(path, ch05::TripletConfig::default().epochs)
+}
+
+/// What [`train_and_validate`] measures.
+struct DimensionRun {
+    epoch_losses: Vec<f32>,
+    /// Nearest-neighbour accuracy of the validation images against the fit part.
+    accuracy: f32,
+    /// Mean squared distance between two validation images' embeddings: near 0 when the
+    /// embedding has collapsed.
+    spread: f32,
+}
+
+/// Trains an `N`-D embedding on `fit` with the default configuration and measures it on
+/// `val`.
+fn train_and_validate<const N: usize>(fit: &datasets::ImageSet, val: &datasets::ImageSet) -> DimensionRun {
+    let (model, epoch_losses) = ch05::train_triplet_embedding::<N>(fit, &ch05::TripletConfig::default());
+    let labels = |set: &datasets::ImageSet| (0..set.len()).map(|i| set.label(i)).collect::<Vec<_>>();
+    let val_embeddings = ch05::embed(&model, val);
+    let accuracy = ch05::nearest_neighbour_accuracy(
+        &ch05::embed(&model, fit),
+        &labels(fit),
+        &val_embeddings,
+        &labels(val),
+    );
+    let (mut total, mut pairs) = (0.0, 0);
+    for (i, a) in val_embeddings.iter().enumerate() {
+        for b in &val_embeddings[i + 1..] {
+            total += a.iter().zip(b).map(|(u, v)| (u - v) * (u - v)).sum::<f32>();
+            pairs += 1;
+        }
+    }
+    DimensionRun { epoch_losses, accuracy, spread: total / pairs as f32 }
+}
+
+/// The loss per epoch of the embedding network trained to 2, 4, 8, 16 and 32 dimensions
+/// (the default configuration, fit part), with each one's validation accuracy and spread.
+fn embedding_dimensions(path: &Path) -> Result {
+    let (fit, val, _) = datasets::digits::train_val_test()?;
+    let runs = [
+        (2, train_and_validate::<2>(&fit, &val)),
+        (4, train_and_validate::<4>(&fit, &val)),
+        (8, train_and_validate::<8>(&fit, &val)),
+        (16, train_and_validate::<16>(&fit, &val)),
+        (32, train_and_validate::<32>(&fit, &val)),
+    ];
+    let series = runs
+        .iter()
+        .map(|(dimensions, run)| {
+            let label =
+                format!("{dimensions}-D: validation {:.1} %, spread {:.3}", 100.0 * run.accuracy, run.spread);
+            let shown: Vec<String> = run.epoch_losses.iter().map(|l| format!("{l:.3}")).collect();
+            println!("      {label}; losses {}", shown.join(" "));
+            let points = run.epoch_losses.iter().enumerate().map(|(e, &l)| ((e + 1) as f64, f64::from(l)));
+            Series { label, points: points.collect() }
+        })
+        .collect();
+    let panel = Panel {
+        title: "batch-hard triplet loss by embedding dimension (margin 0.2)".into(),
+        x_label: "epoch".into(),
+        y_label: "mean batch loss".into(),
+        series,
+    };
+    plot::line_charts_with_legend(path, &[panel], (760, 440), plot::SeriesLabelPosition::LowerLeft)?;
+    Ok(())
 }
