@@ -15,3 +15,4 @@ pub mod ch04_activations;
 pub mod ch05_losses;
 pub mod ch06_convolutions;
 pub mod ch07_architectures;
+pub mod ch08_detection;

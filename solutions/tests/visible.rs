@@ -16,3 +16,5 @@ mod ch05;
 mod ch06;
 #[path = "../../exercises/tests/visible/ch07.rs"]
 mod ch07;
+#[path = "../../exercises/tests/visible/ch08.rs"]
+mod ch08;

@@ -14,3 +14,4 @@ mod ch04;
 mod ch05;
 mod ch06;
 mod ch07;
+mod ch08;

@@ -14,6 +14,7 @@ mod ch04;
 mod ch05;
 mod ch06;
 mod ch07;
+mod ch08;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 type Figure = fn(&Path) -> Result;
@@ -31,6 +32,7 @@ fn main() -> Result {
         ch05::FIGURES,
         ch06::FIGURES,
         ch07::FIGURES,
+        ch08::FIGURES,
     ];
     // A second argument draws only the figures whose name contains it (`ch02/`, `dying`).
     let only = std::env::args().nth(2).unwrap_or_default();

@@ -1,0 +1,187 @@
+//! Chapter 8's figures. Until the chapter's detector is trained, the detections come from
+//! a simulated detector: the ground truth with noise, duplicates, confusions and false
+//! alarms (see [`simulated_detections`]); the figures show how they are measured and
+//! cleaned up.
+
+use std::path::Path;
+
+use courselib::device::rng;
+use courselib::plot::{self, Panel, Series, Tile, CATEGORY_PALETTE};
+use datasets::shapes::{self, Scene, ShapeKind, ShapesConfig};
+use image::{imageops, Rgb, RgbImage};
+use rand::Rng;
+use solutions::ch08_detection::{self as ch08, Detection, Truth};
+
+use crate::{Figure, Result};
+
+pub const FIGURES: &[(&str, Figure)] =
+    &[("ch08/precision-recall.png", precision_recall), ("ch08/nms.png", nms_before_after)];
+
+/// The scenes of the figures: 64x64, 1 to 4 objects of sides 10 to 24, noise 8.
+fn scene_config() -> ShapesConfig {
+    ShapesConfig { max_objects: 4, ..ShapesConfig::default() }
+}
+
+/// The objects of `scenes` as ground truth, image `i` being `scenes[i]`.
+fn truths(scenes: &[Scene]) -> Vec<Truth> {
+    scenes
+        .iter()
+        .enumerate()
+        .flat_map(|(image, scene)| {
+            scene.objects.iter().map(move |o| Truth {
+                image,
+                class: o.kind.class_id(),
+                bbox: ch08::corners(&o.bbox),
+            })
+        })
+        .collect()
+}
+
+/// A standard normal draw (Box-Muller).
+fn normal(r: &mut impl Rng) -> f32 {
+    let (u1, u2) = (1.0 - r.gen::<f32>(), r.gen::<f32>());
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+/// What a detector's raw output looks like, simulated from the ground truth. An object is
+/// found with probability 0.85: a box whose corners move by Gaussian noise of 6 % of its
+/// larger side, with a score from 0.4 to 1, and three copies (noise 8 %) with 0.4 to 0.9
+/// times its score. With probability 0.15 an object also gets a box of a wrong class
+/// (score 0.3 to 0.8), and each image gets two false alarms anywhere (score below 0.7).
+fn simulated_detections(scenes: &[Scene], seed: u64) -> Vec<Detection> {
+    let mut r = rng(seed);
+    let mut detections = Vec::new();
+    for truth in truths(scenes) {
+        let size = (truth.bbox[2] - truth.bbox[0]).max(truth.bbox[3] - truth.bbox[1]);
+        let moved =
+            |spread: f32, r: &mut rand_chacha::ChaCha8Rng| truth.bbox.map(|v| v + spread * size * normal(r));
+        if r.gen_bool(0.85) {
+            let score = 0.4 + 0.6 * r.gen::<f32>();
+            let bbox = moved(0.06, &mut r);
+            detections.push(Detection { image: truth.image, class: truth.class, score, bbox });
+            for _ in 0..3 {
+                let bbox = moved(0.08, &mut r);
+                let score = score * (0.4 + 0.5 * r.gen::<f32>());
+                detections.push(Detection { image: truth.image, class: truth.class, score, bbox });
+            }
+        }
+        if r.gen_bool(0.15) {
+            let class = (truth.class + r.gen_range(1..ShapeKind::COUNT)) % ShapeKind::COUNT;
+            let bbox = moved(0.1, &mut r);
+            detections.push(Detection { image: truth.image, class, score: 0.3 + 0.5 * r.gen::<f32>(), bbox });
+        }
+    }
+    for (image, scene) in scenes.iter().enumerate().flat_map(|pair| [pair; 2]) {
+        let side = r.gen_range(8.0..24.0);
+        let (w, h) = (scene.image.width() as f32, scene.image.height() as f32);
+        let (x, y) = (r.gen_range(0.0..w - side), r.gen_range(0.0..h - side));
+        let class = r.gen_range(0..ShapeKind::COUNT);
+        detections.push(Detection {
+            image,
+            class,
+            score: 0.7 * r.gen::<f32>(),
+            bbox: [x, y, x + side, y + side],
+        });
+    }
+    detections
+}
+
+/// The precision-recall curves per class of the simulated detector after NMS on 100
+/// scenes, with the interpolated envelope; the titles give both APs.
+fn precision_recall(path: &Path) -> Result {
+    let scenes = shapes::generate_many(&scene_config(), 8, 100);
+    let truths = truths(&scenes);
+    let detections = ch08::nms_per_class(&simulated_detections(&scenes, 8), 0.5);
+    let (map, _) = ch08::mean_average_precision(&detections, &truths, ShapeKind::COUNT, 0.5);
+    println!("      {} detections after NMS, {} objects; mAP@0.5 {map:.3}", detections.len(), truths.len());
+    let panels: Vec<Panel> = ShapeKind::ALL
+        .iter()
+        .map(|kind| {
+            let class = kind.class_id();
+            let ours: Vec<Detection> = detections.iter().filter(|d| d.class == class).copied().collect();
+            let objects: Vec<Truth> = truths.iter().filter(|t| t.class == class).copied().collect();
+            let hits = ch08::match_detections(&ours, &objects, 0.5);
+            let scores: Vec<f32> = ours.iter().map(|d| d.score).collect();
+            let curve = ch08::precision_recall_curve(&scores, &hits, objects.len());
+            let (all_points, coco) = (ch08::average_precision(&curve), ch08::average_precision_101(&curve));
+            println!(
+                "      {}: {} objects, {} detections, AP all points {all_points:.4}, 101 points {coco:.4}",
+                kind.plural(),
+                objects.len(),
+                ours.len()
+            );
+            // The envelope as steps: level p_interp(r_k) from r_{k-1} to r_k.
+            let mut envelope: Vec<f32> = curve.iter().map(|&(_, p)| p).collect();
+            for k in (0..envelope.len().saturating_sub(1)).rev() {
+                envelope[k] = envelope[k].max(envelope[k + 1]);
+            }
+            let mut steps = Vec::new();
+            let mut previous = 0.0;
+            for (&(recall, _), level) in curve.iter().zip(&envelope) {
+                steps.push((f64::from(previous), f64::from(*level)));
+                steps.push((f64::from(recall), f64::from(*level)));
+                previous = recall;
+            }
+            Panel {
+                title: format!("{}: AP {all_points:.3} (all points), {coco:.3} (101)", kind.plural()),
+                x_label: "recall".into(),
+                y_label: "precision".into(),
+                series: vec![
+                    Series {
+                        label: "after each detection".into(),
+                        points: curve.iter().map(|&(r, p)| (f64::from(r), f64::from(p))).collect(),
+                    },
+                    Series { label: "interpolated (area = AP)".into(), points: steps },
+                ],
+            }
+        })
+        .collect();
+    plot::line_charts_with_legend(path, &panels, (440, 380), plot::SeriesLabelPosition::LowerLeft)?;
+    Ok(())
+}
+
+/// How many screen pixels one scene pixel becomes in the NMS figure.
+const SCALE: u32 = 5;
+
+/// The scene enlarged, with each detection's outline in its class's colour.
+fn with_boxes(scene: &Scene, detections: &[Detection]) -> RgbImage {
+    let (w, h) = scene.image.dimensions();
+    let mut image = imageops::resize(&scene.image, w * SCALE, h * SCALE, imageops::FilterType::Nearest);
+    for d in detections {
+        let colour = CATEGORY_PALETTE[d.class];
+        let colour = Rgb([colour.0, colour.1, colour.2]);
+        let [x0, y0, x1, y1] =
+            d.bbox.map(|v| (v * SCALE as f32).round().clamp(0.0, (w * SCALE - 1) as f32) as u32);
+        // Two pixels wide, inside the box.
+        for x in x0..=x1 {
+            for y in [y0, y0 + 1, y1.saturating_sub(1), y1] {
+                image.put_pixel(x, y, colour);
+            }
+        }
+        for y in y0..=y1 {
+            for x in [x0, x0 + 1, x1.saturating_sub(1), x1] {
+                image.put_pixel(x, y, colour);
+            }
+        }
+    }
+    image
+}
+
+/// One scene's simulated raw detections, and what greedy NMS per class keeps of them.
+fn nms_before_after(path: &Path) -> Result {
+    // The first scene of the precision-recall figure's set with the most objects, 4.
+    let scenes = shapes::generate_many(&scene_config(), 8, 100);
+    let scene = scenes.into_iter().find(|s| s.objects.len() == 4).expect("a scene with 4 objects");
+    let raw = simulated_detections(std::slice::from_ref(&scene), 5);
+    let kept = ch08::nms_per_class(&raw, 0.5);
+    println!("      {} objects, {} raw detections, {} after NMS", scene.objects.len(), raw.len(), kept.len());
+    let tiles = [
+        Tile { image: with_boxes(&scene, &raw), caption: format!("raw: {} boxes", raw.len()) },
+        Tile {
+            image: with_boxes(&scene, &kept),
+            caption: format!("after NMS at IoU 0.5: {} boxes", kept.len()),
+        },
+    ];
+    plot::image_grid(path, "greedy NMS per class at IoU 0.5", &tiles, 2, 64 * SCALE)?;
+    Ok(())
+}
