@@ -301,6 +301,7 @@ fn check_book(root: &Path, manifest: &Manifest, f: &mut Findings) {
     }
     check_figures_committed(root, f);
     check_quoted_sources(root, f);
+    check_control_characters(root, f);
     match commands::build_book(root, Echo::Quiet) {
         Err(e) => return f.add(e),
         Ok(o) if !o.success => {
@@ -343,6 +344,34 @@ fn check_book(root: &Path, manifest: &Manifest, f: &mut Findings) {
             f.add(format!("{rel} loads from the network: {hit}"));
         }
     }
+}
+
+/// Control characters in the book's Markdown: an escape that went wrong while editing (`\a`
+/// of `\approx` read as BEL) leaves a formula that KaTeX cannot render, and mdbook only warns.
+fn check_control_characters(root: &Path, f: &mut Findings) {
+    let Ok(entries) = std::fs::read_dir(root.join("book")) else { return };
+    let mut pages: Vec<PathBuf> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
+    pages.sort();
+    for page in pages {
+        let Ok(text) = std::fs::read_to_string(&page) else { continue };
+        for hit in control_characters(&text) {
+            f.add(format!("{}: {hit}", page.strip_prefix(root).unwrap_or(&page).display()));
+        }
+    }
+}
+
+/// `line L: control character U+00XX` for every control character other than tab, line feed
+/// and carriage return.
+fn control_characters(text: &str) -> Vec<String> {
+    text.lines()
+        .enumerate()
+        .flat_map(|(n, line)| {
+            line.chars()
+                .filter(|c| c.is_control() && !matches!(c, '\t' | '\r'))
+                .map(move |c| format!("line {}: control character U+{:04X}", n + 1, c as u32))
+        })
+        .collect()
 }
 
 /// Compiler messages quoted in the book (`--> exercises/src/..:LINE:COL` followed by
@@ -835,6 +864,15 @@ pub fn quick(root: &Path, manifest: &Manifest, chapter: Option<&str>) -> Result<
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_are_found_with_their_line() {
+        assert!(super::control_characters("$a \\approx b$\n\tcode\r\n").is_empty());
+        assert_eq!(
+            super::control_characters("one\n$x \u{7}pprox y$\n"),
+            vec!["line 2: control character U+0007".to_string()]
+        );
+    }
+
     #[test]
     fn a_quoted_compiler_message_must_match_the_learners_file() {
         let file = "fn f() {\n    const { check(1) };\n}\n";
