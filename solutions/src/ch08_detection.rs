@@ -11,6 +11,8 @@
 //! `datasets::shapes` boxes convert exactly ([`corners`]).
 
 use dfdx::prelude::*;
+use rand::seq::SliceRandom;
+use rand::Rng;
 use std::collections::BTreeMap;
 
 /// A box by its corners `[x_min, y_min, x_max, y_max]`, in pixels.
@@ -290,3 +292,342 @@ pub fn nms_per_class(detections: &[Detection], iou_threshold: f32) -> Vec<Detect
     }
     kept
 }
+
+// ANCHOR: anchor_boxes
+/// The anchors of a feature map of `rows x columns` cells whose centres lie `stride` input
+/// pixels apart: cell `(i, j)` is centred at `((j + ½)·stride, (i + ½)·stride)` and carries
+/// one anchor per scale and aspect ratio. An anchor of scale `s` and ratio `r` (height over
+/// width) has the area `s²`: width `s / √r`, height `s · √r`.
+///
+/// Returns `rows · columns · scales.len() · ratios.len()` boxes: the cells row by row, in
+/// each cell the scales in their order and, for each scale, the ratios in theirs.
+pub fn anchor_boxes(
+    rows: usize,
+    columns: usize,
+    stride: f32,
+    scales: &[f32],
+    ratios: &[f32],
+) -> Vec<Corners> {
+    // BEGIN SOLUTION anchor_boxes: four nested loops (row, column, scale, ratio); the box around the cell's centre
+    let mut anchors = Vec::with_capacity(rows * columns * scales.len() * ratios.len());
+    for i in 0..rows {
+        for j in 0..columns {
+            let (cx, cy) = ((j as f32 + 0.5) * stride, (i as f32 + 0.5) * stride);
+            for &scale in scales {
+                for &ratio in ratios {
+                    let (half_w, half_h) = (scale / ratio.sqrt() / 2.0, scale * ratio.sqrt() / 2.0);
+                    anchors.push([cx - half_w, cy - half_h, cx + half_w, cy + half_h]);
+                }
+            }
+        }
+    }
+    anchors
+    // END SOLUTION
+}
+// ANCHOR_END: anchor_boxes
+
+/// What an anchor is trained to say (Faster R-CNN, section 8.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnchorLabel {
+    /// An object is here; `object` is the index of the object the anchor overlaps most,
+    /// whose box it learns to regress.
+    Positive { object: usize },
+    /// Background.
+    Negative,
+    /// Neither: left out of the loss.
+    Ignored,
+}
+
+// ANCHOR: label_anchors
+/// Faster R-CNN's training labels for the anchors of one image. Each anchor's object is the
+/// one it overlaps most (largest IoU; the first of equal ones). An anchor is
+///
+/// - **positive** if that IoU is above `positive_above` (0.7 in the paper), or if no anchor
+///   overlaps some object more than it does (every anchor that reaches an object's largest
+///   IoU, if that IoU is above 0), so that every object gets at least one anchor;
+/// - **negative** if it is not positive and its IoU is below `negative_below` (0.3);
+/// - **ignored** otherwise.
+///
+/// With no objects, every anchor is negative. Returns one label per anchor.
+pub fn label_anchors(
+    anchors: &[Corners],
+    objects: &[Corners],
+    positive_above: f32,
+    negative_below: f32,
+) -> Vec<AnchorLabel> {
+    // BEGIN SOLUTION label_anchors: the IoU table; per anchor its best object; per object its best IoU; then the three rules
+    let overlaps: Vec<Vec<f32>> =
+        anchors.iter().map(|a| objects.iter().map(|o| iou(a, o)).collect()).collect();
+    let best_per_object: Vec<f32> =
+        (0..objects.len()).map(|k| overlaps.iter().map(|row| row[k]).fold(0.0, f32::max)).collect();
+    overlaps
+        .iter()
+        .map(|row| {
+            let Some((object, best)) =
+                row.iter().copied().enumerate().fold(None, |acc: Option<(usize, f32)>, (k, v)| match acc {
+                    Some((_, b)) if b >= v => acc,
+                    _ => Some((k, v)),
+                })
+            else {
+                return AnchorLabel::Negative;
+            };
+            let best_for_an_object = row.iter().zip(&best_per_object).any(|(&v, &top)| top > 0.0 && v == top);
+            if best > positive_above || best_for_an_object {
+                AnchorLabel::Positive { object }
+            } else if best < negative_below {
+                AnchorLabel::Negative
+            } else {
+                AnchorLabel::Ignored
+            }
+        })
+        .collect()
+    // END SOLUTION
+}
+// ANCHOR_END: label_anchors
+
+// ANCHOR: encode_box
+/// The regression target of `target` relative to `anchor` (R-CNN's parametrisation): with
+/// centres `(x, y)`, widths `w` and heights `h` (the anchor's with index `a`),
+///
+/// `t = ((x − x_a) / w_a, (y − y_a) / h_a, ln(w / w_a), ln(h / h_a))`.
+///
+/// Shifts are measured in anchor sizes and sizes as log ratios, so that the same offsets
+/// mean the same for small and large anchors.
+pub fn encode_box(anchor: &Corners, target: &Corners) -> [f32; 4] {
+    // BEGIN SOLUTION encode_box: centres and sizes of both boxes, then the four ratios
+    let (ax, ay, aw, ah) = centre_size(anchor);
+    let (x, y, w, h) = centre_size(target);
+    [(x - ax) / aw, (y - ay) / ah, (w / aw).ln(), (h / ah).ln()]
+    // END SOLUTION
+}
+// ANCHOR_END: encode_box
+
+// ANCHOR: decode_box
+/// The box that `offsets` describe relative to `anchor`: the inverse of [`encode_box`],
+/// `x = x_a + t_x·w_a`, `y = y_a + t_y·h_a`, `w = w_a·e^(t_w)`, `h = h_a·e^(t_h)`, returned
+/// as corners.
+pub fn decode_box(anchor: &Corners, offsets: &[f32; 4]) -> Corners {
+    // BEGIN SOLUTION decode_box: the centre and size from the offsets, then the corners
+    let (ax, ay, aw, ah) = centre_size(anchor);
+    let (x, y) = (ax + offsets[0] * aw, ay + offsets[1] * ah);
+    let (w, h) = (aw * offsets[2].exp(), ah * offsets[3].exp());
+    [x - w / 2.0, y - h / 2.0, x + w / 2.0, y + h / 2.0]
+    // END SOLUTION
+}
+// ANCHOR_END: decode_box
+
+/// A box's centre, width and height: `(x, y, w, h)`.
+pub fn centre_size(b: &Corners) -> (f32, f32, f32, f32) {
+    ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, b[2] - b[0], b[3] - b[1])
+}
+
+// ANCHOR: sample_anchors
+/// The anchors one image contributes to a training step (Faster R-CNN: 256, at most half
+/// of them positive). Shuffle the indices of the positive anchors and then those of the
+/// negative ones, each list in index order before `shuffle(rng)` (`rand::seq::SliceRandom`);
+/// take up to `batch / 2` positives and fill the batch with negatives (fewer if there are
+/// not enough). Ignored anchors are never taken.
+///
+/// Returns the chosen indices, the positives first.
+pub fn sample_anchors<R: Rng>(labels: &[AnchorLabel], batch: usize, rng: &mut R) -> Vec<usize> {
+    // BEGIN SOLUTION sample_anchors: two index lists, shuffled positives first; half the batch at most positive, the rest negative
+    let indices_where = |wanted: fn(&AnchorLabel) -> bool| -> Vec<usize> {
+        labels.iter().enumerate().filter(|(_, l)| wanted(l)).map(|(i, _)| i).collect()
+    };
+    let mut positives = indices_where(|l| matches!(l, AnchorLabel::Positive { .. }));
+    let mut negatives = indices_where(|l| *l == AnchorLabel::Negative);
+    positives.shuffle(rng);
+    negatives.shuffle(rng);
+    positives.truncate(batch / 2);
+    negatives.truncate(batch - positives.len());
+    positives.extend(negatives);
+    positives
+    // END SOLUTION
+}
+// ANCHOR_END: sample_anchors
+
+// ANCHOR: smooth_l1
+/// The smooth L1 loss of each element (Fast R-CNN): `0.5·x²` where `|x| < 1`, `|x| − 0.5`
+/// elsewhere. Quadratic near 0, so small errors get small gradients; linear beyond, so an
+/// outlier's gradient is at most 1.
+///
+/// - `x`: any shape, any tape; returns the same shape on the same tape.
+pub fn smooth_l1<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+) -> Tensor<S, E, D, T> {
+    // BEGIN SOLUTION smooth_l1: with m = min(|x|, 1): 0.5·m² + (|x| − m), one formula for both pieces
+    let magnitude = x.abs();
+    let inner = magnitude.retaped::<T>().clamp(0.0, 1.0);
+    inner.retaped::<T>().square() * E::from_f32(0.5).unwrap() + (magnitude - inner)
+    // END SOLUTION
+}
+// ANCHOR_END: smooth_l1
+
+// ANCHOR: rpn_loss
+/// Faster R-CNN's multi-task loss for the anchors of one image:
+///
+/// `L = (1/N_cls) Σ_{i ∈ batch} ℓ_cls(s_i, p*_i) + λ · (1/N_reg) Σ_{i ∈ batch} p*_i · Σ_c smoothL1(t_ic − t*_ic)`
+///
+/// with `ℓ_cls` the binary cross-entropy of the objectness logit `s_i` against `p*_i` = 1
+/// for a positive anchor and 0 for a negative one (`bce_with_logits`), `N_cls =
+/// batch.len()`, `N_reg = positions` (the number of cells of the feature map) and
+/// `λ = weight`. Only positive anchors are regressed.
+///
+/// - `objectness`: `(A,)` logits; `offsets`: `(A, 4)` predicted offsets; both on one tape.
+/// - `labels`: one per anchor; `batch`: the sampled indices ([`sample_anchors`]; never an
+///   ignored anchor); `targets`: `(A, 4)`, row `i` the [`encode_box`] of anchor `i`'s
+///   object (read for positive anchors only).
+/// - returns the scalar loss on the tape.
+#[allow(clippy::too_many_arguments)]
+pub fn rpn_loss<const A: usize, D: Device<f32>, T: Tape<f32, D>>(
+    objectness: Tensor<Rank1<A>, f32, D, T>,
+    offsets: Tensor<Rank2<A, 4>, f32, D, T>,
+    labels: &[AnchorLabel],
+    batch: &[usize],
+    targets: &Tensor<Rank2<A, 4>, f32, D>,
+    positions: usize,
+    weight: f32,
+) -> Tensor<Rank0, f32, D, T> {
+    assert_eq!(labels.len(), A, "rpn_loss: one label per anchor");
+    assert!(!batch.is_empty(), "rpn_loss: an empty batch has no loss");
+    // BEGIN SOLUTION rpn_loss: masks of the batch and of its positives; BCE over the batch; smooth L1 of the positives' offsets; the weighted sum
+    let dev = objectness.device().clone();
+    let (mut in_batch, mut regressed) = (vec![0.0f32; A], vec![0.0f32; A]);
+    for &i in batch {
+        in_batch[i] = 1.0;
+        if let AnchorLabel::Positive { .. } = labels[i] {
+            regressed[i] = 1.0;
+        }
+    }
+    let in_batch = dev.tensor_from_vec(in_batch, (Const::<A>,));
+    let regressed = dev.tensor_from_vec(regressed, (Const::<A>,));
+    let classification =
+        (objectness.bce_with_logits(regressed.clone()) * in_batch).sum() / batch.len() as f32;
+    let per_anchor = smooth_l1(offsets - targets.clone()).sum::<Rank1<A>, Axis<1>>();
+    let regression = (per_anchor * regressed).sum() * (weight / positions as f32);
+    classification + regression
+    // END SOLUTION
+}
+// ANCHOR_END: rpn_loss
+
+// ANCHOR: roi_bin
+/// One side of an RoI bin on the feature map (Fast R-CNN's quantised RoI pooling). The
+/// feature map has `size` cells along this side, `stride` input pixels apart; the RoI spans
+/// `[low, high)` input pixels. Rounded to whole cells it covers `first = round(low / stride)`
+/// up to `round(high / stride)` (exclusive), `n` cells, at least 1. Bin `bin` of `bins`
+/// covers the cells `first + ⌊bin·n / bins⌋` up to `first + ⌈(bin + 1)·n / bins⌉`
+/// (exclusive), cut to `0..size`.
+///
+/// Returns `(start, end)`, empty (`start >= end`) when the bin lies outside the map.
+/// Neighbouring bins share a cell when `n` is not a multiple of `bins`.
+pub fn roi_bin(low: f32, high: f32, stride: f32, bin: usize, bins: usize, size: usize) -> (usize, usize) {
+    // BEGIN SOLUTION roi_bin: round both ends to cells, split in integers (floor and ceiling of the divisions), clip
+    let first = (low / stride).round() as i64;
+    let n = ((high / stride).round() as i64 - first).max(1);
+    let (bin, bins) = (bin as i64, bins as i64);
+    let start = first + bin * n / bins;
+    let end = first + ((bin + 1) * n + bins - 1) / bins;
+    let clip = |v: i64| v.clamp(0, size as i64) as usize;
+    (clip(start), clip(end))
+    // END SOLUTION
+}
+// ANCHOR_END: roi_bin
+
+// ANCHOR: roi_max_pool
+/// Fast R-CNN's RoI pooling (quantised, max): the box `roi` (corners in input pixels) is
+/// mapped onto the feature map, whose cells are `stride` input pixels apart, and divided
+/// into `OH x OW` bins; each output value is the largest value of its bin and channel. Bin
+/// `(p, q)` covers the rows of [`roi_bin`]`(y_min, y_max, stride, p, OH, H)` and the
+/// columns of `roi_bin(x_min, x_max, stride, q, OW, W)`; an empty bin (outside the map)
+/// gives 0.
+///
+/// - `features`: `(C, H, W)`, one image's feature map; returns `(C, OH, OW)` whatever the
+///   size of the box.
+pub fn roi_max_pool<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+    E: Dtype,
+    D: Device<E>,
+>(
+    features: &Tensor<Rank3<C, H, W>, E, D>,
+    roi: &Corners,
+    stride: f32,
+) -> Tensor<Rank3<C, OH, OW>, E, D> {
+    // BEGIN SOLUTION roi_max_pool: per channel and bin, the rows and columns from roi_bin and the largest value in them
+    let values = features.as_vec();
+    let mut pooled = vec![E::default(); C * OH * OW];
+    for c in 0..C {
+        for p in 0..OH {
+            let rows = roi_bin(roi[1], roi[3], stride, p, OH, H);
+            for q in 0..OW {
+                let columns = roi_bin(roi[0], roi[2], stride, q, OW, W);
+                let mut best: Option<E> = None;
+                for i in rows.0..rows.1 {
+                    for j in columns.0..columns.1 {
+                        let v = values[(c * H + i) * W + j];
+                        if best.is_none_or(|b| v > b) {
+                            best = Some(v);
+                        }
+                    }
+                }
+                pooled[(c * OH + p) * OW + q] = best.unwrap_or_default();
+            }
+        }
+    }
+    features.device().tensor_from_vec(pooled, (Const::<C>, Const::<OH>, Const::<OW>))
+    // END SOLUTION
+}
+// ANCHOR_END: roi_max_pool
+
+// ANCHOR: roi_max_pool_backward
+/// The backward pass of [`roi_max_pool`] with loops: each output's gradient `dy[c, p, q]`
+/// goes to the first largest value of its bin (row by row, as in the forward pass); a cell
+/// that is the maximum of several (overlapping) bins collects the gradient of each; an empty
+/// bin passes nothing on.
+///
+/// - `features`: `(C, H, W)`, the forward pass's input; `dy`: `(C, OH, OW)`; returns
+///   `∂L/∂features`: `(C, H, W)`.
+pub fn roi_max_pool_backward<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+    E: Dtype,
+    D: Device<E>,
+>(
+    features: &Tensor<Rank3<C, H, W>, E, D>,
+    roi: &Corners,
+    stride: f32,
+    dy: &Tensor<Rank3<C, OH, OW>, E, D>,
+) -> Tensor<Rank3<C, H, W>, E, D> {
+    // BEGIN SOLUTION roi_max_pool_backward: per channel and bin, the position of the first largest value; add the bin's gradient there
+    let (values, dys) = (features.as_vec(), dy.as_vec());
+    let mut grad = vec![E::default(); C * H * W];
+    for c in 0..C {
+        for p in 0..OH {
+            let rows = roi_bin(roi[1], roi[3], stride, p, OH, H);
+            for q in 0..OW {
+                let columns = roi_bin(roi[0], roi[2], stride, q, OW, W);
+                let mut best: Option<usize> = None;
+                for i in rows.0..rows.1 {
+                    for j in columns.0..columns.1 {
+                        let at = (c * H + i) * W + j;
+                        if best.is_none_or(|b| values[at] > values[b]) {
+                            best = Some(at);
+                        }
+                    }
+                }
+                if let Some(at) = best {
+                    grad[at] += dys[(c * OH + p) * OW + q];
+                }
+            }
+        }
+    }
+    features.device().tensor_from_vec(grad, (Const::<C>, Const::<H>, Const::<W>))
+    // END SOLUTION
+}
+// ANCHOR_END: roi_max_pool_backward

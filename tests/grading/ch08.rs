@@ -640,3 +640,666 @@ mod nms {
         }
     }
 }
+
+mod anchor_boxes {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_definition_on_random_grids() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 40);
+            let (rows, columns, stride) = (r.gen_range(1..6), r.gen_range(1..6), r.gen_range(4.0..32.0f32));
+            let scales: Vec<f32> = (0..r.gen_range(1..4)).map(|_| r.gen_range(4.0..64.0)).collect();
+            let ratios: Vec<f32> = (0..r.gen_range(1..4)).map(|_| r.gen_range(0.25..4.0)).collect();
+            let mut want = Vec::new();
+            for i in 0..rows {
+                for j in 0..columns {
+                    for &s in &scales {
+                        for &q in &ratios {
+                            let (cx, cy) =
+                                ((j as f64 + 0.5) * f64::from(stride), (i as f64 + 0.5) * f64::from(stride));
+                            let (w, h) =
+                                (f64::from(s) / f64::from(q).sqrt(), f64::from(s) * f64::from(q).sqrt());
+                            want.extend([cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0]);
+                        }
+                    }
+                }
+            }
+            let got = ch08::anchor_boxes(rows, columns, stride, &scales, &ratios);
+            assert_all_close(
+                format!(
+                    "anchor_boxes (book section 8.3): {rows} x {columns} cells, stride {stride:.2}, scales {scales:?}, ratios {ratios:?}, seed {seed}: corners in the order cell, scale, ratio"
+                ),
+                &got.concat().into_iter().map(f64::from).collect::<Vec<_>>(),
+                &want,
+                Tolerance { abs: 1e-4, rel: 1e-5 },
+            );
+        }
+    }
+
+    #[test]
+    fn faster_rcnn_has_nine_anchors_per_position() {
+        course::graded!();
+        let anchors = ch08::anchor_boxes(40, 60, 16.0, &[128.0, 256.0, 512.0], &[0.5, 1.0, 2.0]);
+        course::check_eq!(
+            anchors.len(),
+            21_600,
+            "anchor_boxes (book section 8.3): a 40 x 60 map with 3 scales x 3 ratios"
+        );
+        let last = anchors[21_599];
+        let (x, y, w, h) = ch08::centre_size(&last);
+        assert_all_close(
+            "anchor_boxes (book section 8.3): the last anchor: cell (39, 59), scale 512, ratio 2",
+            &[x, y, w * h, h / w],
+            &[59.5 * 16.0, 39.5 * 16.0, 512.0 * 512.0, 2.0],
+            Tolerance { abs: 1e-3, rel: 1e-5 },
+        );
+    }
+}
+
+/// Faster R-CNN's labels, written from the paper's rules.
+fn reference_labels(anchors: &[Corners], objects: &[Corners], high: f32, low: f32) -> Vec<ch08::AnchorLabel> {
+    use ch08::AnchorLabel::{Ignored, Negative, Positive};
+    let table: Vec<Vec<f64>> =
+        anchors.iter().map(|a| objects.iter().map(|o| iou64(a, o)).collect()).collect();
+    let best_anchor_iou: Vec<f64> =
+        (0..objects.len()).map(|k| table.iter().map(|row| row[k]).fold(0.0, f64::max)).collect();
+    table
+        .iter()
+        .map(|row| {
+            if objects.is_empty() {
+                return Negative;
+            }
+            let mut object = 0;
+            for k in 1..row.len() {
+                if row[k] > row[object] {
+                    object = k;
+                }
+            }
+            let is_best =
+                (0..objects.len()).any(|k| best_anchor_iou[k] > 0.0 && row[k] == best_anchor_iou[k]);
+            if row[object] > f64::from(high) || is_best {
+                Positive { object }
+            } else if row[object] < f64::from(low) {
+                Negative
+            } else {
+                Ignored
+            }
+        })
+        .collect()
+}
+
+mod label_anchors {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_rules_on_random_scenes() {
+        course::graded!();
+        let anchors = ch08::anchor_boxes(8, 8, 8.0, &[12.0, 20.0, 32.0], &[0.5, 1.0, 2.0]);
+        for seed in SEEDS {
+            let mut r = rng(seed + 50);
+            // integer boxes, so that IoUs are exact in f32 and f64 alike up to rounding
+            let objects: Vec<Corners> = (0..r.gen_range(0..5))
+                .map(|_| {
+                    let (x, y) = (f32::from(r.gen_range(0u8..50)), f32::from(r.gen_range(0u8..50)));
+                    [x, y, x + f32::from(r.gen_range(6u8..25)), y + f32::from(r.gen_range(6u8..25))]
+                })
+                .collect();
+            for (high, low) in [(0.7, 0.3), (0.5, 0.4)] {
+                course::check_eq!(
+                    ch08::label_anchors(&anchors, &objects, high, low),
+                    reference_labels(&anchors, &objects, high, low),
+                    "label_anchors (book section 8.3): 576 anchors of an 8 x 8 map, {} objects {objects:?}, thresholds {high} / {low}, seed {seed}",
+                    objects.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ties_unreachable_objects_and_empty_scenes() {
+        course::graded!();
+        use ch08::AnchorLabel::{Negative, Positive};
+        // Two anchors overlap the object equally (IoU 1/3): both are its best.
+        let anchors = [[0.0, 0.0, 10.0, 10.0], [10.0, 0.0, 20.0, 10.0], [40.0, 40.0, 50.0, 50.0]];
+        course::check_eq!(
+            ch08::label_anchors(&anchors, &[[5.0, 0.0, 15.0, 10.0]], 0.7, 0.3),
+            vec![Positive { object: 0 }, Positive { object: 0 }, Negative],
+            "label_anchors (book section 8.3): both anchors that tie for an object's largest IoU are positive"
+        );
+        course::check_eq!(
+            ch08::label_anchors(&anchors, &[[100.0, 100.0, 110.0, 110.0]], 0.7, 0.3),
+            vec![Negative; 3],
+            "label_anchors (book section 8.3): an object no anchor touches makes no anchor positive"
+        );
+        course::check_eq!(
+            ch08::label_anchors(&anchors, &[], 0.7, 0.3),
+            vec![Negative; 3],
+            "label_anchors (book section 8.3): without objects every anchor is negative"
+        );
+    }
+}
+
+mod encode_box {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_formula_on_random_boxes() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 60);
+            for _ in 0..20 {
+                let (anchor, target) = (random_box(&mut r, 50.0, 2.0), random_box(&mut r, 50.0, 2.0));
+                let [a0, a1, a2, a3] = anchor.map(f64::from);
+                let [b0, b1, b2, b3] = target.map(f64::from);
+                let (aw, ah, w, h) = (a2 - a0, a3 - a1, b2 - b0, b3 - b1);
+                let want = [
+                    ((b0 + b2) / 2.0 - (a0 + a2) / 2.0) / aw,
+                    ((b1 + b3) / 2.0 - (a1 + a3) / 2.0) / ah,
+                    (w / aw).ln(),
+                    (h / ah).ln(),
+                ];
+                assert_all_close(
+                    format!("encode_box (book section 8.3): {target:?} relative to {anchor:?}, seed {seed}"),
+                    &ch08::encode_box(&anchor, &target),
+                    &want,
+                    Tolerance { abs: 1e-5, rel: 1e-4 },
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_anchor_relative_to_itself_is_zero() {
+        course::graded!();
+        course::check_eq!(
+            ch08::encode_box(&[3.0, 5.0, 19.0, 13.0], &[3.0, 5.0, 19.0, 13.0]),
+            [0.0; 4],
+            "encode_box (book section 8.3): a box that is its anchor needs no correction"
+        );
+        assert_all_close(
+            "encode_box (book section 8.3): a box twice as wide and half as high, same centre",
+            &ch08::encode_box(&[0.0, 0.0, 8.0, 8.0], &[-4.0, 2.0, 12.0, 6.0]),
+            &[0.0, 0.0, 2f64.ln(), 0.5f64.ln()],
+            F32,
+        );
+    }
+}
+
+mod decode_box {
+    use super::*;
+
+    #[test]
+    fn undoes_encode_box_on_random_boxes() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 70);
+            for _ in 0..20 {
+                let (anchor, target) = (random_box(&mut r, 50.0, 2.0), random_box(&mut r, 50.0, 2.0));
+                // the offsets by the formula in f64, so that this test does not rest on encode_box
+                let (ax, ay, aw, ah) = ch08::centre_size(&anchor);
+                let (x, y, w, h) = ch08::centre_size(&target);
+                let offsets = [(x - ax) / aw, (y - ay) / ah, (w / aw).ln(), (h / ah).ln()];
+                assert_all_close(
+                    format!("decode_box (book section 8.3): the offsets of {target:?} on {anchor:?}, seed {seed}, give the box back"),
+                    &ch08::decode_box(&anchor, &offsets),
+                    &target,
+                    Tolerance { abs: 1e-4, rel: 1e-5 },
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn zero_offsets_give_the_anchor_and_log_offsets_scale() {
+        course::graded!();
+        let anchor = [2.0, 4.0, 10.0, 20.0];
+        assert_all_close(
+            "decode_box (book section 8.3): zero offsets",
+            &ch08::decode_box(&anchor, &[0.0; 4]),
+            &anchor,
+            F32,
+        );
+        assert_all_close(
+            "decode_box (book section 8.3): t_w = ln 2 doubles the width about the same centre, t_x = 1 moves by one anchor width",
+            &ch08::decode_box(&anchor, &[1.0, 0.0, 2f32.ln(), 0.0]),
+            &[6.0, 4.0, 22.0, 20.0],
+            Tolerance { abs: 1e-5, rel: 1e-6 },
+        );
+    }
+}
+
+mod sample_anchors {
+    use super::*;
+    use rand::seq::SliceRandom;
+
+    fn random_labels(seed: u64) -> Vec<ch08::AnchorLabel> {
+        let mut r = rng(seed + 90);
+        let positive_share = r.gen_range(0.0..0.6);
+        (0..r.gen_range(50..400))
+            .map(|_| match r.gen_range(0.0..1.0) {
+                u if u < positive_share => ch08::AnchorLabel::Positive { object: 0 },
+                u if u < positive_share + 0.2 => ch08::AnchorLabel::Ignored,
+                _ => ch08::AnchorLabel::Negative,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn replays_the_prescribed_shuffles() {
+        course::graded!();
+        for seed in SEEDS {
+            let labels = random_labels(seed);
+            for batch in [16, 64, 256] {
+                let mut draws = rng(seed);
+                let mut positives: Vec<usize> = (0..labels.len())
+                    .filter(|&i| matches!(labels[i], ch08::AnchorLabel::Positive { .. }))
+                    .collect();
+                let mut negatives: Vec<usize> =
+                    (0..labels.len()).filter(|&i| labels[i] == ch08::AnchorLabel::Negative).collect();
+                positives.shuffle(&mut draws);
+                negatives.shuffle(&mut draws);
+                positives.truncate(batch / 2);
+                negatives.truncate(batch - positives.len());
+                let want: Vec<usize> = positives.into_iter().chain(negatives).collect();
+                course::check_eq!(
+                    ch08::sample_anchors(&labels, batch, &mut rng(seed)),
+                    want,
+                    "sample_anchors (book section 8.3): {} anchors, batch {batch}, seed {seed}: positives shuffled first, then negatives",
+                    labels.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn counts_on_random_labels() {
+        course::graded!();
+        for seed in SEEDS {
+            let labels = random_labels(seed + 5);
+            let positives = labels.iter().filter(|l| matches!(l, ch08::AnchorLabel::Positive { .. })).count();
+            let negatives = labels.iter().filter(|l| **l == ch08::AnchorLabel::Negative).count();
+            let chosen = ch08::sample_anchors(&labels, 256, &mut rng(seed));
+            let taken_positive =
+                chosen.iter().filter(|&&i| matches!(labels[i], ch08::AnchorLabel::Positive { .. })).count();
+            let context = format!("sample_anchors (book section 8.3): {positives} positive and {negatives} negative anchors, batch 256, seed {seed}");
+            course::check_eq!(taken_positive, positives.min(128), "{context}: positives taken");
+            course::check_eq!(chosen.len(), (taken_positive + negatives).min(256), "{context}: batch size");
+            let mut distinct = chosen.clone();
+            distinct.sort();
+            distinct.dedup();
+            course::check_eq!(distinct.len(), chosen.len(), "{context}: no anchor twice");
+            course::check!(
+                chosen.iter().all(|&i| labels[i] != ch08::AnchorLabel::Ignored),
+                "{context}: an ignored anchor was taken"
+            );
+        }
+    }
+}
+
+mod smooth_l1 {
+    use super::*;
+
+    fn against_formula<S: ConstShape>(seed: u64) {
+        let dev: Dev = device(seed);
+        let x: Tensor<S, f64, Dev> = crate::support::uniform(&dev, seed, 3.0);
+        let values = x.as_vec();
+        let want: Vec<f64> =
+            values.iter().map(|v| if v.abs() < 1.0 { 0.5 * v * v } else { v.abs() - 0.5 }).collect();
+        let context = format!("smooth_l1 (book section 8.3): {} values in ±3, seed {seed}", values.len());
+        let y = ch08::smooth_l1(x.leaky_trace());
+        assert_all_close(
+            format!("{context}: values"),
+            &y.as_vec(),
+            &want,
+            Tolerance { abs: 1e-12, rel: 1e-12 },
+        );
+        let grads = y.sum().backward();
+        let slope: Vec<f64> = values.iter().map(|v| v.clamp(-1.0, 1.0)).collect();
+        assert_all_close(
+            format!("{context}: the gradient is x inside (−1, 1) and ±1 outside"),
+            &grads.get(&x).as_vec(),
+            &slope,
+            Tolerance { abs: 1e-12, rel: 1e-12 },
+        );
+    }
+
+    #[test]
+    fn agrees_with_the_formula_and_its_slope_on_random_shapes() {
+        course::graded!();
+        against_formula::<Rank1<7>>(SEEDS[0]);
+        against_formula::<Rank2<5, 4>>(SEEDS[1]);
+        against_formula::<Rank3<2, 3, 4>>(SEEDS[2]);
+        against_formula::<Rank2<30, 4>>(SEEDS[3]);
+    }
+
+    #[test]
+    fn both_pieces_meet_at_one() {
+        course::graded!();
+        let dev: Dev = device(0);
+        assert_all_close(
+            "smooth_l1 (book section 8.3): at ±1 both pieces give 0.5; at ±10, 9.5",
+            &ch08::smooth_l1(dev.tensor([1.0f32, -1.0, 10.0, -10.0, 0.1])).as_vec(),
+            &[0.5, 0.5, 9.5, 9.5, 0.005],
+            F32,
+        );
+    }
+}
+
+mod rpn_loss {
+    use super::*;
+
+    /// A random problem of A anchors.
+    struct RpnProblem<const A: usize> {
+        labels: Vec<ch08::AnchorLabel>,
+        /// Never empty.
+        batch: Vec<usize>,
+        objectness: Tensor<Rank1<A>, f32, Dev>,
+        offsets: Tensor<Rank2<A, 4>, f32, Dev>,
+        targets: Tensor<Rank2<A, 4>, f32, Dev>,
+    }
+
+    fn random_rpn<const A: usize>(seed: u64) -> RpnProblem<A> {
+        let dev: Dev = device(seed);
+        let mut r = rng(seed + 100);
+        // anchor 0 is positive, so that the batch is never empty
+        let labels: Vec<ch08::AnchorLabel> = (0..A)
+            .map(|i| match if i == 0 { 0 } else { r.gen_range(0..3) } {
+                0 => ch08::AnchorLabel::Positive { object: 0 },
+                1 => ch08::AnchorLabel::Negative,
+                _ => ch08::AnchorLabel::Ignored,
+            })
+            .collect();
+        let batch: Vec<usize> = (0..A)
+            .filter(|&i| labels[i] != ch08::AnchorLabel::Ignored && (i == 0 || r.gen_bool(0.7)))
+            .collect();
+        RpnProblem {
+            labels,
+            batch,
+            objectness: crate::support::uniform(&dev, seed, 4.0),
+            offsets: crate::support::uniform(&dev, seed + 1, 2.0),
+            targets: crate::support::uniform(&dev, seed + 2, 2.0),
+        }
+    }
+
+    fn against_reference<const A: usize>(seed: u64) {
+        let RpnProblem { labels, batch, objectness, offsets, targets } = random_rpn::<A>(seed);
+        let (s, o, t) = (objectness.as_vec(), offsets.as_vec(), targets.as_vec());
+        let (positions, weight) = (A / 3 + 1, 10.0f32);
+        let positive = |i: usize| matches!(labels[i], ch08::AnchorLabel::Positive { .. });
+        let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+        let mut want = 0.0;
+        let mut grad_s = vec![0.0; A];
+        let mut grad_o = vec![0.0; 4 * A];
+        for &i in &batch {
+            let (logit, y) = (f64::from(s[i]), if positive(i) { 1.0 } else { 0.0 });
+            want += (logit.max(0.0) - logit * y + (1.0 + (-logit.abs()).exp()).ln()) / batch.len() as f64;
+            grad_s[i] = (sigmoid(logit) - y) / batch.len() as f64;
+            if positive(i) {
+                for c in 0..4 {
+                    let d = f64::from(o[4 * i + c]) - f64::from(t[4 * i + c]);
+                    let l = if d.abs() < 1.0 { 0.5 * d * d } else { d.abs() - 0.5 };
+                    want += f64::from(weight) / positions as f64 * l;
+                    grad_o[4 * i + c] = f64::from(weight) / positions as f64 * d.clamp(-1.0, 1.0);
+                }
+            }
+        }
+        let context = format!(
+            "rpn_loss (book section 8.3): {A} anchors, a batch of {}, {positions} positions, λ 10, seed {seed}",
+            batch.len()
+        );
+        let loss = ch08::rpn_loss(
+            objectness.leaky_trace(),
+            offsets.leaky_trace(),
+            &labels,
+            &batch,
+            &targets,
+            positions,
+            weight,
+        );
+        assert_close(format!("{context}: the loss"), f64::from(loss.array()), want, F32);
+        let grads = loss.backward();
+        assert_all_close(
+            format!("{context}: the gradient of the objectness logits ((σ(s) − p*) / N_cls in the batch, 0 elsewhere)"),
+            &grads.get(&objectness).as_vec(),
+            &grad_s,
+            F32,
+        );
+        assert_all_close(
+            format!("{context}: the gradient of the offsets (λ / N_reg times the clipped error for positives in the batch, 0 elsewhere)"),
+            &grads.get(&offsets).as_vec(),
+            &grad_o,
+            F32,
+        );
+    }
+
+    #[test]
+    fn agrees_with_the_formula_and_its_gradients_on_random_anchors() {
+        course::graded!();
+        against_reference::<5>(SEEDS[0]);
+        against_reference::<12>(SEEDS[1]);
+        against_reference::<30>(SEEDS[2]);
+        against_reference::<64>(SEEDS[3]);
+    }
+
+    #[test]
+    fn ignored_and_unsampled_anchors_do_not_count() {
+        course::graded!();
+        use ch08::AnchorLabel::{Ignored, Negative, Positive};
+        let dev: Dev = device(0);
+        let labels = [Positive { object: 0 }, Ignored, Negative, Positive { object: 1 }];
+        // anchors 1 (ignored) and 3 (not in the batch) have huge logits and errors
+        let objectness = dev.tensor([0.0f32, 50.0, 0.0, 50.0]);
+        let offsets = dev.tensor([[0.0f32; 4], [9.0; 4], [9.0; 4], [9.0; 4]]);
+        let loss = ch08::rpn_loss(objectness, offsets, &labels, &[0, 2], &dev.zeros(), 4, 1.0);
+        assert_close(
+            "rpn_loss (book section 8.3): only anchors 0 and 2 count, both at logit 0: ln 2; a negative's offsets are never regressed",
+            loss.array(),
+            2f64.ln(),
+            F32,
+        );
+    }
+}
+
+/// [`ch08::roi_bin`] written with f64 floor and ceiling.
+fn reference_bin(low: f32, high: f32, stride: f32, bin: usize, bins: usize, size: usize) -> (usize, usize) {
+    let first = f64::from((low / stride).round());
+    let n = (f64::from((high / stride).round()) - first).max(1.0);
+    let start = first + (bin as f64 * n / bins as f64).floor();
+    let end = first + ((bin + 1) as f64 * n / bins as f64).ceil();
+    (start.clamp(0.0, size as f64) as usize, end.clamp(0.0, size as f64) as usize)
+}
+
+/// A random RoI on a map of `h x w` cells at stride 4: mostly inside, sometimes across the
+/// border, from 1 to 12 cells wide.
+fn random_roi(r: &mut impl Rng, h: usize, w: usize) -> Corners {
+    let (x, y) = (r.gen_range(-8.0..(4 * w) as f32), r.gen_range(-8.0..(4 * h) as f32));
+    [x, y, x + r.gen_range(1.0..48.0), y + r.gen_range(1.0..48.0)]
+}
+
+/// RoI max pooling in f64, from the definition.
+fn reference_roi_pool(
+    values: &[f64],
+    (c, h, w): (usize, usize, usize),
+    roi: &Corners,
+    (oh, ow): (usize, usize),
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(c * oh * ow);
+    for ch in 0..c {
+        for p in 0..oh {
+            let rows = reference_bin(roi[1], roi[3], 4.0, p, oh, h);
+            for q in 0..ow {
+                let cols = reference_bin(roi[0], roi[2], 4.0, q, ow, w);
+                let bin = (rows.0..rows.1)
+                    .flat_map(|i| (cols.0..cols.1).map(move |j| values[(ch * h + i) * w + j]));
+                out.push(bin.fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v)))).unwrap_or(0.0));
+            }
+        }
+    }
+    out
+}
+
+mod roi_bin {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_definition_on_random_boxes() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 110);
+            for _ in 0..200 {
+                let (low, length, stride) =
+                    (r.gen_range(-20.0..60.0f32), r.gen_range(0.5..70.0f32), r.gen_range(1.0..16.0f32));
+                let (bins, size) = (r.gen_range(1..8), r.gen_range(1..12));
+                for bin in 0..bins {
+                    course::check_eq!(
+                        ch08::roi_bin(low, low + length, stride, bin, bins, size),
+                        reference_bin(low, low + length, stride, bin, bins, size),
+                        "roi_bin (book section 8.4): side [{low}, {}) at stride {stride}, bin {bin} of {bins}, map of {size} cells, seed {seed}",
+                        low + length
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_boxes_get_a_cell_and_outside_bins_are_empty() {
+        course::graded!();
+        course::check_eq!(
+            ch08::roi_bin(9.0, 10.0, 8.0, 0, 2, 8),
+            (1, 2),
+            "roi_bin (book section 8.4): a box narrower than a cell still covers one cell (both bins pool it)"
+        );
+        let (start, end) = ch08::roi_bin(100.0, 140.0, 8.0, 1, 2, 8);
+        course::check!(start >= end, "roi_bin (book section 8.4): a box beyond the map's 8 cells gives an empty bin, got {start}..{end}");
+        course::check_eq!(
+            (0..4).map(|b| ch08::roi_bin(0.0, 64.0, 8.0, b, 4, 8)).collect::<Vec<_>>(),
+            vec![(0, 2), (2, 4), (4, 6), (6, 8)],
+            "roi_bin (book section 8.4): 8 cells in 4 bins do not overlap"
+        );
+    }
+}
+
+mod roi_max_pool {
+    use super::*;
+
+    fn against_reference<const C: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        seed: u64,
+    ) {
+        let dev: Dev = device(seed);
+        let features: Tensor<Rank3<C, H, W>, f64, Dev> = crate::support::uniform(&dev, seed, 1.0);
+        let mut r = rng(seed + 120);
+        for _ in 0..10 {
+            let roi = random_roi(&mut r, H, W);
+            let want = reference_roi_pool(&features.as_vec(), (C, H, W), &roi, (OH, OW));
+            let got: Tensor<Rank3<C, OH, OW>, f64, Dev> = ch08::roi_max_pool(&features, &roi, 4.0);
+            assert_all_close(
+                format!("roi_max_pool (book section 8.4): a {C}x{H}x{W} map at stride 4, RoI {roi:?} pooled to {OH}x{OW}, seed {seed}"),
+                &got.as_vec(),
+                &want,
+                Tolerance { abs: 0.0, rel: 0.0 },
+            );
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_definition_on_random_boxes_and_shapes() {
+        course::graded!();
+        against_reference::<1, 6, 6, 2, 2>(SEEDS[0]);
+        against_reference::<3, 8, 5, 3, 3>(SEEDS[1]);
+        against_reference::<2, 10, 10, 7, 7>(SEEDS[2]);
+        against_reference::<4, 7, 9, 2, 4>(SEEDS[3]);
+    }
+
+    #[test]
+    fn negative_maps_and_boxes_outside() {
+        course::graded!();
+        let dev: Dev = device(0);
+        let map = dev.tensor([[[-5.0f32, -4.0, -3.0], [-2.0, -6.0, -7.0], [-8.0, -9.0, -1.0]]]);
+        let whole: Tensor<Rank3<1, 1, 1>, f32, Dev> = ch08::roi_max_pool(&map, &[0.0, 0.0, 3.0, 3.0], 1.0);
+        course::check_eq!(
+            whole.as_vec(),
+            vec![-1.0],
+            "roi_max_pool (book section 8.4): the maximum of negative values is negative, not 0"
+        );
+        let outside: Tensor<Rank3<1, 2, 2>, f32, Dev> =
+            ch08::roi_max_pool(&map, &[10.0, 10.0, 20.0, 20.0], 1.0);
+        course::check_eq!(
+            outside.as_vec(),
+            vec![0.0; 4],
+            "roi_max_pool (book section 8.4): bins outside the map give 0"
+        );
+    }
+}
+
+mod roi_max_pool_backward {
+    use super::*;
+
+    fn against_finite_differences<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        seed: u64,
+    ) {
+        let dev: Dev = device(seed);
+        // distinct values (no ties), so that the maximum of every bin is unique
+        let features: Tensor<Rank3<C, H, W>, f64, Dev> = crate::support::uniform(&dev, seed, 1.0);
+        let dy: Tensor<Rank3<C, OH, OW>, f64, Dev> = crate::support::uniform(&dev, seed + 1, 1.0);
+        let mut r = rng(seed + 130);
+        for _ in 0..5 {
+            let roi = random_roi(&mut r, H, W);
+            let dys = dy.as_vec();
+            let loss = |values: &[f64]| {
+                reference_roi_pool(values, (C, H, W), &roi, (OH, OW))
+                    .iter()
+                    .zip(&dys)
+                    .map(|(y, d)| y * d)
+                    .sum::<f64>()
+            };
+            let x = features.as_vec();
+            let eps = 1e-6;
+            let numeric: Vec<f64> = (0..x.len())
+                .map(|k| {
+                    let (mut up, mut down) = (x.clone(), x.clone());
+                    up[k] += eps;
+                    down[k] -= eps;
+                    (loss(&up) - loss(&down)) / (2.0 * eps)
+                })
+                .collect();
+            assert_all_close(
+                format!("roi_max_pool_backward (book section 8.4): a {C}x{H}x{W} map, RoI {roi:?} to {OH}x{OW}, seed {seed}: against central differences"),
+                &ch08::roi_max_pool_backward(&features, &roi, 4.0, &dy).as_vec(),
+                &numeric,
+                Tolerance { abs: 1e-6, rel: 1e-6 },
+            );
+        }
+    }
+
+    #[test]
+    fn agrees_with_finite_differences_on_random_boxes_and_shapes() {
+        course::graded!();
+        against_finite_differences::<1, 6, 6, 2, 2>(SEEDS[0]);
+        against_finite_differences::<2, 8, 5, 3, 3>(SEEDS[1]);
+        against_finite_differences::<2, 10, 10, 7, 7>(SEEDS[2]);
+        against_finite_differences::<3, 7, 9, 2, 4>(SEEDS[3]);
+    }
+
+    #[test]
+    fn ties_take_the_first_and_overlaps_add_up() {
+        course::graded!();
+        let dev: Dev = device(0);
+        // all equal: every bin's maximum is its first cell; 3 cells in 2 bins share cell 1
+        let map = dev.tensor([[[1.0f32, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]]);
+        let dy = dev.tensor([[[1.0f32, 10.0], [100.0, 1000.0]]]);
+        course::check_eq!(
+            ch08::roi_max_pool_backward(&map, &[0.0, 0.0, 3.0, 3.0], 1.0, &dy).as_vec(),
+            vec![1.0, 10.0, 0.0, 100.0, 1000.0, 0.0, 0.0, 0.0, 0.0],
+            "roi_max_pool_backward (book section 8.4): on a tie the first cell of the bin (row by row) takes the gradient; the bins start at cells (0, 0), (0, 1), (1, 0), (1, 1)"
+        );
+    }
+}

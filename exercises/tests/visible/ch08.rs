@@ -196,3 +196,238 @@ mod nms {
         );
     }
 }
+
+mod anchor_boxes {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let anchors = ch08::anchor_boxes(1, 2, 16.0, &[16.0], &[0.5, 1.0, 2.0]);
+        // s / √r / 2 and s · √r / 2 for s = 16: 11.3137 and 5.6569 (r = 0.5), 8 (r = 1).
+        let (long, short) = (8.0 * 2f32.sqrt(), 4.0 * 2f32.sqrt());
+        let want = [
+            [8.0 - long, 8.0 - short, 8.0 + long, 8.0 + short],
+            [0.0, 0.0, 16.0, 16.0],
+            [8.0 - short, 8.0 - long, 8.0 + short, 8.0 + long],
+            [24.0 - long, 8.0 - short, 24.0 + long, 8.0 + short],
+            [16.0, 0.0, 32.0, 16.0],
+            [24.0 - short, 8.0 - long, 24.0 + short, 8.0 + long],
+        ];
+        course::check_eq!(
+            anchors.len(),
+            6,
+            "anchor_boxes (book section 8.3): 1 x 2 cells, 1 scale, 3 ratios"
+        );
+        assert_all_close(
+            "anchor_boxes (book section 8.3): cells row by row, ratios 0.5, 1, 2 (height over width) at scale 16, stride 16",
+            &anchors.concat(),
+            &want.concat(),
+            F32,
+        );
+    }
+}
+
+mod label_anchors {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let anchors = [
+            [0.0, 0.0, 16.0, 16.0],
+            [4.0, 0.0, 20.0, 16.0],
+            [8.0, 0.0, 24.0, 16.0],
+            [32.0, 32.0, 48.0, 48.0],
+            [36.0, 0.0, 52.0, 16.0],
+        ];
+        let objects = [[2.0, 0.0, 18.0, 16.0], [40.0, 0.0, 60.0, 12.0]];
+        use ch08::AnchorLabel::{Ignored, Negative, Positive};
+        course::check_eq!(
+            ch08::label_anchors(&anchors, &objects, 0.7, 0.3),
+            vec![
+                Positive { object: 0 },
+                Positive { object: 0 },
+                Ignored,
+                Negative,
+                Positive { object: 1 }
+            ],
+            "label_anchors (book section 8.3): IoU 0.78 and 0.78 with object 0, 0.45, 0, and 0.41 but the best anchor of object 1"
+        );
+    }
+}
+
+mod encode_box {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        assert_all_close(
+            "encode_box (book section 8.3): [4, 2, 28, 18] relative to the anchor [0, 0, 16, 16]",
+            &ch08::encode_box(&[0.0, 0.0, 16.0, 16.0], &[4.0, 2.0, 28.0, 18.0]),
+            &[0.5, 0.125, 1.5f64.ln(), 0.0],
+            F32,
+        );
+    }
+}
+
+mod decode_box {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        assert_all_close(
+            "decode_box (book section 8.3): the offsets (0.5, 0.125, ln 1.5, 0) on the anchor [0, 0, 16, 16]",
+            &ch08::decode_box(&[0.0, 0.0, 16.0, 16.0], &[0.5, 0.125, 1.5f32.ln(), 0.0]),
+            &[4.0, 2.0, 28.0, 18.0],
+            Tolerance { abs: 1e-5, rel: 1e-6 },
+        );
+    }
+}
+
+mod sample_anchors {
+    use super::*;
+    use courselib::device::rng;
+
+    #[test]
+    fn half_positive_at_most_and_never_ignored() {
+        course::graded!();
+        use ch08::AnchorLabel::{Ignored, Negative, Positive};
+        let mut labels = vec![Negative; 10];
+        labels.extend([
+            Positive { object: 0 },
+            Ignored,
+            Positive { object: 1 },
+            Ignored,
+            Positive { object: 0 },
+        ]);
+        let is_positive = |i: &usize| matches!(labels[*i], Positive { .. });
+        let small = ch08::sample_anchors(&labels, 4, &mut rng(3));
+        course::check_eq!(
+            (small.len(), small.iter().filter(|i| is_positive(i)).count()),
+            (4, 2),
+            "sample_anchors (book section 8.3): a batch of 4 takes 2 of the 3 positives and 2 negatives"
+        );
+        let large = ch08::sample_anchors(&labels, 20, &mut rng(3));
+        let mut sorted = large.clone();
+        sorted.sort();
+        course::check_eq!(
+            sorted,
+            vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14],
+            "sample_anchors (book section 8.3): a batch of 20 takes all 3 positives and all 10 negatives, and no ignored anchor"
+        );
+        course::check!(
+            large[..3].iter().all(is_positive),
+            "sample_anchors (book section 8.3): the positives come first, got {large:?}"
+        );
+    }
+}
+
+mod smooth_l1 {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev: Dev = device(0);
+        let x = dev.tensor([-3.0f32, -1.0, -0.5, 0.0, 0.5, 2.0]);
+        assert_all_close(
+            "smooth_l1 (book section 8.3): |x| − 0.5 outside (−1, 1), 0.5·x² inside",
+            &ch08::smooth_l1(x).as_vec(),
+            &[2.5, 0.5, 0.125, 0.0, 0.125, 1.5],
+            F32,
+        );
+    }
+}
+
+mod rpn_loss {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        use ch08::AnchorLabel::{Ignored, Negative, Positive};
+        let dev: Dev = device(0);
+        let labels = [Positive { object: 0 }, Negative, Ignored, Negative];
+        let objectness = dev.tensor([2.0f32, -1.0, 5.0, 0.0]);
+        let offsets = dev.tensor([
+            [0.5f32, 0.0, 0.0, 0.0],
+            [1.0, 1.0, 1.0, 1.0],
+            [1.0, 1.0, 1.0, 1.0],
+            [0.0, 0.0, 0.0, 0.0],
+        ]);
+        let targets = dev.tensor([[0.0f32, 0.0, 0.0, 2.0], [0.0; 4], [0.0; 4], [0.0; 4]]);
+        let loss = ch08::rpn_loss(objectness, offsets, &labels, &[0, 1, 3], &targets, 20, 10.0);
+        // (ln(1 + e^−2) + ln(1 + e^−1) + ln 2) / 3 + 10 / 20 · (0.125 + 1.5)
+        let classification = ((1.0 + (-2.0f64).exp()).ln() + (1.0 + (-1.0f64).exp()).ln() + 2f64.ln()) / 3.0;
+        assert_close(
+            "rpn_loss (book section 8.3): three sampled anchors, one positive with offsets off by (0.5, 0, 0, −2), 20 positions, λ = 10",
+            loss.array(),
+            classification + 0.5 * 1.625,
+            F32,
+        );
+    }
+}
+
+mod roi_bin {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        // x from 2 to 30 input pixels, stride 4: cells round(0.5) = 1 to round(7.5) = 8, n = 7
+        course::check_eq!(
+            (ch08::roi_bin(2.0, 30.0, 4.0, 0, 2, 6), ch08::roi_bin(2.0, 30.0, 4.0, 1, 2, 6)),
+            ((1, 5), (4, 6)),
+            "roi_bin (book section 8.4): 7 cells from cell 1 in 2 bins: 1..5 and 4..8, the second cut to a map of 6 cells"
+        );
+    }
+}
+
+/// The 4x4 map of the book's examples (section 6.2's image), one channel.
+fn example_map(dev: &Dev) -> Tensor<Rank3<1, 4, 4>, f32, Dev> {
+    dev.tensor([[[1.0, 2.0, 3.0, 0.0], [0.0, 1.0, 2.0, 3.0], [3.0, 0.0, 1.0, 2.0], [2.0, 3.0, 0.0, 1.0]]])
+}
+
+mod roi_max_pool {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev: Dev = device(0);
+        let pooled: Tensor<Rank3<1, 2, 2>, f32, Dev> =
+            ch08::roi_max_pool(&example_map(&dev), &[0.0, 0.0, 12.0, 12.0], 4.0);
+        assert_all_close(
+            "roi_max_pool (book section 8.4): the box [0, 0, 12, 12] at stride 4 covers cells 0..3; 2x2 bins of rows and columns 0..2 and 1..3",
+            &pooled.as_vec(),
+            &[2.0, 3.0, 3.0, 2.0],
+            F32,
+        );
+    }
+}
+
+mod roi_max_pool_backward {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev: Dev = device(0);
+        let dy = dev.tensor([[[1.0f32, 2.0], [3.0, 4.0]]]);
+        let grad = ch08::roi_max_pool_backward(&example_map(&dev), &[0.0, 0.0, 12.0, 12.0], 4.0, &dy);
+        let mut want = [0.0; 16];
+        // the bins' maxima: (0, 1), (0, 2), (2, 0) and (1, 2)
+        for (cell, g) in [(1, 1.0), (2, 2.0), (8, 3.0), (6, 4.0)] {
+            want[cell] = g;
+        }
+        assert_all_close(
+            "roi_max_pool_backward (book section 8.4): each bin's gradient goes to its maximum",
+            &grad.as_vec(),
+            &want,
+            F32,
+        );
+    }
+}

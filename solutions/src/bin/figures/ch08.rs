@@ -10,12 +10,15 @@ use courselib::plot::{self, Panel, Series, Tile, CATEGORY_PALETTE};
 use datasets::shapes::{self, Scene, ShapeKind, ShapesConfig};
 use image::{imageops, Rgb, RgbImage};
 use rand::Rng;
-use solutions::ch08_detection::{self as ch08, Detection, Truth};
+use solutions::ch08_detection::{self as ch08, AnchorLabel, Corners, Detection, Truth};
 
 use crate::{Figure, Result};
 
-pub const FIGURES: &[(&str, Figure)] =
-    &[("ch08/precision-recall.png", precision_recall), ("ch08/nms.png", nms_before_after)];
+pub const FIGURES: &[(&str, Figure)] = &[
+    ("ch08/precision-recall.png", precision_recall),
+    ("ch08/nms.png", nms_before_after),
+    ("ch08/anchor-labels.png", anchor_labels),
+];
 
 /// The scenes of the figures: 64x64, 1 to 4 objects of sides 10 to 24, noise 8.
 fn scene_config() -> ShapesConfig {
@@ -143,26 +146,36 @@ fn precision_recall(path: &Path) -> Result {
 /// How many screen pixels one scene pixel becomes in the NMS figure.
 const SCALE: u32 = 5;
 
+/// The scene enlarged [`SCALE`] times.
+fn enlarged(scene: &Scene) -> RgbImage {
+    let (w, h) = scene.image.dimensions();
+    imageops::resize(&scene.image, w * SCALE, h * SCALE, imageops::FilterType::Nearest)
+}
+
+/// Draws the outline of `bbox` (scene pixels) two pixels wide, inside the box, on an
+/// [`enlarged`] image.
+fn draw_outline(image: &mut RgbImage, bbox: &Corners, colour: Rgb<u8>) {
+    let limit = |v: f32, size: u32| (v * SCALE as f32).round().clamp(0.0, (size - 1) as f32) as u32;
+    let (x0, x1) = (limit(bbox[0], image.width()), limit(bbox[2], image.width()));
+    let (y0, y1) = (limit(bbox[1], image.height()), limit(bbox[3], image.height()));
+    for x in x0..=x1 {
+        for y in [y0, y0 + 1, y1.saturating_sub(1), y1] {
+            image.put_pixel(x, y.min(image.height() - 1), colour);
+        }
+    }
+    for y in y0..=y1 {
+        for x in [x0, x0 + 1, x1.saturating_sub(1), x1] {
+            image.put_pixel(x.min(image.width() - 1), y, colour);
+        }
+    }
+}
+
 /// The scene enlarged, with each detection's outline in its class's colour.
 fn with_boxes(scene: &Scene, detections: &[Detection]) -> RgbImage {
-    let (w, h) = scene.image.dimensions();
-    let mut image = imageops::resize(&scene.image, w * SCALE, h * SCALE, imageops::FilterType::Nearest);
+    let mut image = enlarged(scene);
     for d in detections {
         let colour = CATEGORY_PALETTE[d.class];
-        let colour = Rgb([colour.0, colour.1, colour.2]);
-        let [x0, y0, x1, y1] =
-            d.bbox.map(|v| (v * SCALE as f32).round().clamp(0.0, (w * SCALE - 1) as f32) as u32);
-        // Two pixels wide, inside the box.
-        for x in x0..=x1 {
-            for y in [y0, y0 + 1, y1.saturating_sub(1), y1] {
-                image.put_pixel(x, y, colour);
-            }
-        }
-        for y in y0..=y1 {
-            for x in [x0, x0 + 1, x1.saturating_sub(1), x1] {
-                image.put_pixel(x, y, colour);
-            }
-        }
+        draw_outline(&mut image, &d.bbox, Rgb([colour.0, colour.1, colour.2]));
     }
     image
 }
@@ -170,8 +183,7 @@ fn with_boxes(scene: &Scene, detections: &[Detection]) -> RgbImage {
 /// One scene's simulated raw detections, and what greedy NMS per class keeps of them.
 fn nms_before_after(path: &Path) -> Result {
     // The first scene of the precision-recall figure's set with the most objects, 4.
-    let scenes = shapes::generate_many(&scene_config(), 8, 100);
-    let scene = scenes.into_iter().find(|s| s.objects.len() == 4).expect("a scene with 4 objects");
+    let scene = four_object_scene();
     let raw = simulated_detections(std::slice::from_ref(&scene), 5);
     let kept = ch08::nms_per_class(&raw, 0.5);
     println!("      {} objects, {} raw detections, {} after NMS", scene.objects.len(), raw.len(), kept.len());
@@ -183,5 +195,68 @@ fn nms_before_after(path: &Path) -> Result {
         },
     ];
     plot::image_grid(path, "greedy NMS per class at IoU 0.5", &tiles, 2, 64 * SCALE)?;
+    Ok(())
+}
+
+/// The first scene of the precision-recall figure's set with the most objects, 4.
+fn four_object_scene() -> Scene {
+    let scenes = shapes::generate_many(&scene_config(), 8, 100);
+    scenes.into_iter().find(|s| s.objects.len() == 4).expect("a scene with 4 objects")
+}
+
+/// The anchors of an 8 x 8 feature map (stride 8, scales 12, 20, 28, ratios 0.5, 1, 2) on
+/// one scene, labelled at 0.7 / 0.3, and one sample of 32 of them.
+fn anchor_labels(path: &Path) -> Result {
+    let scene = four_object_scene();
+    let objects: Vec<Corners> = scene.objects.iter().map(|o| ch08::corners(&o.bbox)).collect();
+    let anchors = ch08::anchor_boxes(8, 8, 8.0, &[12.0, 20.0, 28.0], &[0.5, 1.0, 2.0]);
+    let labels = ch08::label_anchors(&anchors, &objects, 0.7, 0.3);
+    let count = |wanted: fn(&AnchorLabel) -> bool| labels.iter().filter(|l| wanted(l)).count();
+    let positive = count(|l| matches!(l, AnchorLabel::Positive { .. }));
+    let ignored = count(|l| *l == AnchorLabel::Ignored);
+    let best: Vec<String> = objects
+        .iter()
+        .map(|o| format!("{:.2}", anchors.iter().map(|a| ch08::iou(a, o)).fold(0.0, f32::max)))
+        .collect();
+    println!("      the objects' largest IoU with an anchor: {}", best.join(", "));
+    let batch = ch08::sample_anchors(&labels, 32, &mut rng(8));
+    let batch_positive = batch.iter().filter(|&&i| matches!(labels[i], AnchorLabel::Positive { .. })).count();
+    println!(
+        "      {} anchors: {positive} positive, {ignored} ignored, {} negative; batch of 32: {batch_positive} positive",
+        anchors.len(),
+        anchors.len() - positive - ignored
+    );
+    let (green, yellow, red, white) =
+        (Rgb([0, 200, 80]), Rgb([240, 220, 0]), Rgb([230, 40, 40]), Rgb([255, 255, 255]));
+    let mut all = enlarged(&scene);
+    for (anchor, label) in anchors.iter().zip(&labels) {
+        match label {
+            AnchorLabel::Ignored => draw_outline(&mut all, anchor, yellow),
+            AnchorLabel::Positive { .. } | AnchorLabel::Negative => {}
+        }
+    }
+    for (anchor, label) in anchors.iter().zip(&labels) {
+        if let AnchorLabel::Positive { .. } = label {
+            draw_outline(&mut all, anchor, green);
+        }
+    }
+    let mut sampled = enlarged(&scene);
+    for &i in &batch {
+        let colour = if matches!(labels[i], AnchorLabel::Positive { .. }) { green } else { red };
+        draw_outline(&mut sampled, &anchors[i], colour);
+    }
+    for image in [&mut all, &mut sampled] {
+        for object in &objects {
+            draw_outline(image, object, white);
+        }
+    }
+    let tiles = [
+        Tile { image: all, caption: format!("{positive} positive (green), {ignored} ignored (yellow)") },
+        Tile {
+            image: sampled,
+            caption: format!("a batch of 32: {batch_positive} positive, {} negative", 32 - batch_positive),
+        },
+    ];
+    plot::image_grid(path, "576 anchors labelled at IoU 0.7 / 0.3", &tiles, 2, 64 * SCALE)?;
     Ok(())
 }
