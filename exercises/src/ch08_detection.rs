@@ -389,3 +389,75 @@ pub fn roi_max_pool_backward<
     todo!("ch08 roi_max_pool_backward: per channel and bin, the position of the first largest value; add the bin's gradient there; see book section 8.4")
 }
 // ANCHOR_END: roi_max_pool_backward
+
+/// HOG's orientation bins: 9 bins of 20° over the unsigned orientations `[0°, 180°)`.
+pub const HOG_BINS: usize = 9;
+
+/// A cell of HOG: 8 x 8 pixels.
+pub const HOG_CELL: usize = 8;
+
+/// The `ε` of HOG's block normalisation: `v / √(‖v‖² + ε²)`.
+pub const HOG_EPSILON: f32 = 1e-5;
+
+/// A grey image's gradient at every pixel: its magnitude and its unsigned orientation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradients {
+    pub width: usize,
+    pub height: usize,
+    /// `√(gx² + gy²)`, row by row.
+    pub magnitude: Vec<f32>,
+    /// In degrees, in `[0, 180)`, row by row.
+    pub orientation: Vec<f32>,
+}
+
+// ANCHOR: image_gradients
+/// The gradient of a grey image (row by row, `width x height` values) by central
+/// differences, `gx = I(x+1, y) − I(x−1, y)` and `gy = I(x, y+1) − I(x, y−1)`, where a
+/// neighbour outside the image is replaced by the nearest pixel inside (at the left border
+/// `gx = I(1, y) − I(0, y)`). The magnitude is `√(gx² + gy²)`; the orientation
+/// `atan2(gy, gx)` in degrees, taken modulo 180 into `[0, 180)`: HOG does not distinguish
+/// a dark-to-light edge from a light-to-dark one.
+pub fn image_gradients(pixels: &[f32], width: usize, height: usize) -> Gradients {
+    assert_eq!(pixels.len(), width * height, "image_gradients: width x height pixels");
+    todo!("ch08 image_gradients: clamped neighbours, central differences, hypot and atan2 folded into [0, 180); see book section 8.5")
+}
+// ANCHOR_END: image_gradients
+
+// ANCHOR: cell_histograms
+/// HOG's cell histograms: the image is cut into cells of [`HOG_CELL`] x `HOG_CELL` pixels
+/// (`width / HOG_CELL` by `height / HOG_CELL`, rounded down; pixels beyond the last whole
+/// cell are left out), and each pixel votes with its gradient magnitude into its cell's
+/// histogram of [`HOG_BINS`] orientation bins, centred at 10°, 30°, …, 170°.
+///
+/// A vote is split between the two bins whose centres are nearest (bilinear in the
+/// orientation): at `p = θ / 20 − 0.5` the bin `⌊p⌋` gets `1 − (p − ⌊p⌋)` of it and the next
+/// bin the rest, counting bins modulo 9 (5° lies between 170° and 10°).
+///
+/// Returns the histograms cell by cell, row by row, `HOG_BINS` values each.
+pub fn cell_histograms(gradients: &Gradients) -> Vec<f32> {
+    todo!("ch08 cell_histograms: per pixel of a whole cell, its cell, the two nearest bins and their shares of the magnitude; see book section 8.5")
+}
+// ANCHOR_END: cell_histograms
+
+// ANCHOR: block_normalise
+/// HOG's block normalisation (L2-Hys, Dalal and Triggs 2005): blocks of 2 x 2 cells, one
+/// block at every cell that has a right and a lower neighbour (blocks overlap, so each cell
+/// is normalised in up to four blocks). A block's vector `v` is its four histograms in the
+/// order top left, top right, bottom left, bottom right (36 values); it becomes
+/// `v / √(‖v‖² + ε²)`, then every value is clipped to at most 0.2, then the vector is
+/// normalised again the same way (`ε` = [`HOG_EPSILON`]).
+///
+/// - `histograms`: from [`cell_histograms`], `cells_x x cells_y` cells.
+/// - returns the blocks row by row, 36 values each: the HOG descriptor.
+pub fn block_normalise(histograms: &[f32], cells_x: usize, cells_y: usize) -> Vec<f32> {
+    assert_eq!(histograms.len(), cells_x * cells_y * HOG_BINS, "block_normalise: HOG_BINS values per cell");
+    todo!("ch08 block_normalise: per block, gather four cells, normalise, clip at 0.2, normalise again; see book section 8.5")
+}
+// ANCHOR_END: block_normalise
+
+/// The HOG descriptor of a grey image: [`image_gradients`], [`cell_histograms`],
+/// [`block_normalise`].
+pub fn hog(pixels: &[f32], width: usize, height: usize) -> Vec<f32> {
+    let histograms = cell_histograms(&image_gradients(pixels, width, height));
+    block_normalise(&histograms, width / HOG_CELL, height / HOG_CELL)
+}

@@ -631,3 +631,127 @@ pub fn roi_max_pool_backward<
     // END SOLUTION
 }
 // ANCHOR_END: roi_max_pool_backward
+
+/// HOG's orientation bins: 9 bins of 20° over the unsigned orientations `[0°, 180°)`.
+pub const HOG_BINS: usize = 9;
+
+/// A cell of HOG: 8 x 8 pixels.
+pub const HOG_CELL: usize = 8;
+
+/// The `ε` of HOG's block normalisation: `v / √(‖v‖² + ε²)`.
+pub const HOG_EPSILON: f32 = 1e-5;
+
+/// A grey image's gradient at every pixel: its magnitude and its unsigned orientation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradients {
+    pub width: usize,
+    pub height: usize,
+    /// `√(gx² + gy²)`, row by row.
+    pub magnitude: Vec<f32>,
+    /// In degrees, in `[0, 180)`, row by row.
+    pub orientation: Vec<f32>,
+}
+
+// ANCHOR: image_gradients
+/// The gradient of a grey image (row by row, `width x height` values) by central
+/// differences, `gx = I(x+1, y) − I(x−1, y)` and `gy = I(x, y+1) − I(x, y−1)`, where a
+/// neighbour outside the image is replaced by the nearest pixel inside (at the left border
+/// `gx = I(1, y) − I(0, y)`). The magnitude is `√(gx² + gy²)`; the orientation
+/// `atan2(gy, gx)` in degrees, taken modulo 180 into `[0, 180)`: HOG does not distinguish
+/// a dark-to-light edge from a light-to-dark one.
+pub fn image_gradients(pixels: &[f32], width: usize, height: usize) -> Gradients {
+    assert_eq!(pixels.len(), width * height, "image_gradients: width x height pixels");
+    // BEGIN SOLUTION image_gradients: clamped neighbours, central differences, hypot and atan2 folded into [0, 180)
+    let at = |x: usize, y: usize| pixels[y * width + x];
+    let (mut magnitude, mut orientation) =
+        (Vec::with_capacity(pixels.len()), Vec::with_capacity(pixels.len()));
+    for y in 0..height {
+        for x in 0..width {
+            let gx = at((x + 1).min(width - 1), y) - at(x.saturating_sub(1), y);
+            let gy = at(x, (y + 1).min(height - 1)) - at(x, y.saturating_sub(1));
+            magnitude.push(gx.hypot(gy));
+            let degrees = gy.atan2(gx).to_degrees().rem_euclid(180.0);
+            // rem_euclid can round up to exactly 180 for angles just below 0
+            orientation.push(if degrees >= 180.0 { 0.0 } else { degrees });
+        }
+    }
+    Gradients { width, height, magnitude, orientation }
+    // END SOLUTION
+}
+// ANCHOR_END: image_gradients
+
+// ANCHOR: cell_histograms
+/// HOG's cell histograms: the image is cut into cells of [`HOG_CELL`] x `HOG_CELL` pixels
+/// (`width / HOG_CELL` by `height / HOG_CELL`, rounded down; pixels beyond the last whole
+/// cell are left out), and each pixel votes with its gradient magnitude into its cell's
+/// histogram of [`HOG_BINS`] orientation bins, centred at 10°, 30°, …, 170°.
+///
+/// A vote is split between the two bins whose centres are nearest (bilinear in the
+/// orientation): at `p = θ / 20 − 0.5` the bin `⌊p⌋` gets `1 − (p − ⌊p⌋)` of it and the next
+/// bin the rest, counting bins modulo 9 (5° lies between 170° and 10°).
+///
+/// Returns the histograms cell by cell, row by row, `HOG_BINS` values each.
+pub fn cell_histograms(gradients: &Gradients) -> Vec<f32> {
+    // BEGIN SOLUTION cell_histograms: per pixel of a whole cell, its cell, the two nearest bins and their shares of the magnitude
+    let (cells_x, cells_y) = (gradients.width / HOG_CELL, gradients.height / HOG_CELL);
+    let mut histograms = vec![0.0; cells_x * cells_y * HOG_BINS];
+    for y in 0..cells_y * HOG_CELL {
+        for x in 0..cells_x * HOG_CELL {
+            let i = y * gradients.width + x;
+            let position = gradients.orientation[i] / (180.0 / HOG_BINS as f32) - 0.5;
+            let lower = position.floor();
+            let share_upper = position - lower;
+            let lower = (lower as i64).rem_euclid(HOG_BINS as i64) as usize;
+            let upper = (lower + 1) % HOG_BINS;
+            let cell = (y / HOG_CELL * cells_x + x / HOG_CELL) * HOG_BINS;
+            histograms[cell + lower] += gradients.magnitude[i] * (1.0 - share_upper);
+            histograms[cell + upper] += gradients.magnitude[i] * share_upper;
+        }
+    }
+    histograms
+    // END SOLUTION
+}
+// ANCHOR_END: cell_histograms
+
+// ANCHOR: block_normalise
+/// HOG's block normalisation (L2-Hys, Dalal and Triggs 2005): blocks of 2 x 2 cells, one
+/// block at every cell that has a right and a lower neighbour (blocks overlap, so each cell
+/// is normalised in up to four blocks). A block's vector `v` is its four histograms in the
+/// order top left, top right, bottom left, bottom right (36 values); it becomes
+/// `v / √(‖v‖² + ε²)`, then every value is clipped to at most 0.2, then the vector is
+/// normalised again the same way (`ε` = [`HOG_EPSILON`]).
+///
+/// - `histograms`: from [`cell_histograms`], `cells_x x cells_y` cells.
+/// - returns the blocks row by row, 36 values each: the HOG descriptor.
+pub fn block_normalise(histograms: &[f32], cells_x: usize, cells_y: usize) -> Vec<f32> {
+    assert_eq!(histograms.len(), cells_x * cells_y * HOG_BINS, "block_normalise: HOG_BINS values per cell");
+    // BEGIN SOLUTION block_normalise: per block, gather four cells, normalise, clip at 0.2, normalise again
+    let normalise = |v: &mut [f32]| {
+        let norm = (v.iter().map(|a| a * a).sum::<f32>() + HOG_EPSILON * HOG_EPSILON).sqrt();
+        v.iter_mut().for_each(|a| *a /= norm);
+    };
+    let mut descriptor = Vec::new();
+    for by in 0..cells_y.saturating_sub(1) {
+        for bx in 0..cells_x.saturating_sub(1) {
+            let mut block = Vec::with_capacity(4 * HOG_BINS);
+            for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                let cell = ((by + dy) * cells_x + bx + dx) * HOG_BINS;
+                block.extend_from_slice(&histograms[cell..cell + HOG_BINS]);
+            }
+            normalise(&mut block);
+            block.iter_mut().for_each(|a| *a = a.min(0.2));
+            normalise(&mut block);
+            descriptor.extend(block);
+        }
+    }
+    descriptor
+    // END SOLUTION
+}
+// ANCHOR_END: block_normalise
+
+/// The HOG descriptor of a grey image: [`image_gradients`], [`cell_histograms`],
+/// [`block_normalise`].
+pub fn hog(pixels: &[f32], width: usize, height: usize) -> Vec<f32> {
+    let histograms = cell_histograms(&image_gradients(pixels, width, height));
+    block_normalise(&histograms, width / HOG_CELL, height / HOG_CELL)
+}

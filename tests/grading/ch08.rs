@@ -1303,3 +1303,234 @@ mod roi_max_pool_backward {
         );
     }
 }
+
+/// The distance of two orientations in [0, 180), around the circle.
+fn angle_gap(a: f64, b: f64) -> f64 {
+    let d = (a - b).rem_euclid(180.0);
+    d.min(180.0 - d)
+}
+
+/// A seeded random grey image with values in [0, 255).
+fn random_grey(width: usize, height: usize, seed: u64) -> Vec<f32> {
+    let mut r = rng(seed);
+    (0..width * height).map(|_| r.gen_range(0.0..255.0)).collect()
+}
+
+mod image_gradients {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_definition_on_random_images() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 140);
+            let (width, height) = (r.gen_range(1..20), r.gen_range(1..20));
+            let pixels = random_grey(width, height, seed);
+            let got = ch08::image_gradients(&pixels, width, height);
+            let context =
+                format!("image_gradients (book section 8.5): a random {width}x{height} image, seed {seed}");
+            let at = |x: i64, y: i64| {
+                f64::from(
+                    pixels[(y.clamp(0, height as i64 - 1) as usize) * width
+                        + x.clamp(0, width as i64 - 1) as usize],
+                )
+            };
+            let mut magnitude = Vec::new();
+            for y in 0..height as i64 {
+                for x in 0..width as i64 {
+                    let (gx, gy) = (at(x + 1, y) - at(x - 1, y), at(x, y + 1) - at(x, y - 1));
+                    magnitude.push(gx.hypot(gy));
+                    let want = gy.atan2(gx).to_degrees().rem_euclid(180.0);
+                    let o = f64::from(got.orientation[y as usize * width + x as usize]);
+                    course::check!(
+                        (0.0..180.0).contains(&o) && (gx.hypot(gy) < 1e-9 || angle_gap(o, want) < 1e-3),
+                        "{context}: the orientation at ({x}, {y}) is {o}°, want {want:.4}° in [0, 180)"
+                    );
+                }
+            }
+            course::check_eq!((got.width, got.height), (width, height), "{context}: the size");
+            assert_all_close(
+                format!("{context}: magnitudes"),
+                &got.magnitude,
+                &magnitude,
+                Tolerance { abs: 1e-3, rel: 1e-5 },
+            );
+        }
+    }
+
+    #[test]
+    fn flat_images_have_no_gradient_and_negatives_the_same_orientation() {
+        course::graded!();
+        let flat = ch08::image_gradients(&[7.0; 12], 4, 3);
+        course::check_eq!(
+            flat.magnitude,
+            vec![0.0; 12],
+            "image_gradients (book section 8.5): a flat image has magnitude 0"
+        );
+        for seed in SEEDS {
+            let pixels = random_grey(9, 7, seed + 3);
+            let negative: Vec<f32> = pixels.iter().map(|v| 255.0 - v).collect();
+            let (a, b) = (ch08::image_gradients(&pixels, 9, 7), ch08::image_gradients(&negative, 9, 7));
+            course::check!(
+                a.orientation.iter().zip(&b.orientation).all(|(&p, &q)| angle_gap(f64::from(p), f64::from(q)) < 1e-3),
+                "image_gradients (book section 8.5): the negative of a random image (seed {seed}) must have the same unsigned orientations"
+            );
+            assert_all_close(
+                format!("image_gradients (book section 8.5): the negative of a random image (seed {seed}) has the same magnitudes"),
+                &b.magnitude,
+                &a.magnitude,
+                Tolerance { abs: 1e-3, rel: 1e-5 },
+            );
+        }
+    }
+}
+
+/// HOG's cell histograms in f64, from the definition.
+fn reference_histograms(g: &ch08::Gradients) -> Vec<f64> {
+    let (cx, cy) = (g.width / 8, g.height / 8);
+    let mut h = vec![0.0; cx * cy * 9];
+    for y in 0..cy * 8 {
+        for x in 0..cx * 8 {
+            let (m, theta) =
+                (f64::from(g.magnitude[y * g.width + x]), f64::from(g.orientation[y * g.width + x]));
+            let p = theta / 20.0 - 0.5;
+            let share = p - p.floor();
+            let lower = (p.floor() as i64).rem_euclid(9) as usize;
+            let cell = ((y / 8) * cx + x / 8) * 9;
+            h[cell + lower] += m * (1.0 - share);
+            h[cell + (lower + 1) % 9] += m * share;
+        }
+    }
+    h
+}
+
+fn random_gradients(width: usize, height: usize, seed: u64) -> ch08::Gradients {
+    let mut r = rng(seed);
+    ch08::Gradients {
+        width,
+        height,
+        magnitude: (0..width * height).map(|_| r.gen_range(0.0..100.0)).collect(),
+        orientation: (0..width * height).map(|_| r.gen_range(0.0..180.0)).collect(),
+    }
+}
+
+mod cell_histograms {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_definition_on_random_gradients() {
+        course::graded!();
+        for (seed, (width, height)) in SEEDS.into_iter().zip([(8, 8), (16, 24), (21, 13), (40, 33)]) {
+            let g = random_gradients(width, height, seed);
+            assert_all_close(
+                format!("cell_histograms (book section 8.5): random gradients on {width}x{height} pixels ({} x {} whole cells), seed {seed}", width / 8, height / 8),
+                &ch08::cell_histograms(&g),
+                &reference_histograms(&g),
+                Tolerance { abs: 1e-3, rel: 1e-5 },
+            );
+        }
+    }
+
+    #[test]
+    fn votes_add_up_to_the_magnitudes_and_bin_centres_take_all() {
+        course::graded!();
+        let g = random_gradients(20, 12, 9);
+        let whole: f64 = (0..8)
+            .flat_map(|y| (0..16).map(move |x| (x, y)))
+            .map(|(x, y)| f64::from(g.magnitude[y * 20 + x]))
+            .sum();
+        let total: f64 = ch08::cell_histograms(&g).iter().map(|&v| f64::from(v)).sum();
+        assert_close(
+            "cell_histograms (book section 8.5): the votes of a 20x12 image's two whole cells add up to their pixels' magnitudes",
+            total,
+            whole,
+            Tolerance { abs: 1e-2, rel: 1e-5 },
+        );
+        for bin in 0..9 {
+            let centre = 10.0 + 20.0 * bin as f32;
+            let g = ch08::Gradients {
+                width: 8,
+                height: 8,
+                magnitude: vec![1.0; 64],
+                orientation: vec![centre; 64],
+            };
+            let mut want = vec![0.0; 9];
+            want[bin] = 64.0;
+            assert_all_close(
+                format!("cell_histograms (book section 8.5): 64 votes at the centre {centre}° of bin {bin}"),
+                &ch08::cell_histograms(&g),
+                &want,
+                Tolerance { abs: 1e-4, rel: 1e-6 },
+            );
+        }
+    }
+}
+
+mod block_normalise {
+    use super::*;
+
+    fn reference_blocks(h: &[f32], cx: usize, cy: usize) -> Vec<f64> {
+        let normalised = |v: Vec<f64>| {
+            let n = (v.iter().map(|a| a * a).sum::<f64>() + 1e-10).sqrt();
+            v.into_iter().map(|a| a / n).collect::<Vec<f64>>()
+        };
+        let mut out = Vec::new();
+        for by in 0..cy.saturating_sub(1) {
+            for bx in 0..cx.saturating_sub(1) {
+                let v: Vec<f64> = [(by, bx), (by, bx + 1), (by + 1, bx), (by + 1, bx + 1)]
+                    .iter()
+                    .flat_map(|&(y, x)| {
+                        h[(y * cx + x) * 9..(y * cx + x + 1) * 9].iter().map(|&a| f64::from(a))
+                    })
+                    .collect();
+                out.extend(normalised(normalised(v).into_iter().map(|a| a.min(0.2)).collect()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn agrees_with_the_definition_on_random_histograms() {
+        course::graded!();
+        for (seed, (cx, cy)) in SEEDS.into_iter().zip([(2, 2), (3, 5), (6, 4), (1, 3)]) {
+            let mut r = rng(seed + 150);
+            let h: Vec<f32> = (0..cx * cy * 9)
+                .map(|_| if r.gen_bool(0.3) { 0.0 } else { r.gen_range(0.0..50.0) })
+                .collect();
+            let got = ch08::block_normalise(&h, cx, cy);
+            let context = format!(
+                "block_normalise (book section 8.5): {cx} x {cy} cells of random histograms, seed {seed}"
+            );
+            course::check_eq!(
+                got.len(),
+                (cx.max(1) - 1) * (cy.max(1) - 1) * 36,
+                "{context}: 36 values per block, one block per cell with a right and a lower neighbour"
+            );
+            assert_all_close(
+                format!("{context}: L2-Hys"),
+                &got,
+                &reference_blocks(&h, cx, cy),
+                Tolerance { abs: 1e-5, rel: 1e-4 },
+            );
+        }
+    }
+
+    #[test]
+    fn contrast_does_not_matter_and_empty_blocks_stay_zero() {
+        course::graded!();
+        let mut r = rng(160);
+        let h: Vec<f32> = (0..3 * 3 * 9).map(|_| r.gen_range(0.0..10.0)).collect();
+        let brighter: Vec<f32> = h.iter().map(|v| 4.0 * v).collect();
+        assert_all_close(
+            "block_normalise (book section 8.5): four times the contrast gives the same descriptor",
+            &ch08::block_normalise(&brighter, 3, 3),
+            &ch08::block_normalise(&h, 3, 3).iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
+            Tolerance { abs: 1e-5, rel: 1e-4 },
+        );
+        course::check_eq!(
+            ch08::block_normalise(&[0.0; 36], 2, 2),
+            vec![0.0; 36],
+            "block_normalise (book section 8.5): a block without gradients stays 0 (ε keeps it from 0/0)"
+        );
+    }
+}

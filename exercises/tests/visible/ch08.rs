@@ -431,3 +431,77 @@ mod roi_max_pool_backward {
         );
     }
 }
+
+mod image_gradients {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let step = ch08::image_gradients(&[0.0, 0.0, 100.0, 100.0], 4, 1);
+        course::check_eq!(
+            (step.magnitude.clone(), step.orientation.clone()),
+            (vec![0.0, 100.0, 100.0, 0.0], vec![0.0; 4]),
+            "image_gradients (book section 8.5): the row 0, 0, 100, 100: magnitude 100 at the edge, orientation 0°"
+        );
+        let falling = ch08::image_gradients(&[100.0, 100.0, 0.0, 0.0], 4, 1);
+        course::check_eq!(
+            falling.orientation,
+            vec![0.0; 4],
+            "image_gradients (book section 8.5): a light-to-dark edge has the same orientation (180° becomes 0°)"
+        );
+        let column = ch08::image_gradients(&[0.0, 0.0, 100.0, 100.0], 1, 4);
+        course::check_eq!(
+            column.orientation[1],
+            90.0,
+            "image_gradients (book section 8.5): the same edge along a column: 90°"
+        );
+        let diagonal = ch08::image_gradients(&[0.0, 1.0, 2.0, 1.0, 2.0, 3.0, 2.0, 3.0, 4.0], 3, 3);
+        assert_all_close(
+            "image_gradients (book section 8.5): I = x + y at the centre: gx = gy = 2",
+            &[diagonal.magnitude[4], diagonal.orientation[4]],
+            &[8f64.sqrt(), 45.0],
+            Tolerance { abs: 1e-4, rel: 1e-6 },
+        );
+    }
+}
+
+mod cell_histograms {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let mut magnitude = vec![0.0; 64];
+        let mut orientation = vec![0.0; 64];
+        (magnitude[0], orientation[0]) = (2.0, 25.0);
+        (magnitude[1], orientation[1]) = (1.0, 5.0);
+        let gradients = ch08::Gradients { width: 8, height: 8, magnitude, orientation };
+        assert_all_close(
+            "cell_histograms (book section 8.5): 2 at 25° (0.25 to 10°, 0.75 to 30°) and 1 at 5° (0.75 to 10°, 0.25 to 170°)",
+            &ch08::cell_histograms(&gradients),
+            &[1.25, 1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.25],
+            F32,
+        );
+    }
+}
+
+mod block_normalise {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let mut histograms = vec![0.0; 4 * 9];
+        (histograms[0], histograms[27]) = (3.0, 4.0);
+        let mut want = vec![0.0; 36];
+        // (3, 4) / 5 = (0.6, 0.8), clipped to (0.2, 0.2), normalised again: 1/√2 each
+        (want[0], want[27]) = (0.5f64.sqrt(), 0.5f64.sqrt());
+        assert_all_close(
+            "block_normalise (book section 8.5): one block of 2 x 2 cells with 3 and 4 in bin 0 of its first and last cell",
+            &ch08::block_normalise(&histograms, 2, 2),
+            &want,
+            Tolerance { abs: 1e-5, rel: 1e-5 },
+        );
+    }
+}

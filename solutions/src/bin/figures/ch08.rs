@@ -18,6 +18,7 @@ pub const FIGURES: &[(&str, Figure)] = &[
     ("ch08/precision-recall.png", precision_recall),
     ("ch08/nms.png", nms_before_after),
     ("ch08/anchor-labels.png", anchor_labels),
+    ("ch08/hog.png", hog_glyphs),
 ];
 
 /// The scenes of the figures: 64x64, 1 to 4 objects of sides 10 to 24, noise 8.
@@ -258,5 +259,50 @@ fn anchor_labels(path: &Path) -> Result {
         },
     ];
     plot::image_grid(path, "576 anchors labelled at IoU 0.7 / 0.3", &tiles, 2, 64 * SCALE)?;
+    Ok(())
+}
+
+/// A shapes scene in grey, as HOG sees it, and its cell histograms drawn as line segments
+/// along the edges (perpendicular to each bin's gradient direction), brighter for more
+/// votes.
+fn hog_glyphs(path: &Path) -> Result {
+    let scene = four_object_scene();
+    let (w, h) = (scene.image.width() as usize, scene.image.height() as usize);
+    let grey: Vec<f32> =
+        scene.image.pixels().map(|p| p.0.iter().map(|&c| f32::from(c)).sum::<f32>() / 3.0).collect();
+    let histograms = ch08::cell_histograms(&ch08::image_gradients(&grey, w, h));
+    let top = histograms.iter().copied().fold(0.0, f32::max);
+    let (cells_x, cells_y) = (w / ch08::HOG_CELL, h / ch08::HOG_CELL);
+    let side = ch08::HOG_CELL as f32 * SCALE as f32;
+    let mut glyphs = RgbImage::new(w as u32 * SCALE, h as u32 * SCALE);
+    for cy in 0..cells_y {
+        for cx in 0..cells_x {
+            let centre = ((cx as f32 + 0.5) * side, (cy as f32 + 0.5) * side);
+            for bin in 0..ch08::HOG_BINS {
+                let value = histograms[(cy * cells_x + cx) * ch08::HOG_BINS + bin] / top;
+                let level = (255.0 * value).round() as u8;
+                // the edge runs at right angles to the gradient (10°, 30°, ... in image axes, y down)
+                let along = (10.0 + 20.0 * bin as f32 + 90.0).to_radians();
+                let mut t = -0.45 * side;
+                while t <= 0.45 * side {
+                    let (x, y) = (centre.0 + t * along.cos(), centre.1 + t * along.sin());
+                    let pixel = glyphs.get_pixel_mut(x as u32, y as u32);
+                    pixel.0 = pixel.0.map(|c| c.max(level));
+                    t += 0.5;
+                }
+            }
+        }
+    }
+    let grey_image = RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let v = grey[y as usize * w + x as usize].round() as u8;
+        Rgb([v, v, v])
+    });
+    let enlarged_grey =
+        imageops::resize(&grey_image, w as u32 * SCALE, h as u32 * SCALE, imageops::FilterType::Nearest);
+    let tiles = [
+        Tile { image: enlarged_grey, caption: "the scene in grey".into() },
+        Tile { image: glyphs, caption: format!("{cells_x} x {cells_y} cell histograms, 9 bins each") },
+    ];
+    plot::image_grid(path, "histograms of oriented gradients", &tiles, 2, w as u32 * SCALE)?;
     Ok(())
 }
