@@ -755,3 +755,114 @@ pub fn hog(pixels: &[f32], width: usize, height: usize) -> Vec<f32> {
     let histograms = cell_histograms(&image_gradients(pixels, width, height));
     block_normalise(&histograms, width / HOG_CELL, height / HOG_CELL)
 }
+
+// ANCHOR: integral_image
+/// The summed-area table of a `width x height` image (row by row): `(width + 1) x
+/// (height + 1)` values, row by row, where entry `(x, y)` is the sum of all pixels above and
+/// to the left, `Σ_{y' < y, x' < x} I(x', y')`; the first row and column are 0. Sums are
+/// kept in f64.
+pub fn integral_image(values: &[f32], width: usize, height: usize) -> Vec<f64> {
+    assert_eq!(values.len(), width * height, "integral_image: width x height values");
+    // BEGIN SOLUTION integral_image: each entry is the pixel plus the entries above and to the left minus the one diagonally above
+    let stride = width + 1;
+    let mut table = vec![0.0; stride * (height + 1)];
+    for y in 0..height {
+        for x in 0..width {
+            table[(y + 1) * stride + x + 1] =
+                f64::from(values[y * width + x]) + table[y * stride + x + 1] + table[(y + 1) * stride + x]
+                    - table[y * stride + x];
+        }
+    }
+    table
+    // END SOLUTION
+}
+// ANCHOR_END: integral_image
+
+// ANCHOR: box_sum
+/// The sum of the pixels `x_min <= x < x_max`, `y_min <= y < y_max` from the
+/// [`integral_image`] of an image `width` pixels wide, with four look-ups whatever the
+/// box's size. An empty box (`x_max <= x_min` or `y_max <= y_min`) sums to 0.
+///
+/// - `window`: `[x_min, y_min, x_max, y_max]`, inside `0..=width` and `0..=height`.
+pub fn box_sum(table: &[f64], width: usize, window: [usize; 4]) -> f64 {
+    // BEGIN SOLUTION box_sum: bottom right minus top right minus bottom left plus top left
+    let [x0, y0, x1, y1] = window;
+    if x1 <= x0 || y1 <= y0 {
+        return 0.0;
+    }
+    let at = |x: usize, y: usize| table[y * (width + 1) + x];
+    at(x1, y1) - at(x1, y0) - at(x0, y1) + at(x0, y0)
+    // END SOLUTION
+}
+// ANCHOR_END: box_sum
+
+/// The width of the bands along a window's border that [`edge_density`] compares.
+pub const BAND: usize = 2;
+
+// ANCHOR: edge_density
+/// A window's objectness by edge density: a window that fits an object has its outline
+/// just inside the border and background just outside. From the [`integral_image`] of the
+/// gradient magnitudes (image `width x height`), with `b` = [`BAND`]:
+///
+/// `score = (E_inner − E_outer) / (2·(w + h))`,
+///
+/// where `E_inner` is the edge mass of the band of width `b` just inside the border (the
+/// window minus the window shrunk by `b` on every side) and `E_outer` that of the band just
+/// outside (the window grown by `b` on every side, cut to the image, minus the window);
+/// `w` and `h` are the window's width and height.
+///
+/// - `window`: `[x_min, y_min, x_max, y_max]` in pixels, inside the image, at least
+///   `2·b + 1` wide and high.
+pub fn edge_density(table: &[f64], width: usize, height: usize, window: [usize; 4]) -> f64 {
+    // BEGIN SOLUTION edge_density: four box sums: grown (cut), window, shrunk; inner and outer bands; divided by the perimeter
+    let [x0, y0, x1, y1] = window;
+    let shrunk = [x0 + BAND, y0 + BAND, x1 - BAND, y1 - BAND];
+    let grown =
+        [x0.saturating_sub(BAND), y0.saturating_sub(BAND), (x1 + BAND).min(width), (y1 + BAND).min(height)];
+    let inside = box_sum(table, width, window);
+    let inner = inside - box_sum(table, width, shrunk);
+    let outer = box_sum(table, width, grown) - inside;
+    (inner - outer) / (2 * (x1 - x0 + y1 - y0)) as f64
+    // END SOLUTION
+}
+// ANCHOR_END: edge_density
+
+/// Region proposals for a grey image by edge density: every window with sides of 10 to 26
+/// pixels in steps of 2 at every second position, scored by [`edge_density`] on the
+/// gradient magnitudes ([`image_gradients`], [`integral_image`]); the 2,000 best, cleaned by
+/// [`nms`] at IoU 0.5, best first.
+pub fn edge_proposals(pixels: &[f32], width: usize, height: usize) -> Vec<(Corners, f32)> {
+    let table = integral_image(&image_gradients(pixels, width, height).magnitude, width, height);
+    let mut windows = Vec::new();
+    for h in (10..=26).step_by(2).filter(|&h| h <= height) {
+        for w in (10..=26).step_by(2).filter(|&w| w <= width) {
+            for y in (0..=height - h).step_by(2) {
+                for x in (0..=width - w).step_by(2) {
+                    let window = [x, y, x + w, y + h];
+                    windows
+                        .push((window.map(|v| v as f32), edge_density(&table, width, height, window) as f32));
+                }
+            }
+        }
+    }
+    windows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    windows.truncate(2000);
+    let (boxes, scores): (Vec<Corners>, Vec<f32>) = windows.iter().copied().unzip();
+    nms(&boxes, &scores, 0.5).into_iter().map(|i| windows[i]).collect()
+}
+
+// ANCHOR: recall_at_k
+/// The recall of the first `k` proposals: the share of the `objects` that at least one of
+/// `proposals[..k]` (all of them if there are fewer) overlaps with an IoU of at least
+/// `iou_threshold`. No objects: recall 1.
+pub fn recall_at_k(proposals: &[Corners], objects: &[Corners], k: usize, iou_threshold: f32) -> f32 {
+    // BEGIN SOLUTION recall_at_k: count the objects that some proposal among the first k covers well enough
+    if objects.is_empty() {
+        return 1.0;
+    }
+    let first = &proposals[..k.min(proposals.len())];
+    let found = objects.iter().filter(|o| first.iter().any(|p| iou(p, o) >= iou_threshold)).count();
+    found as f32 / objects.len() as f32
+    // END SOLUTION
+}
+// ANCHOR_END: recall_at_k

@@ -1534,3 +1534,211 @@ mod block_normalise {
         );
     }
 }
+
+/// The sum of `values` (row by row, `width` wide) over `[x0, x1) x [y0, y1)`, in f64.
+fn brute_sum(values: &[f32], width: usize, [x0, y0, x1, y1]: [usize; 4]) -> f64 {
+    (y0..y1).flat_map(|y| (x0..x1).map(move |x| f64::from(values[y * width + x]))).sum()
+}
+
+/// A random window inside a `width x height` image, at least `min` wide and high.
+fn random_window(r: &mut impl Rng, width: usize, height: usize, min: usize) -> [usize; 4] {
+    let (w, h) = (r.gen_range(min..=width), r.gen_range(min..=height));
+    let (x, y) = (r.gen_range(0..=width - w), r.gen_range(0..=height - h));
+    [x, y, x + w, y + h]
+}
+
+mod integral_image {
+    use super::*;
+
+    #[test]
+    fn agrees_with_sums_on_random_images() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 170);
+            let (width, height) = (r.gen_range(1..15), r.gen_range(1..15));
+            let values = random_grey(width, height, seed);
+            let want: Vec<f64> = (0..=height)
+                .flat_map(|y| (0..=width).map(move |x| (x, y)))
+                .map(|(x, y)| brute_sum(&values, width, [0, 0, x, y]))
+                .collect();
+            assert_all_close(
+                format!("integral_image (book section 8.6): a random {width}x{height} image, seed {seed}: (width + 1) x (height + 1) prefix sums"),
+                &ch08::integral_image(&values, width, height),
+                &want,
+                Tolerance { abs: 1e-6, rel: 1e-12 },
+            );
+        }
+    }
+
+    #[test]
+    fn large_images_keep_the_precision_of_f64() {
+        course::graded!();
+        // 256 x 256 pixels of 255.1: a sum of 1.67·10⁷, where f32 would lose the decimals
+        let table = ch08::integral_image(&vec![255.1; 256 * 256], 256, 256);
+        assert_close(
+            "integral_image (book section 8.6): the total of 65,536 pixels of 255.1",
+            table[257 * 257 - 1],
+            65_536.0 * f64::from(255.1f32),
+            Tolerance { abs: 1e-3, rel: 0.0 },
+        );
+    }
+}
+
+mod box_sum {
+    use super::*;
+
+    #[test]
+    fn agrees_with_sums_on_random_boxes() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 180);
+            let (width, height) = (r.gen_range(1..20), r.gen_range(1..20));
+            let values = random_grey(width, height, seed + 1);
+            // the table from the definition, so that this test does not rest on integral_image
+            let table: Vec<f64> = (0..=height)
+                .flat_map(|y| (0..=width).map(move |x| (x, y)))
+                .map(|(x, y)| brute_sum(&values, width, [0, 0, x, y]))
+                .collect();
+            for _ in 0..30 {
+                let window = random_window(&mut r, width, height, 1);
+                assert_close(
+                    format!("box_sum (book section 8.6): {window:?} in a random {width}x{height} image, seed {seed}"),
+                    ch08::box_sum(&table, width, window),
+                    brute_sum(&values, width, window),
+                    Tolerance { abs: 1e-6, rel: 1e-12 },
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_whole_boxes() {
+        course::graded!();
+        let values = random_grey(5, 4, 7);
+        let table: Vec<f64> = (0..=4)
+            .flat_map(|y| (0..=5).map(move |x| (x, y)))
+            .map(|(x, y)| brute_sum(&values, 5, [0, 0, x, y]))
+            .collect();
+        course::check_eq!(
+            ch08::box_sum(&table, 5, [3, 1, 3, 4]),
+            0.0,
+            "box_sum (book section 8.6): a box of width 0 sums to 0"
+        );
+        course::check_eq!(
+            ch08::box_sum(&table, 5, [4, 3, 2, 1]),
+            0.0,
+            "box_sum (book section 8.6): a box with its corners swapped is empty: 0"
+        );
+        assert_close(
+            "box_sum (book section 8.6): the whole image",
+            ch08::box_sum(&table, 5, [0, 0, 5, 4]),
+            brute_sum(&values, 5, [0, 0, 5, 4]),
+            Tolerance { abs: 1e-9, rel: 0.0 },
+        );
+    }
+}
+
+mod edge_density {
+    use super::*;
+
+    #[test]
+    fn agrees_with_band_sums_on_random_windows() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 190);
+            let (width, height) = (r.gen_range(8..30), r.gen_range(8..30));
+            let magnitude = random_grey(width, height, seed + 2);
+            let table: Vec<f64> = (0..=height)
+                .flat_map(|y| (0..=width).map(move |x| (x, y)))
+                .map(|(x, y)| brute_sum(&magnitude, width, [0, 0, x, y]))
+                .collect();
+            for _ in 0..30 {
+                let window = random_window(&mut r, width, height, 5);
+                let [x0, y0, x1, y1] = window;
+                let (mut inner, mut outer) = (0.0, 0.0);
+                for y in y0.saturating_sub(2)..(y1 + 2).min(height) {
+                    for x in x0.saturating_sub(2)..(x1 + 2).min(width) {
+                        let v = f64::from(magnitude[y * width + x]);
+                        let in_window = (x0..x1).contains(&x) && (y0..y1).contains(&y);
+                        let in_core = (x0 + 2..x1 - 2).contains(&x) && (y0 + 2..y1 - 2).contains(&y);
+                        if in_window && !in_core {
+                            inner += v;
+                        } else if !in_window {
+                            outer += v;
+                        }
+                    }
+                }
+                assert_close(
+                    format!("edge_density (book section 8.6): window {window:?} in a random {width}x{height} magnitude image, seed {seed}"),
+                    ch08::edge_density(&table, width, height, window),
+                    (inner - outer) / (2 * (x1 - x0 + y1 - y0)) as f64,
+                    Tolerance { abs: 1e-6, rel: 1e-9 },
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn your_proposals_find_the_objects_of_shapes_scenes() {
+        course::graded!();
+        let config = datasets::shapes::ShapesConfig { max_objects: 4, ..Default::default() };
+        let scenes = datasets::shapes::generate_many(&config, 2026, 20);
+        let (mut found, mut objects_seen) = (0.0, 0);
+        for scene in &scenes {
+            let grey: Vec<f32> =
+                scene.image.pixels().map(|p| p.0.iter().map(|&c| f32::from(c)).sum::<f32>() / 3.0).collect();
+            let proposals: Vec<Corners> =
+                ch08::edge_proposals(&grey, 64, 64).into_iter().map(|(b, _)| b).collect();
+            let objects: Vec<Corners> = scene.objects.iter().map(|o| ch08::corners(&o.bbox)).collect();
+            found += f64::from(ch08::recall_at_k(&proposals, &objects, 50, 0.5)) * objects.len() as f64;
+            objects_seen += objects.len();
+        }
+        let recall = found / objects_seen as f64;
+        course::check!(
+            recall >= 0.9,
+            "edge_density (book section 8.6): the given edge_proposals with your integral_image, box_sum and edge_density find {:.1} % of the {objects_seen} objects of 20 shapes scenes in their first 50 proposals; at least 90 % expected (the book's: 98.7 %)",
+            100.0 * recall
+        );
+    }
+}
+
+mod recall_at_k {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_definition_on_random_proposals() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 200);
+            let objects: Vec<Corners> =
+                (0..r.gen_range(1..6)).map(|_| random_box(&mut r, 40.0, 4.0)).collect();
+            let proposals: Vec<Corners> =
+                (0..r.gen_range(0..40)).map(|_| random_box(&mut r, 40.0, 4.0)).collect();
+            for k in [0, 1, 5, 20, 100] {
+                let first = &proposals[..k.min(proposals.len())];
+                let found = objects.iter().filter(|o| first.iter().any(|p| iou64(p, o) >= 0.3)).count();
+                assert_close(
+                    format!("recall_at_k (book section 8.6): {} objects, {} proposals, k = {k}, IoU 0.3, seed {seed}", objects.len(), proposals.len()),
+                    f64::from(ch08::recall_at_k(&proposals, &objects, k, 0.3)),
+                    found as f64 / objects.len() as f64,
+                    F32,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_objects_and_the_threshold() {
+        course::graded!();
+        course::check_eq!(
+            ch08::recall_at_k(&[[0.0, 0.0, 1.0, 1.0]], &[], 10, 0.5),
+            1.0,
+            "recall_at_k (book section 8.6): nothing to find: recall 1"
+        );
+        course::check_eq!(
+            ch08::recall_at_k(&[[0.0, 0.0, 2.0, 1.0]], &[[0.0, 0.0, 1.0, 1.0]], 1, 0.5),
+            1.0,
+            "recall_at_k (book section 8.6): an IoU of exactly the threshold (0.5) finds the object"
+        );
+    }
+}

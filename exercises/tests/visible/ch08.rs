@@ -505,3 +505,82 @@ mod block_normalise {
         );
     }
 }
+
+mod integral_image {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        course::check_eq!(
+            ch08::integral_image(&[1.0, 2.0, 3.0, 4.0], 2, 2),
+            vec![0.0, 0.0, 0.0, 0.0, 1.0, 3.0, 0.0, 4.0, 10.0],
+            "integral_image (book section 8.6): the 2x2 image 1 2 / 3 4"
+        );
+    }
+}
+
+mod box_sum {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let table = [0.0, 0.0, 0.0, 0.0, 1.0, 3.0, 0.0, 4.0, 10.0];
+        course::check_eq!(
+            (
+                ch08::box_sum(&table, 2, [1, 0, 2, 2]),
+                ch08::box_sum(&table, 2, [0, 0, 2, 2]),
+                ch08::box_sum(&table, 2, [1, 1, 1, 2])
+            ),
+            (6.0, 10.0, 0.0),
+            "box_sum (book section 8.6): the right column 2 + 4, the whole image, an empty box"
+        );
+    }
+}
+
+mod edge_density {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        // a 12x12 magnitude image with the outline of the square [2, 2, 10, 10] set to 1
+        let magnitude: Vec<f32> = (0..144)
+            .map(|i| {
+                let (x, y) = (i % 12, i / 12);
+                let inside = (2..10).contains(&x) && (2..10).contains(&y);
+                if inside && (x == 2 || x == 9 || y == 2 || y == 9) {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let table = ch08::integral_image(&magnitude, 12, 12);
+        assert_all_close(
+            "edge_density (book section 8.6): the fitting window holds all 28 edge pixels in its inner band; shifted by 2, 14 inside and 10 outside",
+            &[ch08::edge_density(&table, 12, 12, [2, 2, 10, 10]), ch08::edge_density(&table, 12, 12, [4, 2, 12, 10])],
+            &[28.0 / 32.0, 4.0 / 32.0],
+            F32,
+        );
+    }
+}
+
+mod recall_at_k {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let objects = [[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]];
+        let proposals = [[30.0, 30.0, 40.0, 40.0], [1.0, 1.0, 11.0, 11.0], [20.0, 20.0, 30.0, 30.0]];
+        let recalls: Vec<f32> =
+            [1, 2, 3, 10].iter().map(|&k| ch08::recall_at_k(&proposals, &objects, k, 0.5)).collect();
+        course::check_eq!(
+            recalls,
+            vec![0.0, 0.5, 1.0, 1.0],
+            "recall_at_k (book section 8.6): the first proposal misses, the second finds object 0 (IoU 0.68), the third object 1"
+        );
+    }
+}

@@ -19,6 +19,7 @@ pub const FIGURES: &[(&str, Figure)] = &[
     ("ch08/nms.png", nms_before_after),
     ("ch08/anchor-labels.png", anchor_labels),
     ("ch08/hog.png", hog_glyphs),
+    ("ch08/proposal-recall.png", proposal_recall),
 ];
 
 /// The scenes of the figures: 64x64, 1 to 4 objects of sides 10 to 24, noise 8.
@@ -304,5 +305,57 @@ fn hog_glyphs(path: &Path) -> Result {
         Tile { image: glyphs, caption: format!("{cells_x} x {cells_y} cell histograms, 9 bins each") },
     ];
     plot::image_grid(path, "histograms of oriented gradients", &tiles, 2, w as u32 * SCALE)?;
+    Ok(())
+}
+
+/// Recall at k proposals on the 100 scenes of the precision-recall figure: edge-density
+/// proposals against random windows of the same sizes and positions.
+fn proposal_recall(path: &Path) -> Result {
+    let scenes = shapes::generate_many(&scene_config(), 8, 100);
+    let mut r = rng(1);
+    let ks: Vec<usize> = (1..=100).collect();
+    let (mut edge, mut random) = (vec![0.0f64; ks.len()], vec![0.0f64; ks.len()]);
+    let mut objects_seen = 0;
+    for scene in &scenes {
+        let (w, h) = (scene.image.width() as usize, scene.image.height() as usize);
+        let grey: Vec<f32> =
+            scene.image.pixels().map(|p| p.0.iter().map(|&c| f32::from(c)).sum::<f32>() / 3.0).collect();
+        let proposals: Vec<Corners> = ch08::edge_proposals(&grey, w, h).into_iter().map(|(b, _)| b).collect();
+        // the windows edge_proposals scores: sides 10 to 26 in steps of 2, at even positions
+        let windows: Vec<Corners> = (0..100)
+            .map(|_| {
+                let (ww, wh) = (2 * r.gen_range(5..=13), 2 * r.gen_range(5..=13));
+                let (x, y) = (2 * r.gen_range(0..=(w - ww) / 2), 2 * r.gen_range(0..=(h - wh) / 2));
+                [x as f32, y as f32, (x + ww) as f32, (y + wh) as f32]
+            })
+            .collect();
+        let objects: Vec<Corners> = scene.objects.iter().map(|o| ch08::corners(&o.bbox)).collect();
+        objects_seen += objects.len();
+        for (i, &k) in ks.iter().enumerate() {
+            edge[i] += f64::from(ch08::recall_at_k(&proposals, &objects, k, 0.5)) * objects.len() as f64;
+            random[i] += f64::from(ch08::recall_at_k(&windows, &objects, k, 0.5)) * objects.len() as f64;
+        }
+    }
+    let curve = |sums: &[f64]| -> Vec<(f64, f64)> {
+        ks.iter().zip(sums).map(|(&k, &s)| (k as f64, 100.0 * s / objects_seen as f64)).collect()
+    };
+    let (edge, random) = (curve(&edge), curve(&random));
+    for k in [10, 50, 100] {
+        println!(
+            "      recall@{k}: edge density {:.1} %, random windows {:.1} %",
+            edge[k - 1].1,
+            random[k - 1].1
+        );
+    }
+    let panel = Panel {
+        title: format!("recall at IoU 0.5 of {objects_seen} objects in 100 scenes"),
+        x_label: "proposals per image k".into(),
+        y_label: "recall (%)".into(),
+        series: vec![
+            Series { label: "edge density + NMS".into(), points: edge },
+            Series { label: "random windows".into(), points: random },
+        ],
+    };
+    plot::line_charts_with_legend(path, &[panel], (640, 400), plot::SeriesLabelPosition::LowerRight)?;
     Ok(())
 }
