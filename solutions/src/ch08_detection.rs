@@ -866,3 +866,146 @@ pub fn recall_at_k(proposals: &[Corners], objects: &[Corners], k: usize, iou_thr
     // END SOLUTION
 }
 // ANCHOR_END: recall_at_k
+
+/// A linear two-class SVM: `score(x) = w·x + b`, positive for class +1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearSvm {
+    pub weights: Vec<f64>,
+    pub bias: f64,
+}
+
+impl LinearSvm {
+    /// `w·x + b`.
+    pub fn score(&self, x: &[f32]) -> f64 {
+        self.weights.iter().zip(x).map(|(w, &v)| w * f64::from(v)).sum::<f64>() + self.bias
+    }
+}
+
+// ANCHOR: train_linear_svm
+/// Trains a linear SVM with Pegasos (Shalev-Shwartz, Singer and Srebro 2007): stochastic
+/// sub-gradient descent on `λ/2·(‖w‖² + b²) + (1/n) Σ_i max(0, 1 − y_i (w·x_i + b))`, the
+/// hinge loss of section 5.3 with L2 regularisation. The bias is treated as the weight of a
+/// constant feature 1, so it is regularised too.
+///
+/// Start from `w = 0`, `b = 0`. At step `t = 1, …, steps` draw `i = rng.gen_range(0..n)`,
+/// set `η = 1 / (λ t)` and shrink `w ← (1 − ηλ) w`, `b ← (1 − ηλ) b`; if the sample's margin
+/// before the step, `y_i (w·x_i + b)`, was below 1, also add `η y_i x_i` to `w` and `η y_i`
+/// to `b`. Compute in f64.
+///
+/// - `features`: `n >= 1` vectors of one length; `positive`: `true` where `y_i = +1`.
+pub fn train_linear_svm<R: Rng>(
+    features: &[Vec<f32>],
+    positive: &[bool],
+    lambda: f64,
+    steps: usize,
+    rng: &mut R,
+) -> LinearSvm {
+    assert!(
+        !features.is_empty() && features.len() == positive.len(),
+        "train_linear_svm: one label per vector"
+    );
+    // BEGIN SOLUTION train_linear_svm: Pegasos: a random sample per step, the margin before the step, shrink, and add on a violation
+    let mut svm = LinearSvm { weights: vec![0.0; features[0].len()], bias: 0.0 };
+    for t in 1..=steps {
+        let i = rng.gen_range(0..features.len());
+        let y = if positive[i] { 1.0 } else { -1.0 };
+        let eta = 1.0 / (lambda * t as f64);
+        let violated = y * svm.score(&features[i]) < 1.0;
+        let shrink = 1.0 - eta * lambda;
+        svm.weights.iter_mut().for_each(|w| *w *= shrink);
+        svm.bias *= shrink;
+        if violated {
+            for (w, &x) in svm.weights.iter_mut().zip(&features[i]) {
+                *w += eta * y * f64::from(x);
+            }
+            svm.bias += eta * y;
+        }
+    }
+    svm
+    // END SOLUTION
+}
+// ANCHOR_END: train_linear_svm
+
+/// The side of the windows the window classifier sees: 24 pixels, 3 x 3 HOG cells.
+pub const WINDOW: u32 = 24;
+
+/// The label of a background window in [`window_examples`]: one past the shape classes.
+pub const BACKGROUND: usize = 3;
+
+/// The grey [`WINDOW`]-sized crop of a square around `centre` with side `side` (moved
+/// inside the image where it sticks out), resized with bilinear filtering, as HOG values.
+pub fn window_hog(scene: &datasets::shapes::Scene, centre: (f32, f32), side: f32) -> Vec<f32> {
+    let (w, h) = scene.image.dimensions();
+    let side = side.round().clamp(4.0, w.min(h) as f32) as u32;
+    let x = (centre.0 - side as f32 / 2.0).round().clamp(0.0, (w - side) as f32) as u32;
+    let y = (centre.1 - side as f32 / 2.0).round().clamp(0.0, (h - side) as f32) as u32;
+    let crop = image::imageops::crop_imm(&scene.image, x, y, side, side).to_image();
+    let grey = image::DynamicImage::ImageRgb8(crop).to_luma32f();
+    let window = image::imageops::resize(&grey, WINDOW, WINDOW, image::imageops::FilterType::Triangle);
+    let pixels: Vec<f32> = window.pixels().map(|p| 255.0 * p.0[0]).collect();
+    hog(&pixels, WINDOW as usize, WINDOW as usize)
+}
+
+/// Windows of `scenes` for a window classifier, as HOG vectors with labels: every object
+/// (its class, a square of 1.25 times its longer side around its centre) and
+/// `negatives_per_scene` background squares (sides 12 to 30, IoU below 0.3 with every
+/// object; label [`BACKGROUND`]), drawn from `rng`.
+pub fn window_examples<R: Rng>(
+    scenes: &[datasets::shapes::Scene],
+    negatives_per_scene: usize,
+    rng: &mut R,
+) -> (Vec<Vec<f32>>, Vec<usize>) {
+    let (mut features, mut labels) = (Vec::new(), Vec::new());
+    for scene in scenes {
+        let objects: Vec<Corners> = scene.objects.iter().map(|o| corners(&o.bbox)).collect();
+        for (object, bbox) in scene.objects.iter().zip(&objects) {
+            let (x, y, w, h) = centre_size(bbox);
+            features.push(window_hog(scene, (x, y), 1.25 * w.max(h)));
+            labels.push(object.kind.class_id());
+        }
+        let (width, height) = scene.image.dimensions();
+        let mut found = 0;
+        while found < negatives_per_scene {
+            let side = rng.gen_range(12.0..30.0f32);
+            let (x, y) = (rng.gen_range(0.0..width as f32 - side), rng.gen_range(0.0..height as f32 - side));
+            let window = [x, y, x + side, y + side];
+            if objects.iter().all(|o| iou(&window, o) < 0.3) {
+                features.push(window_hog(scene, (x + side / 2.0, y + side / 2.0), side));
+                labels.push(BACKGROUND);
+                found += 1;
+            }
+        }
+    }
+    (features, labels)
+}
+
+/// One SVM per class against all others ([`train_linear_svm`], `classes` of them, each with
+/// its own generator `rng(seed + class)`); a window's class is the one whose SVM scores
+/// highest.
+pub fn train_one_vs_rest(
+    features: &[Vec<f32>],
+    labels: &[usize],
+    classes: usize,
+    lambda: f64,
+    steps: usize,
+    seed: u64,
+) -> Vec<LinearSvm> {
+    (0..classes)
+        .map(|class| {
+            let positive: Vec<bool> = labels.iter().map(|&l| l == class).collect();
+            train_linear_svm(
+                features,
+                &positive,
+                lambda,
+                steps,
+                &mut courselib::device::rng(seed + class as u64),
+            )
+        })
+        .collect()
+}
+
+/// The class whose SVM gives `x` the highest score.
+pub fn classify(svms: &[LinearSvm], x: &[f32]) -> usize {
+    let scores: Vec<f32> = svms.iter().map(|s| s.score(x) as f32).collect();
+    by_descending_score(&scores)[0]
+}

@@ -1742,3 +1742,109 @@ mod recall_at_k {
         );
     }
 }
+
+mod train_linear_svm {
+    use super::*;
+
+    /// The regularisation chosen on validation windows in section 8.7.
+    const LAMBDA: f64 = 1e-4;
+    /// The window classifier's bar: the book's reaches 99.3 % on its test windows.
+    const BAR: f64 = 0.95;
+
+    /// Pegasos from its definition.
+    fn reference_svm(
+        x: &[Vec<f32>],
+        positive: &[bool],
+        lambda: f64,
+        steps: usize,
+        seed: u64,
+    ) -> (Vec<f64>, f64) {
+        let mut draws = rng(seed);
+        let (mut w, mut b) = (vec![0.0f64; x[0].len()], 0.0f64);
+        for t in 1..=steps {
+            let i = draws.gen_range(0..x.len());
+            let y = if positive[i] { 1.0 } else { -1.0 };
+            let eta = 1.0 / (lambda * t as f64);
+            let margin = y * (w.iter().zip(&x[i]).map(|(a, &v)| a * f64::from(v)).sum::<f64>() + b);
+            for a in w.iter_mut() {
+                *a *= 1.0 - eta * lambda;
+            }
+            b *= 1.0 - eta * lambda;
+            if margin < 1.0 {
+                for (a, &v) in w.iter_mut().zip(&x[i]) {
+                    *a += eta * y * f64::from(v);
+                }
+                b += eta * y;
+            }
+        }
+        (w, b)
+    }
+
+    #[test]
+    fn replays_pegasos_on_random_data() {
+        course::graded!();
+        for (seed, lambda) in SEEDS.into_iter().zip([0.01, 0.1, 1.0, 0.03]) {
+            let mut r = rng(seed + 210);
+            let (n, d, steps) = (r.gen_range(5..40), r.gen_range(2..10), r.gen_range(50..300));
+            let x: Vec<Vec<f32>> = (0..n).map(|_| (0..d).map(|_| r.gen_range(-2.0..2.0)).collect()).collect();
+            let positive: Vec<bool> = (0..n).map(|_| r.gen_bool(0.5)).collect();
+            let svm = ch08::train_linear_svm(&x, &positive, lambda, steps, &mut rng(seed));
+            let (w, b) = reference_svm(&x, &positive, lambda, steps, seed);
+            let context = format!("train_linear_svm (book section 8.7): {n} random vectors of {d}, λ = {lambda}, {steps} steps, seed {seed}");
+            assert_all_close(
+                format!("{context}: weights"),
+                &svm.weights,
+                &w,
+                Tolerance { abs: 1e-9, rel: 1e-9 },
+            );
+            assert_close(format!("{context}: bias"), svm.bias, b, Tolerance { abs: 1e-9, rel: 1e-9 });
+        }
+    }
+
+    #[test]
+    fn learns_separable_data() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 220);
+            let normal: Vec<f32> = (0..5).map(|_| r.gen_range(-1.0..1.0)).collect();
+            let mut x = Vec::new();
+            while x.len() < 200 {
+                let p: Vec<f32> = (0..5).map(|_| r.gen_range(-3.0..3.0)).collect();
+                let side: f32 = p.iter().zip(&normal).map(|(a, b)| a * b).sum::<f32>() + 0.5;
+                if side.abs() > 0.3 {
+                    x.push(p);
+                }
+            }
+            let positive: Vec<bool> = x
+                .iter()
+                .map(|p| p.iter().zip(&normal).map(|(a, b)| a * b).sum::<f32>() + 0.5 > 0.0)
+                .collect();
+            let svm = ch08::train_linear_svm(&x, &positive, 1e-3, 5000, &mut rng(seed));
+            let correct = x.iter().zip(&positive).filter(|(p, &y)| (svm.score(p) > 0.0) == y).count();
+            course::check!(
+                correct >= 190,
+                "train_linear_svm (book section 8.7): 200 points separable with a margin (seed {seed}); 5,000 steps at λ = 0.001 classify {correct} correctly, at least 190 expected"
+            );
+        }
+    }
+
+    #[test]
+    fn your_hog_and_svm_classify_windows_of_shapes_scenes() {
+        course::graded!();
+        let config = datasets::shapes::ShapesConfig { max_objects: 4, ..Default::default() };
+        let mut r = rng(230);
+        let (x, y) = ch08::window_examples(&datasets::shapes::generate_many(&config, 230, 60), 4, &mut r);
+        let (vx, vy) = ch08::window_examples(&datasets::shapes::generate_many(&config, 231, 30), 4, &mut r);
+        let svms = ch08::train_one_vs_rest(&x, &y, 4, LAMBDA, 20_000, 1);
+        let correct = vx.iter().zip(&vy).filter(|(v, &label)| ch08::classify(&svms, v) == label).count();
+        let accuracy = correct as f64 / vx.len() as f64;
+        course::check!(
+            accuracy >= BAR,
+            "train_linear_svm (book section 8.7): four one-vs-rest SVMs on your HOG, trained on {} windows of 60 scenes, classify {:.1} % of {} windows of 30 other scenes; at least {:.0} % expected",
+            x.len(),
+            100.0 * accuracy,
+            vx.len(),
+            100.0 * BAR
+        );
+    }
+}

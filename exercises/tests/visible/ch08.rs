@@ -584,3 +584,41 @@ mod recall_at_k {
         );
     }
 }
+
+mod train_linear_svm {
+    use super::*;
+    use courselib::device::rng;
+    use rand::Rng;
+
+    fn four_points() -> (Vec<Vec<f32>>, Vec<bool>) {
+        (
+            vec![vec![2.0, 2.0], vec![3.0, 1.0], vec![-2.0, -1.0], vec![-1.0, -3.0]],
+            vec![true, true, false, false],
+        )
+    }
+
+    #[test]
+    fn the_first_step_and_four_points() {
+        course::graded!();
+        let (x, positive) = four_points();
+        // Step 1: w = 0, so every margin is 0 < 1; η = 1/λ = 10 and the shrink factor is 0.
+        let i = rng(0).gen_range(0..4);
+        let y = if positive[i] { 1.0 } else { -1.0 };
+        let svm = ch08::train_linear_svm(&x, &positive, 0.1, 1, &mut rng(0));
+        assert_all_close(
+            format!(
+                "train_linear_svm (book section 8.7): after one step on sample {i}: w = 10·y·x, b = 10·y"
+            ),
+            &[svm.weights[0], svm.weights[1], svm.bias],
+            &[10.0 * y * f64::from(x[i][0]), 10.0 * y * f64::from(x[i][1]), 10.0 * y],
+            Tolerance { abs: 1e-12, rel: 1e-12 },
+        );
+        let svm = ch08::train_linear_svm(&x, &positive, 0.1, 500, &mut rng(0));
+        let signs: Vec<bool> = x.iter().map(|p| svm.score(p) > 0.0).collect();
+        course::check_eq!(
+            signs,
+            positive,
+            "train_linear_svm (book section 8.7): 500 steps separate the four points"
+        );
+    }
+}

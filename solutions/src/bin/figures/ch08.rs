@@ -20,6 +20,7 @@ pub const FIGURES: &[(&str, Figure)] = &[
     ("ch08/anchor-labels.png", anchor_labels),
     ("ch08/hog.png", hog_glyphs),
     ("ch08/proposal-recall.png", proposal_recall),
+    ("ch08/svm-windows.png", svm_windows),
 ];
 
 /// The scenes of the figures: 64x64, 1 to 4 objects of sides 10 to 24, noise 8.
@@ -357,5 +358,51 @@ fn proposal_recall(path: &Path) -> Result {
         ],
     };
     plot::line_charts_with_legend(path, &[panel], (640, 400), plot::SeriesLabelPosition::LowerRight)?;
+    Ok(())
+}
+
+/// The window classifier of section 8.7: HOG of 24 x 24 windows and four one-vs-rest
+/// linear SVMs, λ chosen on validation windows, the test windows read once.
+fn svm_windows(path: &Path) -> Result {
+    let config = scene_config();
+    let mut r = rng(7);
+    let mut windows =
+        |seed: u64, n: usize| ch08::window_examples(&shapes::generate_many(&config, seed, n), 4, &mut r);
+    let (train, val, test) = (windows(100, 200), windows(101, 100), windows(102, 100));
+    let accuracy = |svms: &[ch08::LinearSvm], (x, y): &(Vec<Vec<f32>>, Vec<usize>)| {
+        x.iter().zip(y).filter(|(v, &label)| ch08::classify(svms, v) == label).count() as f64 / x.len() as f64
+    };
+    let lambdas = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1];
+    let mut points = Vec::new();
+    let mut best = (0.0, 0.0, Vec::new());
+    for lambda in lambdas {
+        let svms = ch08::train_one_vs_rest(&train.0, &train.1, 4, lambda, 20_000, 1);
+        let (on_train, on_val) = (accuracy(&svms, &train), accuracy(&svms, &val));
+        println!("      λ = {lambda:e}: train {:.1} %, validation {:.1} %", 100.0 * on_train, 100.0 * on_val);
+        points.push((lambda.log10(), 100.0 * on_val));
+        if on_val > best.1 {
+            best = (lambda, on_val, svms);
+        }
+    }
+    let on_test = accuracy(&best.2, &test);
+    println!(
+        "      {} / {} / {} windows; chosen λ = {:e}; test accuracy {:.1} % (read once)",
+        train.0.len(),
+        val.0.len(),
+        test.0.len(),
+        best.0,
+        100.0 * on_test
+    );
+    let panel = Panel {
+        title: format!(
+            "window classifier: HOG + 4 linear SVMs (test {:.1} % at λ = {:e})",
+            100.0 * on_test,
+            best.0
+        ),
+        x_label: "log10 λ".into(),
+        y_label: "validation accuracy (%)".into(),
+        series: vec![Series { label: "validation windows".into(), points }],
+    };
+    plot::line_charts(path, &[panel], 640, 400)?;
     Ok(())
 }
