@@ -455,6 +455,12 @@ pub fn block_normalise(histograms: &[f32], cells_x: usize, cells_y: usize) -> Ve
 }
 // ANCHOR_END: block_normalise
 
+/// A colour image in grey, as HOG sees it: the mean of the three channels, in grey levels
+/// (0 to 255), row by row.
+pub fn grey(image: &image::RgbImage) -> Vec<f32> {
+    image.pixels().map(|p| p.0.iter().map(|&c| f32::from(c)).sum::<f32>() / 3.0).collect()
+}
+
 /// The HOG descriptor of a grey image: [`image_gradients`], [`cell_histograms`],
 /// [`block_normalise`].
 pub fn hog(pixels: &[f32], width: usize, height: usize) -> Vec<f32> {
@@ -594,9 +600,12 @@ pub fn window_hog(scene: &datasets::shapes::Scene, centre: (f32, f32), side: f32
     let x = (centre.0 - side as f32 / 2.0).round().clamp(0.0, (w - side) as f32) as u32;
     let y = (centre.1 - side as f32 / 2.0).round().clamp(0.0, (h - side) as f32) as u32;
     let crop = image::imageops::crop_imm(&scene.image, x, y, side, side).to_image();
-    let grey = image::DynamicImage::ImageRgb8(crop).to_luma32f();
-    let window = image::imageops::resize(&grey, WINDOW, WINDOW, image::imageops::FilterType::Triangle);
-    let pixels: Vec<f32> = window.pixels().map(|p| 255.0 * p.0[0]).collect();
+    // `resize` clips f32 pixels to [0, 1]: resample in that range, then back to grey levels.
+    let unit: Vec<f32> = grey(&crop).into_iter().map(|v| v / 255.0).collect();
+    let grey_crop: image::ImageBuffer<image::Luma<f32>, Vec<f32>> =
+        image::ImageBuffer::from_raw(side, side, unit).expect("one value per pixel");
+    let window = image::imageops::resize(&grey_crop, WINDOW, WINDOW, image::imageops::FilterType::Triangle);
+    let pixels: Vec<f32> = window.into_raw().into_iter().map(|v| 255.0 * v).collect();
     hog(&pixels, WINDOW as usize, WINDOW as usize)
 }
 

@@ -123,6 +123,14 @@ fn augmentations(path: &Path) -> Result {
             caption: "elastic α = 34, σ = 1".into(),
         },
     ];
+    // The size of Simard's fields on 28x28 images, quoted in section 6.8.
+    for seed in [1, 2, 3, 1234] {
+        let field = ch06::elastic_field(28, 28, 34.0, 4.0, &mut courselib::device::rng(seed));
+        let all: Vec<f64> = field.dx.iter().chain(&field.dy).copied().collect();
+        let rms = (all.iter().map(|v| v * v).sum::<f64>() / all.len() as f64).sqrt();
+        let largest = all.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        println!("      elastic field α 34, σ 4, seed {seed}: rms {rms:.2} px, largest {largest:.2} px");
+    }
     plot::image_grid(path, "data augmentation of one training image", &tiles, 3, 180)?;
     Ok(())
 }

@@ -270,8 +270,7 @@ fn anchor_labels(path: &Path) -> Result {
 fn hog_glyphs(path: &Path) -> Result {
     let scene = four_object_scene();
     let (w, h) = (scene.image.width() as usize, scene.image.height() as usize);
-    let grey: Vec<f32> =
-        scene.image.pixels().map(|p| p.0.iter().map(|&c| f32::from(c)).sum::<f32>() / 3.0).collect();
+    let grey: Vec<f32> = ch08::grey(&scene.image);
     let histograms = ch08::cell_histograms(&ch08::image_gradients(&grey, w, h));
     let top = histograms.iter().copied().fold(0.0, f32::max);
     let (cells_x, cells_y) = (w / ch08::HOG_CELL, h / ch08::HOG_CELL);
@@ -316,12 +315,12 @@ fn proposal_recall(path: &Path) -> Result {
     let mut r = rng(1);
     let ks: Vec<usize> = (1..=100).collect();
     let (mut edge, mut random) = (vec![0.0f64; ks.len()], vec![0.0f64; ks.len()]);
-    let mut objects_seen = 0;
+    let (mut objects_seen, mut proposals_made) = (0, 0);
     for scene in &scenes {
         let (w, h) = (scene.image.width() as usize, scene.image.height() as usize);
-        let grey: Vec<f32> =
-            scene.image.pixels().map(|p| p.0.iter().map(|&c| f32::from(c)).sum::<f32>() / 3.0).collect();
+        let grey: Vec<f32> = ch08::grey(&scene.image);
         let proposals: Vec<Corners> = ch08::edge_proposals(&grey, w, h).into_iter().map(|(b, _)| b).collect();
+        proposals_made += proposals.len();
         // the windows edge_proposals scores: sides 10 to 26 in steps of 2, at even positions
         let windows: Vec<Corners> = (0..100)
             .map(|_| {
@@ -341,6 +340,7 @@ fn proposal_recall(path: &Path) -> Result {
         ks.iter().zip(sums).map(|(&k, &s)| (k as f64, 100.0 * s / objects_seen as f64)).collect()
     };
     let (edge, random) = (curve(&edge), curve(&random));
+    println!("      {:.1} proposals per scene after NMS", proposals_made as f64 / scenes.len() as f64);
     for k in [10, 50, 100] {
         println!(
             "      recall@{k}: edge density {:.1} %, random windows {:.1} %",
