@@ -609,8 +609,13 @@ pub fn window_hog(scene: &datasets::shapes::Scene, centre: (f32, f32), side: f32
     hog(&pixels, WINDOW as usize, WINDOW as usize)
 }
 
+/// How much larger than its object a window of [`window_examples`] is: a square of 1.25
+/// times the object's longer side, so that HOG sees the object's outline and some
+/// background around it.
+pub const CONTEXT: f32 = 1.25;
+
 /// Windows of `scenes` for a window classifier, as HOG vectors with labels: every object
-/// (its class, a square of 1.25 times its longer side around its centre) and
+/// (its class, a square of [`CONTEXT`] times its longer side around its centre) and
 /// `negatives_per_scene` background squares (sides 12 to 30, IoU below 0.3 with every
 /// object; label [`BACKGROUND`]), drawn from `rng`.
 pub fn window_examples<R: Rng>(
@@ -623,7 +628,7 @@ pub fn window_examples<R: Rng>(
         let objects: Vec<Corners> = scene.objects.iter().map(|o| corners(&o.bbox)).collect();
         for (object, bbox) in scene.objects.iter().zip(&objects) {
             let (x, y, w, h) = centre_size(bbox);
-            features.push(window_hog(scene, (x, y), 1.25 * w.max(h)));
+            features.push(window_hog(scene, (x, y), CONTEXT * w.max(h)));
             labels.push(object.kind.class_id());
         }
         let (width, height) = scene.image.dimensions();
@@ -671,4 +676,431 @@ pub fn train_one_vs_rest(
 pub fn classify(svms: &[LinearSvm], x: &[f32]) -> usize {
     let scores: Vec<f32> = svms.iter().map(|s| s.score(x) as f32).collect();
     by_descending_score(&scores)[0]
+}
+
+/// The window sides of the sliding-window detector's pyramid: objects of sides 10 to 24
+/// seen with [`CONTEXT`] need windows of 12.5 to 30 pixels, about 20 % apart.
+pub const PYRAMID_SIDES: [usize; 6] = [12, 15, 18, 22, 26, 30];
+
+/// The step of the sliding window, in pixels.
+pub const PYRAMID_STRIDE: usize = 4;
+
+// ANCHOR: pyramid_windows
+/// The windows a sliding-window detector scores on a `width × height` image, for an image
+/// pyramid: scaling the image by `WINDOW / side` and sliding the fixed [`WINDOW`]-sized
+/// window over it is the same as sliding a window of `side` pixels over the image and
+/// resampling each crop to [`WINDOW`] ([`window_hog`] does).
+///
+/// For each side in `sides` (in their order): the squares of that side whose top-left
+/// corners lie at `x, y = 0, stride, 2·stride, …` with the square inside the image, row by
+/// row (`y` outer, `x` inner). A side larger than the image gives no window.
+pub fn pyramid_windows(width: usize, height: usize, sides: &[usize], stride: usize) -> Vec<Corners> {
+    assert!(stride > 0, "pyramid_windows: the stride must be at least 1");
+    todo!("ch08 pyramid_windows: per side, the corners on the stride's grid that keep the square inside; see book section 8.7")
+}
+// ANCHOR_END: pyramid_windows
+
+// ANCHOR: detect_windows
+/// The sliding-window detector (section 8.7): each window of `windows` becomes
+/// [`window_hog`] of its centre and side, the one-vs-rest `svms` (the shape classes and
+/// [`BACKGROUND`]) score it, and [`classify`] names its class. A window whose class is a
+/// shape and whose SVM score (of that class) is at least `min_score` becomes a detection
+/// in image `image` with that score and the box of the object it saw: the window shrunk
+/// about its centre by [`CONTEXT`]. Finally [`nms_per_class`] at `iou_threshold`.
+pub fn detect_windows(
+    scene: &datasets::shapes::Scene,
+    image: usize,
+    svms: &[LinearSvm],
+    windows: &[Corners],
+    min_score: f32,
+    iou_threshold: f32,
+) -> Vec<Detection> {
+    todo!("ch08 detect_windows: per window its HOG, the class and its score; keep shapes scoring at least min_score, as the inner box; NMS per class; see book section 8.7")
+}
+// ANCHOR_END: detect_windows
+
+// ---------------------------------------------------------------------------------------
+// Section 8.8: a single-shot detector.
+
+/// What the single-shot detector tells apart: background (0) and the three shapes (`1 +`
+/// their class id).
+pub const SSD_CLASSES: usize = 1 + datasets::shapes::ShapeKind::COUNT;
+
+/// Default boxes per cell of each feature map.
+pub const SSD_PER_CELL: usize = 2;
+
+/// The default boxes of the fine 8x8 map (stride 8 pixels): sides 11 and 15 pixels.
+pub const SSD_FINE_SIDES: [f32; SSD_PER_CELL] = [11.0, 15.0];
+
+/// The default boxes of the coarse 4x4 map (stride 16 pixels): sides 20 and 26 pixels.
+pub const SSD_COARSE_SIDES: [f32; SSD_PER_CELL] = [20.0, 26.0];
+
+/// Default boxes on the fine map: 8·8 cells, [`SSD_PER_CELL`] each.
+pub const SSD_FINE: usize = 8 * 8 * SSD_PER_CELL;
+
+/// Default boxes in all: the fine map's 128, then the coarse map's 32 (4·4 cells).
+pub const SSD_DEFAULTS: usize = SSD_FINE + 4 * 4 * SSD_PER_CELL;
+
+/// SSD's "variances": the regression targets are [`encode_box`]'s offsets divided by
+/// these, so that a shift of a tenth of the box and a size change of a fifth in log scale
+/// weigh as much as a unit of classification loss.
+pub const SSD_VARIANCES: [f32; 4] = [0.1, 0.1, 0.2, 0.2];
+
+/// The detector's default boxes: [`anchor_boxes`] of the fine 8x8 map (stride 8,
+/// [`SSD_FINE_SIDES`]) followed by those of the coarse 4x4 map (stride 16,
+/// [`SSD_COARSE_SIDES`]), all square (the shapes' boxes are): [`SSD_DEFAULTS`] boxes.
+pub fn ssd_default_boxes() -> Vec<Corners> {
+    let mut boxes = anchor_boxes(8, 8, 8.0, &SSD_FINE_SIDES, &[1.0]);
+    boxes.extend(anchor_boxes(4, 4, 16.0, &SSD_COARSE_SIDES, &[1.0]));
+    boxes
+}
+
+/// The scenes of this chapter: 64x64 pixels, 1 to 4 objects of sides 10 to 24 pixels,
+/// noise 8, a plain grey background, no overlap.
+pub fn detection_scenes() -> datasets::shapes::ShapesConfig {
+    datasets::shapes::ShapesConfig { max_objects: 4, ..Default::default() }
+}
+
+/// The ground truth of a scene as `(class id, box)` per object.
+pub fn scene_objects(scene: &datasets::shapes::Scene) -> Vec<(usize, Corners)> {
+    scene.objects.iter().map(|o| (o.kind.class_id(), corners(&o.bbox))).collect()
+}
+
+/// The training targets of one image's default boxes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SsdTargets {
+    /// Per default box: 0 for background, `1 + class` for a box matched to an object.
+    pub classes: Vec<usize>,
+    /// Per default box: the [`encode_box`] offsets of its object divided by
+    /// [`SSD_VARIANCES`]; zeros for background.
+    pub offsets: Vec<[f32; 4]>,
+}
+
+// ANCHOR: match_default_boxes
+/// SSD's matching of default boxes to the `objects` (`(class, box)`) of one image. A
+/// default box learns the object it overlaps most (as in [`label_anchors`]) if that IoU is
+/// above 0.5, or if it is the best default box of some object (so that every object is
+/// learned by at least one box); every other default box is background.
+///
+/// Returns per default box the class `1 + class` of its object (0 for background) and the
+/// offsets `encode_box(default, object)` divided element-wise by [`SSD_VARIANCES`] (zeros for
+/// background).
+pub fn match_default_boxes(defaults: &[Corners], objects: &[(usize, Corners)]) -> SsdTargets {
+    todo!("ch08 match_default_boxes: label_anchors at 0.5 (what it leaves ignored is background here); the class and the scaled offsets of each positive box; see book section 8.8")
+}
+// ANCHOR_END: match_default_boxes
+
+// ANCHOR: hard_negatives
+/// Hard-negative mining (SSD): of the background boxes (`classes[i] == 0`), the ones with
+/// the largest `background_loss`, `ratio` times as many as there are positive boxes
+/// (`classes[i] != 0`), or all of them if there are fewer.
+///
+/// Returns their indices, the largest loss first; equal losses in index order.
+pub fn hard_negatives(background_loss: &[f32], classes: &[usize], ratio: usize) -> Vec<usize> {
+    assert_eq!(background_loss.len(), classes.len(), "hard_negatives: one loss per default box");
+    todo!("ch08 hard_negatives: count the positives; the background indices sorted by descending loss (a stable sort); keep ratio·positives of them; see book section 8.8")
+}
+// ANCHOR_END: hard_negatives
+
+/// The detector's raw output for a batch: per image and default box, the class logits and
+/// the box offsets (in units of [`SSD_VARIANCES`]).
+pub struct SsdOutput<const B: usize, D: Device<f32>, T: Tape<f32, D>> {
+    /// `(B, SSD_DEFAULTS, SSD_CLASSES)`.
+    pub classes: Tensor<Rank3<B, SSD_DEFAULTS, SSD_CLASSES>, f32, D, T>,
+    /// `(B, SSD_DEFAULTS, 4)`.
+    pub offsets: Tensor<Rank3<B, SSD_DEFAULTS, 4>, f32, D, T>,
+}
+
+// ANCHOR: ssd_loss
+/// SSD's loss for a batch:
+///
+/// `L = (1/N) · Σ_images [ Σ_{i ∈ Pos ∪ Neg} −log softmax(c_i)[y_i] + Σ_{i ∈ Pos} Σ_k smoothL1(t_ik − t*_ik) ]`
+///
+/// with `y_i` and `t*_i` from the image's targets, `Pos` its positive boxes, `Neg` its
+/// [`hard_negatives`] (`ratio` per positive), ranked by their background loss
+/// `−log softmax(c_i)[0]` (the values of the forward pass, not on the tape), and `N` the
+/// number of positive boxes in the batch (at least 1).
+///
+/// - `output`: the batch's logits and offsets on one tape; `targets`: one per image.
+/// - returns the scalar loss on the tape.
+pub fn ssd_loss<const B: usize, D: Device<f32>, T: Tape<f32, D>>(
+    output: SsdOutput<B, D, T>,
+    targets: &[&SsdTargets],
+    ratio: usize,
+) -> Tensor<Rank0, f32, D, T> {
+    assert_eq!(targets.len(), B, "ssd_loss: one target per image");
+    todo!("ch08 ssd_loss: log-softmax; per image the mined negatives from its background losses; masks of the classified and the positive boxes; the two sums over N; see book section 8.8")
+}
+// ANCHOR_END: ssd_loss
+
+// ANCHOR: ssd_detections
+/// The detections of image `image` from its `class_logits` (`SSD_DEFAULTS · SSD_CLASSES`
+/// values, box by box) and `offsets` (`SSD_DEFAULTS · 4`, in units of [`SSD_VARIANCES`]):
+/// for every default box and every shape class `c` (logit `1 + c`), the softmax
+/// probability of the box's logits as the score where it is at least `min_score`, with the
+/// box [`decode_box`] gives for the offsets times the variances; then [`nms_per_class`] at
+/// `iou_threshold`.
+pub fn ssd_detections(
+    class_logits: &[f32],
+    offsets: &[f32],
+    defaults: &[Corners],
+    image: usize,
+    min_score: f32,
+    iou_threshold: f32,
+) -> Vec<Detection> {
+    assert_eq!(
+        class_logits.len(),
+        defaults.len() * SSD_CLASSES,
+        "ssd_detections: SSD_CLASSES logits per box"
+    );
+    assert_eq!(offsets.len(), defaults.len() * 4, "ssd_detections: 4 offsets per box");
+    todo!("ch08 ssd_detections: per box a stable softmax; the decoded box; a detection per class scoring at least min_score; NMS per class; see book section 8.8")
+}
+// ANCHOR_END: ssd_detections
+
+// ANCHOR: head_rows
+/// A prediction head's output `(B, A·V, H, W)`, where channel `a·V + v` holds value `v` of
+/// default box `a` of each cell, as rows `(B, H·W·A, V)` in [`anchor_boxes`]' order: the
+/// cells row by row, in each cell its `A` boxes. Row `(i·W + j)·A + a` of image `b` is
+/// `map[b, a·V + v, i, j]` for `v` in `0..V`.
+///
+/// The row count is a run-time `usize` so that the maps of several sizes can be
+/// concatenated ([`Ssd::forward`]).
+pub fn head_rows<const B: usize, const AV: usize, const H: usize, const W: usize, const V: usize, D, T>(
+    map: Tensor<Rank4<B, AV, H, W>, f32, D, T>,
+) -> Tensor<(Const<B>, usize, Const<V>), f32, D, T>
+where
+    D: Device<f32>,
+    T: Tape<f32, D>,
+{
+    assert_eq!(AV % V, 0, "head_rows: the channels are A·V");
+    todo!("ch08 head_rows: channels last, (B, H, W, A·V); then read as (B, H·W·A, V); see book section 8.8")
+}
+// ANCHOR_END: head_rows
+
+/// The convolutional body of the detector up to the fine map: three 3x3 convolutions of
+/// stride 2 and one of stride 1, each with ReLU: `(B, 3, 64, 64)` → `(B, 64, 8, 8)`.
+pub type SsdBody<E, D> = (
+    (courselib::conv::Conv2d<3, 16, 3, 2, 1, 32, 32, E, D>, ReLU),
+    (courselib::conv::Conv2d<16, 32, 3, 2, 1, 16, 16, E, D>, ReLU),
+    (courselib::conv::Conv2d<32, 64, 3, 2, 1, 8, 8, E, D>, ReLU),
+    (courselib::conv::Conv2d<64, 64, 3, 1, 1, 8, 8, E, D>, ReLU),
+);
+
+/// Channels of a class head: [`SSD_CLASSES`] logits per default box of a cell.
+pub const SSD_CLASS_CHANNELS: usize = SSD_PER_CELL * SSD_CLASSES;
+
+/// Channels of an offset head: 4 offsets per default box of a cell.
+pub const SSD_OFFSET_CHANNELS: usize = SSD_PER_CELL * 4;
+
+/// A 3x3 prediction head from `C` to `O` channels on an `H × W` map.
+pub type SsdHead<const C: usize, const O: usize, const H: usize, const W: usize, E, D> =
+    courselib::conv::Conv2d<C, O, 3, 1, 1, H, W, E, D>;
+
+/// A small single-shot detector for 64x64 scenes: the body to an 8x8 map (stride 8), one
+/// more convolution of stride 2 to a 4x4 map (stride 16), and on each map a 3x3 head for
+/// the class logits and one for the offsets of its default boxes ([`ssd_default_boxes`]).
+#[derive(Clone, Debug)]
+pub struct Ssd<E: Dtype, D: Storage<E>> {
+    pub body: SsdBody<E, D>,
+    /// The fine map to the coarse one: `(B, 64, 8, 8)` → `(B, 64, 4, 4)`.
+    pub down: (courselib::conv::Conv2d<64, 64, 3, 2, 1, 4, 4, E, D>, ReLU),
+    pub fine_classes: SsdHead<64, SSD_CLASS_CHANNELS, 8, 8, E, D>,
+    pub fine_offsets: SsdHead<64, SSD_OFFSET_CHANNELS, 8, 8, E, D>,
+    pub coarse_classes: SsdHead<64, SSD_CLASS_CHANNELS, 4, 4, E, D>,
+    pub coarse_offsets: SsdHead<64, SSD_OFFSET_CHANNELS, 4, 4, E, D>,
+}
+
+impl<D: courselib::conv::ConvDevice<f32>> dfdx::nn::TensorCollection<f32, D> for Ssd<f32, D> {
+    type To<E2: Dtype, D2: Device<E2>> = Ssd<E2, D2>;
+
+    fn iter_tensors<V: dfdx::nn::ModuleVisitor<Self, f32, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("body", |s| &s.body, |s| &mut s.body),
+                Self::module("down", |s| &s.down, |s| &mut s.down),
+                Self::module("fine_classes", |s| &s.fine_classes, |s| &mut s.fine_classes),
+                Self::module("fine_offsets", |s| &s.fine_offsets, |s| &mut s.fine_offsets),
+                Self::module("coarse_classes", |s| &s.coarse_classes, |s| &mut s.coarse_classes),
+                Self::module("coarse_offsets", |s| &s.coarse_offsets, |s| &mut s.coarse_offsets),
+            ),
+            |(body, down, fine_classes, fine_offsets, coarse_classes, coarse_offsets)| Ssd {
+                body,
+                down,
+                fine_classes,
+                fine_offsets,
+                coarse_classes,
+                coarse_offsets,
+            },
+        )
+    }
+}
+
+impl<D: courselib::conv::ConvDevice<f32>> Ssd<f32, D> {
+    /// The class logits and offsets of every default box ([`ssd_default_boxes`]' order) of
+    /// a batch `(B, 3, 64, 64)` of scenes scaled to `[0, 1]`, on the input's tape.
+    pub fn forward<const B: usize, T: Tape<f32, D>>(
+        &self,
+        x: Tensor<Rank4<B, 3, 64, 64>, f32, D, T>,
+    ) -> SsdOutput<B, D, T> {
+        const CV: usize = SSD_CLASS_CHANNELS;
+        const OV: usize = SSD_OFFSET_CHANNELS;
+        let fine = self.body.forward(x);
+        let coarse = self.down.forward(fine.retaped::<T>());
+        let classes = (
+            head_rows::<B, CV, 8, 8, SSD_CLASSES, D, T>(self.fine_classes.forward(fine.retaped::<T>())),
+            head_rows::<B, CV, 4, 4, SSD_CLASSES, D, T>(self.coarse_classes.forward(coarse.retaped::<T>())),
+        )
+            .concat_along(Axis::<1>);
+        let offsets = (
+            head_rows::<B, OV, 8, 8, 4, D, T>(self.fine_offsets.forward(fine)),
+            head_rows::<B, OV, 4, 4, 4, D, T>(self.coarse_offsets.forward(coarse)),
+        )
+            .concat_along(Axis::<1>);
+        let all_boxes = |_| unreachable!("the two maps hold SSD_DEFAULTS boxes");
+        SsdOutput {
+            classes: classes.try_realize().unwrap_or_else(all_boxes),
+            offsets: offsets.try_realize().unwrap_or_else(all_boxes),
+        }
+    }
+
+    /// The same network with the body's and `down`'s weights multiplied by √6: He
+    /// initialisation (variance `2/fan_in`, section 4.8) instead of dfdx's default (see
+    /// `ch07`'s `InceptionNet::he_initialised`). The heads keep the default, smaller
+    /// weights, so the first predictions are near uniform.
+    pub fn he_initialised(mut self) -> Self {
+        let gain = 6f32.sqrt();
+        self.body.0 .0.weight = self.body.0 .0.weight.clone() * gain;
+        self.body.1 .0.weight = self.body.1 .0.weight.clone() * gain;
+        self.body.2 .0.weight = self.body.2 .0.weight.clone() * gain;
+        self.body.3 .0.weight = self.body.3 .0.weight.clone() * gain;
+        self.down.0.weight = self.down.0.weight.clone() * gain;
+        self
+    }
+}
+
+/// Scenes `indices` of `scenes` (64x64) as a batch `(B, 3, 64, 64)`, pixels scaled to
+/// `[0, 1]`; rows past `indices.len()` are zeros.
+pub fn scene_batch<const B: usize, D: Device<f32>>(
+    dev: &D,
+    scenes: &[datasets::shapes::Scene],
+    indices: &[usize],
+) -> Tensor<Rank4<B, 3, 64, 64>, f32, D> {
+    assert!(indices.len() <= B, "scene_batch: {} scenes do not fit a batch of {B}", indices.len());
+    const IMAGE: usize = 3 * 64 * 64;
+    let mut pixels = vec![0.0f32; B * IMAGE];
+    for (row, &i) in indices.iter().enumerate() {
+        let chw = scenes[i].image_chw();
+        assert_eq!(chw.len(), IMAGE, "scene_batch: the scenes must be 64x64");
+        for (d, &p) in pixels[row * IMAGE..][..IMAGE].iter_mut().zip(&chw) {
+            *d = f32::from(p) / 255.0;
+        }
+    }
+    dev.tensor_from_vec(pixels, (Const::<B>, Const::<3>, Const::<64>, Const::<64>))
+}
+
+/// Images per training batch of [`train_ssd`].
+pub const SSD_BATCH: usize = 32;
+
+/// How [`train_ssd`] trains.
+#[derive(Clone, Debug)]
+pub struct SsdConfig {
+    pub epochs: usize,
+    /// Adam's learning rate (constant).
+    pub learning_rate: f64,
+    /// Hard negatives per positive box ([`hard_negatives`]' `ratio`).
+    pub negatives_per_positive: usize,
+    /// Seeds the initial weights and the batches of each epoch.
+    pub seed: u64,
+}
+
+impl Default for SsdConfig {
+    /// Chosen on the validation scenes (section 8.8): 3 epochs at a learning rate of
+    /// 5·10⁻³, 3 negatives per positive.
+    fn default() -> Self {
+        Self { epochs: 3, learning_rate: 5e-3, negatives_per_positive: 3, seed: 8 }
+    }
+}
+
+/// The trained detector of [`train_ssd`] on the default device.
+pub type TrainedSsd = Ssd<f32, courselib::device::Dev>;
+
+// ANCHOR: train_ssd
+/// Trains a fresh detector on `scenes` (64x64) with [`ssd_loss`] and dfdx's Adam
+/// (`config.learning_rate`, otherwise Adam's defaults).
+///
+/// The network is `Ssd::build(&courselib::device::device(config.seed)).he_initialised()`;
+/// each scene's targets are [`match_default_boxes`] of [`ssd_default_boxes`] and its
+/// [`scene_objects`]. Epoch `e` (from 1) uses the batches
+/// `courselib::data::shuffled_batches(scenes.len(), SSD_BATCH, config.seed + e)`, each
+/// turned into a tensor by [`scene_batch`]. Per batch: the forward pass on a tape, the
+/// loss with `config.negatives_per_positive`, its gradients and one Adam step. After each
+/// epoch, `after_epoch(e, &model)`.
+///
+/// Returns the trained network and the loss of every batch, in order.
+pub fn train_ssd(
+    scenes: &[datasets::shapes::Scene],
+    config: &SsdConfig,
+    mut after_epoch: impl FnMut(usize, &TrainedSsd),
+) -> (TrainedSsd, Vec<f32>) {
+    use dfdx::nn::{BuildModule, ZeroGrads};
+    use dfdx::optim::{Adam, AdamConfig, Optimizer};
+    type Dev = courselib::device::Dev;
+    let dev = courselib::device::device(config.seed);
+    let mut model = Ssd::<f32, Dev>::build(&dev).he_initialised();
+    let mut adam: Adam<TrainedSsd, f32, Dev> =
+        Adam::new(&model, AdamConfig { lr: config.learning_rate, ..Default::default() });
+    let mut grads = model.alloc_grads();
+    let mut losses: Vec<f32> = Vec::new();
+    todo!("ch08 train_ssd: the targets of every scene once; per epoch and batch: forward on a tape, the loss, backward, Adam step; then after_epoch; see book section 8.8")
+}
+// ANCHOR_END: train_ssd
+
+/// The smallest score [`ssd_detect`] keeps (SSD keeps 0.01).
+pub const SSD_MIN_SCORE: f32 = 0.01;
+
+/// The IoU above which [`ssd_detect`] suppresses a box of a class (SSD's 0.45).
+pub const SSD_NMS_IOU: f32 = 0.45;
+
+/// Images per forward pass of [`ssd_detect`].
+const DETECT_CHUNK: usize = 50;
+
+/// The detections of `model` on every scene (image `i` is `scenes[i]`): [`ssd_detections`]
+/// with [`SSD_MIN_SCORE`] and [`SSD_NMS_IOU`].
+pub fn ssd_detect<D: courselib::conv::ConvDevice<f32>>(
+    model: &Ssd<f32, D>,
+    scenes: &[datasets::shapes::Scene],
+) -> Vec<Detection> {
+    let dev = model.fine_classes.weight.device().clone();
+    let defaults = ssd_default_boxes();
+    let indices: Vec<usize> = (0..scenes.len()).collect();
+    let mut detections = Vec::new();
+    for chunk in indices.chunks(DETECT_CHUNK) {
+        let output = model.forward(scene_batch::<DETECT_CHUNK, D>(&dev, scenes, chunk));
+        let (classes, offsets) = (output.classes.as_vec(), output.offsets.as_vec());
+        for (row, &image) in chunk.iter().enumerate() {
+            detections.extend(ssd_detections(
+                &classes[row * SSD_DEFAULTS * SSD_CLASSES..][..SSD_DEFAULTS * SSD_CLASSES],
+                &offsets[row * SSD_DEFAULTS * 4..][..SSD_DEFAULTS * 4],
+                &defaults,
+                image,
+                SSD_MIN_SCORE,
+                SSD_NMS_IOU,
+            ));
+        }
+    }
+    detections
+}
+
+/// The objects of `scenes` as ground truth (image `i` is `scenes[i]`).
+pub fn scene_truths(scenes: &[datasets::shapes::Scene]) -> Vec<Truth> {
+    scenes
+        .iter()
+        .enumerate()
+        .flat_map(|(image, scene)| {
+            scene_objects(scene).into_iter().map(move |(class, bbox)| Truth { image, class, bbox })
+        })
+        .collect()
 }

@@ -557,21 +557,21 @@ mod mean_average_precision {
     }
 }
 
+/// Greedy NMS written as "repeatedly take the best remaining box".
+fn reference_nms(boxes: &[Corners], scores: &[f32], threshold: f32) -> Vec<usize> {
+    let mut remaining: Vec<usize> = (0..boxes.len()).collect();
+    let mut kept = Vec::new();
+    while !remaining.is_empty() {
+        let best =
+            remaining.iter().copied().reduce(|a, b| if scores[b] > scores[a] { b } else { a }).unwrap();
+        kept.push(best);
+        remaining.retain(|&j| j != best && iou64(&boxes[best], &boxes[j]) <= f64::from(threshold));
+    }
+    kept
+}
+
 mod nms {
     use super::*;
-
-    /// Greedy NMS written as "repeatedly take the best remaining box".
-    fn reference_nms(boxes: &[Corners], scores: &[f32], threshold: f32) -> Vec<usize> {
-        let mut remaining: Vec<usize> = (0..boxes.len()).collect();
-        let mut kept = Vec::new();
-        while !remaining.is_empty() {
-            let best =
-                remaining.iter().copied().reduce(|a, b| if scores[b] > scores[a] { b } else { a }).unwrap();
-            kept.push(best);
-            remaining.retain(|&j| j != best && iou64(&boxes[best], &boxes[j]) <= f64::from(threshold));
-        }
-        kept
-    }
 
     /// Clusters of boxes around a few centres, as a detector's raw output looks.
     fn clustered_boxes(seed: u64, n: usize) -> (Vec<Corners>, Vec<f32>) {
@@ -1681,7 +1681,7 @@ mod edge_density {
     #[test]
     fn your_proposals_find_the_objects_of_shapes_scenes() {
         course::graded!();
-        let config = datasets::shapes::ShapesConfig { max_objects: 4, ..Default::default() };
+        let config = ch08::detection_scenes();
         let scenes = datasets::shapes::generate_many(&config, 2026, 20);
         let (mut found, mut objects_seen) = (0.0, 0);
         for scene in &scenes {
@@ -1830,7 +1830,7 @@ mod train_linear_svm {
     #[test]
     fn your_hog_and_svm_classify_windows_of_shapes_scenes() {
         course::graded!();
-        let config = datasets::shapes::ShapesConfig { max_objects: 4, ..Default::default() };
+        let config = ch08::detection_scenes();
         let mut r = rng(230);
         let (x, y) = ch08::window_examples(&datasets::shapes::generate_many(&config, 230, 60), 4, &mut r);
         let (vx, vy) = ch08::window_examples(&datasets::shapes::generate_many(&config, 231, 30), 4, &mut r);
@@ -1844,6 +1844,642 @@ mod train_linear_svm {
             100.0 * accuracy,
             vx.len(),
             100.0 * BAR
+        );
+    }
+}
+
+/// Random integer boxes of sides 6 to 24 in a 64x64 image, with random classes.
+fn random_objects(r: &mut impl Rng, n: usize) -> Vec<(usize, Corners)> {
+    (0..n)
+        .map(|_| {
+            let (x, y) = (f32::from(r.gen_range(0u8..45)), f32::from(r.gen_range(0u8..45)));
+            let side = f32::from(r.gen_range(6u8..25));
+            (r.gen_range(0..3), [x, y, x + side, y + (side + f32::from(r.gen_range(0u8..3))).min(64.0 - y)])
+        })
+        .collect()
+}
+
+/// SSD's targets from the rules: matched classes and offsets in f64, divided by the variances.
+fn reference_targets(defaults: &[Corners], objects: &[(usize, Corners)]) -> (Vec<usize>, Vec<f64>) {
+    let boxes: Vec<Corners> = objects.iter().map(|&(_, b)| b).collect();
+    let mut classes = vec![0; defaults.len()];
+    let mut offsets = vec![0.0; 4 * defaults.len()];
+    for (i, label) in reference_labels(defaults, &boxes, 0.5, 0.5).into_iter().enumerate() {
+        if let ch08::AnchorLabel::Positive { object } = label {
+            classes[i] = 1 + objects[object].0;
+            let centre = |b: &Corners| {
+                let b = b.map(f64::from);
+                ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, b[2] - b[0], b[3] - b[1])
+            };
+            let ((ax, ay, aw, ah), (x, y, w, h)) = (centre(&defaults[i]), centre(&boxes[object]));
+            let encoded = [(x - ax) / aw, (y - ay) / ah, (w / aw).ln(), (h / ah).ln()];
+            for k in 0..4 {
+                offsets[4 * i + k] = encoded[k] / f64::from(ch08::SSD_VARIANCES[k]);
+            }
+        }
+    }
+    (classes, offsets)
+}
+
+mod match_default_boxes {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_rules_on_random_objects() {
+        course::graded!();
+        // Corners on a half-pixel grid: IoUs are ratios of small integers, so f32 and f64
+        // agree on ties and on which side of 0.5 a value lies.
+        let grids = [ch08::ssd_default_boxes(), ch08::anchor_boxes(6, 6, 10.0, &[9.0, 16.0], &[1.0])];
+        for seed in SEEDS {
+            let mut r = rng(seed + 60);
+            for defaults in &grids {
+                let count = r.gen_range(0..5);
+                let objects = random_objects(&mut r, count);
+                let (classes, offsets) = reference_targets(defaults, &objects);
+                let targets = ch08::match_default_boxes(defaults, &objects);
+                let context = format!(
+                    "match_default_boxes (book section 8.8): {} default boxes, objects {objects:?}, seed {seed}",
+                    defaults.len()
+                );
+                course::check_eq!(
+                    targets.classes,
+                    classes,
+                    "{context}: the classes (0 background, 1 + class matched)"
+                );
+                let flat: Vec<f32> = targets.offsets.iter().flatten().copied().collect();
+                assert_all_close(
+                    format!("{context}: the offsets divided by SSD_VARIANCES (zeros for background)"),
+                    &flat,
+                    &offsets,
+                    Tolerance { abs: 1e-5, rel: 1e-5 },
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_object_is_learned_and_half_is_not_enough() {
+        course::graded!();
+        let defaults = ch08::ssd_default_boxes();
+        for (i, scene) in
+            datasets::shapes::generate_many(&ch08::detection_scenes(), 860, 20).iter().enumerate()
+        {
+            let objects = ch08::scene_objects(scene);
+            let targets = ch08::match_default_boxes(&defaults, &objects);
+            for &(class, _) in &objects {
+                course::check!(
+                    targets.classes.contains(&(1 + class)),
+                    "match_default_boxes (book section 8.8): scene {i} has a {} but no default box learns it (the best box of each object must)",
+                    datasets::shapes::ShapeKind::ALL[class].name()
+                );
+            }
+        }
+        // IoU exactly 0.5 is not above 0.5: box 0 stays background, box 1 (IoU 1) learns the object.
+        let targets = ch08::match_default_boxes(
+            &[[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 20.0]],
+            &[(1, [0.0, 0.0, 10.0, 20.0])],
+        );
+        course::check_eq!(
+            targets.classes,
+            vec![0, 2],
+            "match_default_boxes (book section 8.8): an IoU of exactly 0.5 is not above 0.5"
+        );
+        let empty = ch08::match_default_boxes(&defaults, &[]);
+        course::check!(
+            empty.classes.iter().all(|&c| c == 0) && empty.offsets.iter().flatten().all(|&v| v == 0.0),
+            "match_default_boxes (book section 8.8): an image without objects has only background boxes with zero offsets"
+        );
+    }
+
+    #[test]
+    fn snapshot_of_a_scene() {
+        course::graded!();
+        let scene = datasets::shapes::generate(&ch08::detection_scenes(), 861);
+        let targets = ch08::match_default_boxes(&ch08::ssd_default_boxes(), &ch08::scene_objects(&scene));
+        let grid = |from: usize, side: usize, box_in_cell: usize| -> String {
+            (0..side)
+                .map(|i| {
+                    (0..side)
+                        .map(|j| {
+                            let c = targets.classes[from + (i * side + j) * ch08::SSD_PER_CELL + box_in_cell];
+                            [".", "c", "s", "t"][c]
+                        })
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let mut text = format!("objects: {:?}\n", ch08::scene_objects(&scene));
+        for (name, from, side) in [("fine", 0, 8), ("coarse", ch08::SSD_FINE, 4)] {
+            for b in 0..ch08::SSD_PER_CELL {
+                text += &format!("{name} map, default box {b}:\n{}\n", grid(from, side, b));
+            }
+        }
+        course::snapshot!("ch08_match_default_boxes", text);
+    }
+}
+
+/// The hard negatives from the definition: background indices by descending loss, ties by index.
+fn reference_negatives(losses: &[f32], classes: &[usize], ratio: usize) -> Vec<usize> {
+    let positives = classes.iter().filter(|&&c| c != 0).count();
+    let mut negatives: Vec<usize> = (0..classes.len()).filter(|&i| classes[i] == 0).collect();
+    negatives.sort_by(|&i, &j| losses[j].partial_cmp(&losses[i]).unwrap().then(i.cmp(&j)));
+    negatives.into_iter().take(ratio * positives).collect()
+}
+
+mod hard_negatives {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_definition_on_random_losses_with_ties() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 70);
+            for _ in 0..20 {
+                let n = r.gen_range(1..300);
+                let losses: Vec<f32> = (0..n).map(|_| f32::from(r.gen_range(0u8..30)) / 10.0).collect();
+                let classes: Vec<usize> =
+                    (0..n).map(|_| if r.gen_bool(0.1) { r.gen_range(1..4) } else { 0 }).collect();
+                let ratio = r.gen_range(0..6);
+                let chosen = ch08::hard_negatives(&losses, &classes, ratio);
+                course::check_eq!(
+                    chosen,
+                    reference_negatives(&losses, &classes, ratio),
+                    "hard_negatives (book section 8.8): {n} boxes, {} positive, ratio {ratio}, losses in tenths (many ties), seed {seed}",
+                    classes.iter().filter(|&&c| c != 0).count()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_positives_no_negatives() {
+        course::graded!();
+        course::check_eq!(
+            ch08::hard_negatives(&[5.0, 1.0, 3.0], &[0, 0, 0], 3),
+            Vec::<usize>::new(),
+            "hard_negatives (book section 8.8): an image without positive boxes mines no negatives (3 · 0)"
+        );
+        course::check_eq!(
+            ch08::hard_negatives(&[5.0, 1.0, 3.0], &[1, 2, 3], 3),
+            Vec::<usize>::new(),
+            "hard_negatives (book section 8.8): an image without background boxes has no negatives to mine"
+        );
+    }
+}
+
+mod ssd_loss {
+    use super::*;
+    const N: usize = ch08::SSD_DEFAULTS;
+    const K: usize = ch08::SSD_CLASSES;
+
+    /// Random targets: 1 to 12 positive boxes of random classes with offsets in ±3.
+    fn random_targets(r: &mut impl Rng) -> ch08::SsdTargets {
+        let mut t = ch08::SsdTargets { classes: vec![0; N], offsets: vec![[0.0; 4]; N] };
+        for _ in 0..r.gen_range(1..13) {
+            let i = r.gen_range(0..N);
+            t.classes[i] = r.gen_range(1..K);
+            t.offsets[i] = std::array::from_fn(|_| r.gen_range(-3.0..3.0));
+        }
+        t
+    }
+
+    /// The loss and its gradients (logits, offsets) from the formula, in f64.
+    fn reference(
+        logits: &[f32],
+        offsets: &[f32],
+        targets: &[ch08::SsdTargets],
+        ratio: usize,
+    ) -> (f64, Vec<f64>, Vec<f64>) {
+        let mut loss = 0.0;
+        let (mut grad_c, mut grad_o) = (vec![0.0; logits.len()], vec![0.0; offsets.len()]);
+        let n = targets.iter().flat_map(|t| &t.classes).filter(|&&c| c != 0).count().max(1) as f64;
+        for (b, t) in targets.iter().enumerate() {
+            let mut softmax = vec![[0.0f64; K]; N];
+            for i in 0..N {
+                let row: Vec<f64> = (0..K).map(|k| f64::from(logits[(b * N + i) * K + k])).collect();
+                let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let total: f64 = row.iter().map(|v| (v - top).exp()).sum();
+                softmax[i] = std::array::from_fn(|k| (row[k] - top).exp() / total);
+            }
+            let background: Vec<f32> = softmax.iter().map(|p| -p[0].ln() as f32).collect();
+            let mut classified: Vec<usize> = reference_negatives(&background, &t.classes, ratio);
+            classified.extend((0..N).filter(|&i| t.classes[i] != 0));
+            for i in classified {
+                let y = t.classes[i];
+                loss -= softmax[i][y].ln() / n;
+                for k in 0..K {
+                    grad_c[(b * N + i) * K + k] = (softmax[i][k] - if k == y { 1.0 } else { 0.0 }) / n;
+                }
+                if y != 0 {
+                    for c in 0..4 {
+                        let d = f64::from(offsets[(b * N + i) * 4 + c]) - f64::from(t.offsets[i][c]);
+                        loss += (if d.abs() < 1.0 { 0.5 * d * d } else { d.abs() - 0.5 }) / n;
+                        grad_o[(b * N + i) * 4 + c] = d.clamp(-1.0, 1.0) / n;
+                    }
+                }
+            }
+        }
+        (loss, grad_c, grad_o)
+    }
+
+    fn against_reference<const B: usize>(seed: u64, ratio: usize) {
+        let dev: Dev = device(seed);
+        let mut r = rng(seed + 80);
+        let targets: Vec<ch08::SsdTargets> = (0..B).map(|_| random_targets(&mut r)).collect();
+        let logits: Tensor<Rank3<B, N, K>, f32, Dev> = crate::support::uniform(&dev, seed + 81, 3.0);
+        let offsets: Tensor<Rank3<B, N, 4>, f32, Dev> = crate::support::uniform(&dev, seed + 82, 3.0);
+        let (want, grad_c, grad_o) = reference(&logits.as_vec(), &offsets.as_vec(), &targets, ratio);
+        let output = ch08::SsdOutput { classes: logits.leaky_trace(), offsets: offsets.leaky_trace() };
+        let refs: Vec<&ch08::SsdTargets> = targets.iter().collect();
+        let loss = ch08::ssd_loss(output, &refs, ratio);
+        let context = format!("ssd_loss (book section 8.8): a batch of {B}, random logits and targets, ratio {ratio}, seed {seed}");
+        let tolerance = Tolerance { abs: 1e-5, rel: 1e-4 };
+        assert_close(format!("{context}: the loss"), f64::from(loss.array()), want, tolerance);
+        let grads = loss.backward();
+        assert_all_close(
+            format!("{context}: the gradient of the logits ((softmax − one-hot) / N for positives and mined negatives, 0 elsewhere)"),
+            &grads.get(&logits).as_vec(),
+            &grad_c,
+            tolerance,
+        );
+        assert_all_close(
+            format!(
+                "{context}: the gradient of the offsets (the clipped error / N for positives, 0 elsewhere)"
+            ),
+            &grads.get(&offsets).as_vec(),
+            &grad_o,
+            tolerance,
+        );
+    }
+
+    #[test]
+    fn agrees_with_the_formula_and_its_gradients_on_random_batches() {
+        course::graded!();
+        for seed in SEEDS {
+            against_reference::<1>(seed, 3);
+            against_reference::<2>(seed, 1);
+            against_reference::<3>(seed, 3);
+        }
+    }
+
+    #[test]
+    fn only_positives_and_mined_negatives_count() {
+        course::graded!();
+        let dev: Dev = device(0);
+        // Box 0 is positive (class 1) at logit 0 everywhere; box 1 is the only unsure
+        // negative (logits 0); the other negatives are sure (background logit 20) but their
+        // offsets are off by 9. Ratio 1 mines box 1 only.
+        let mut targets = ch08::SsdTargets { classes: vec![0; N], offsets: vec![[0.0; 4]; N] };
+        targets.classes[0] = 1;
+        let mut logits = vec![0.0f32; N * K];
+        for i in 2..N {
+            logits[i * K] = 20.0;
+        }
+        let mut offsets = vec![9.0f32; N * 4];
+        offsets[..8].fill(0.0);
+        let output = ch08::SsdOutput::<1, Dev, NoneTape> {
+            classes: dev.tensor_from_vec(logits, (Const::<1>, Const::<N>, Const::<K>)),
+            offsets: dev.tensor_from_vec(offsets, (Const::<1>, Const::<N>, Const::<4>)),
+        };
+        assert_close(
+            "ssd_loss (book section 8.8): one positive and one mined negative at uniform logits: 2·ln 4; sure negatives and the offsets of background boxes add nothing",
+            ch08::ssd_loss(output, &[&targets], 1).array(),
+            2.0 * 4f32.ln(),
+            Tolerance { abs: 1e-5, rel: 1e-5 },
+        );
+    }
+}
+
+mod ssd_detections {
+    use super::*;
+    const K: usize = ch08::SSD_CLASSES;
+
+    /// The detections from the definition in f64: softmax, decoding, greedy NMS per class;
+    /// sorted by class, then descending score.
+    fn reference(
+        logits: &[f32],
+        offsets: &[f32],
+        defaults: &[Corners],
+        min_score: f32,
+        threshold: f32,
+    ) -> Vec<(usize, f32, Corners)> {
+        let mut out = Vec::new();
+        for class in 1..K {
+            let (mut boxes, mut scores) = (Vec::new(), Vec::new());
+            for (i, d) in defaults.iter().enumerate() {
+                let row: Vec<f64> = (0..K).map(|k| f64::from(logits[i * K + k])).collect();
+                let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let total: f64 = row.iter().map(|v| (v - top).exp()).sum();
+                let p = (row[class] - top).exp() / total;
+                if p >= f64::from(min_score) {
+                    let d = d.map(f64::from);
+                    let (aw, ah) = (d[2] - d[0], d[3] - d[1]);
+                    let t: Vec<f64> =
+                        (0..4).map(|k| f64::from(offsets[i * 4 + k] * ch08::SSD_VARIANCES[k])).collect();
+                    let (x, y) = ((d[0] + d[2]) / 2.0 + t[0] * aw, (d[1] + d[3]) / 2.0 + t[1] * ah);
+                    let (w, h) = (aw * t[2].exp(), ah * t[3].exp());
+                    boxes.push([x - w / 2.0, y - h / 2.0, x + w / 2.0, y + h / 2.0].map(|v| v as f32));
+                    scores.push(p as f32);
+                }
+            }
+            out.extend(
+                reference_nms(&boxes, &scores, threshold)
+                    .into_iter()
+                    .map(|j| (class - 1, scores[j], boxes[j])),
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn agrees_with_the_definition_on_random_outputs() {
+        course::graded!();
+        let defaults = ch08::ssd_default_boxes();
+        for seed in SEEDS {
+            let mut r = rng(seed + 90);
+            for (min_score, threshold) in [(0.3, 0.45), (0.1, 0.3), (0.05, 0.6)] {
+                let logits: Vec<f32> = (0..defaults.len() * K).map(|_| r.gen_range(-4.0..4.0)).collect();
+                let offsets: Vec<f32> = (0..defaults.len() * 4).map(|_| r.gen_range(-2.0..2.0)).collect();
+                let context = format!(
+                    "ssd_detections (book section 8.8): random logits and offsets on the 160 default boxes, scores from {min_score}, NMS at {threshold}, seed {seed}"
+                );
+                let mut got = ch08::ssd_detections(&logits, &offsets, &defaults, 3, min_score, threshold);
+                course::check!(got.iter().all(|d| d.image == 3), "{context}: every detection is of image 3");
+                got.sort_by(|a, b| a.class.cmp(&b.class).then(b.score.total_cmp(&a.score)));
+                let want = reference(&logits, &offsets, &defaults, min_score, threshold);
+                course::check_eq!(got.len(), want.len(), "{context}: the number of detections kept");
+                for (g, (class, score, bbox)) in got.iter().zip(&want) {
+                    course::check_eq!(g.class, *class, "{context}: the classes, sorted by class and score");
+                    assert_close(
+                        format!("{context}: a score"),
+                        g.score,
+                        *score,
+                        Tolerance { abs: 1e-6, rel: 1e-5 },
+                    );
+                    assert_all_close(
+                        format!("{context}: a box"),
+                        &g.bbox,
+                        bbox,
+                        Tolerance { abs: 1e-4, rel: 1e-5 },
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn large_logits_give_certain_scores_not_nan() {
+        course::graded!();
+        let defaults = [[0.0, 0.0, 10.0, 10.0]];
+        let found =
+            ch08::ssd_detections(&[-1000.0, -1000.0, 1000.0, -1000.0], &[0.0; 4], &defaults, 0, 0.01, 0.45);
+        course::check!(
+            found.len() == 1 && found[0].class == 1 && found[0].score == 1.0,
+            "ssd_detections (book section 8.8): logits ±1000 must give one square with score 1 (a softmax that subtracts the largest logit), got {found:?}"
+        );
+    }
+}
+
+mod head_rows {
+    use super::*;
+
+    fn against_index_formula<
+        const B: usize,
+        const AV: usize,
+        const H: usize,
+        const W: usize,
+        const V: usize,
+    >(
+        seed: u64,
+    ) {
+        let dev: Dev = device(seed);
+        let map: Tensor<Rank4<B, AV, H, W>, f32, Dev> = crate::support::uniform(&dev, seed, 1.0);
+        let values = map.as_vec();
+        let a_count = AV / V;
+        let mut want = vec![0.0f32; B * H * W * AV];
+        for b in 0..B {
+            for c in 0..AV {
+                for i in 0..H {
+                    for j in 0..W {
+                        let (a, v) = (c / V, c % V);
+                        want[(b * H * W * a_count + (i * W + j) * a_count + a) * V + v] =
+                            values[((b * AV + c) * H + i) * W + j];
+                    }
+                }
+            }
+        }
+        let context = format!(
+            "head_rows (book section 8.8): a map ({B}, {AV}, {H}, {W}) with {V} values per box, seed {seed}"
+        );
+        let rows = ch08::head_rows::<B, AV, H, W, V, Dev, OwnedTape<f32, Dev>>(map.leaky_trace());
+        course::check_eq!(rows.shape().1, H * W * a_count, "{context}: one row per cell and box");
+        assert_all_close(
+            format!("{context}: row (i·W + j)·A + a holds map[a·V + v, i, j]"),
+            &rows.as_vec(),
+            &want,
+            Tolerance { abs: 0.0, rel: 0.0 },
+        );
+        let weights: Vec<f32> = (0..want.len()).map(|k| k as f32).collect();
+        let weights = dev.tensor_from_vec(weights, *rows.shape());
+        let grads = (rows * weights).sum().backward();
+        let g = grads.get(&map).as_vec();
+        let mut moved = vec![0.0f32; g.len()];
+        for (k, &w) in want.iter().enumerate() {
+            let source = values.iter().position(|&x| x == w).expect("the value comes from the map");
+            moved[source] = k as f32;
+        }
+        assert_all_close(
+            format!("{context}: the gradient must flow back through the tape to each value's place"),
+            &g,
+            &moved,
+            Tolerance { abs: 0.0, rel: 0.0 },
+        );
+    }
+
+    #[test]
+    fn agrees_with_the_index_formula_on_random_maps() {
+        course::graded!();
+        for seed in SEEDS {
+            against_index_formula::<1, 8, 8, 8, 4>(seed);
+            against_index_formula::<2, 6, 3, 5, 3>(seed);
+            against_index_formula::<3, 4, 2, 1, 1>(seed);
+            against_index_formula::<2, 12, 4, 4, 4>(seed);
+        }
+    }
+}
+
+mod train_ssd {
+    use super::*;
+
+    #[test]
+    fn reaches_map_075_on_the_test_scenes() {
+        course::graded!();
+        let config = ch08::SsdConfig::default();
+        let train = datasets::shapes::generate_many(&ch08::detection_scenes(), 8_000, 2_000);
+        let test = datasets::shapes::generate_many(&ch08::detection_scenes(), 8_200, 300);
+        course::budget!(
+            "{} epochs x {} steps of batch {} ({} scenes), then {} test scenes",
+            config.epochs,
+            train.len() / ch08::SSD_BATCH,
+            ch08::SSD_BATCH,
+            train.len(),
+            test.len()
+        );
+        let (model, losses) = ch08::train_ssd(&train, &config, |_, _| {});
+        course::check_eq!(
+            losses.len(),
+            config.epochs * (2_000 / ch08::SSD_BATCH),
+            "train_ssd (book section 8.8): one loss per full batch of 32, for 3 epochs"
+        );
+        let detections = ch08::ssd_detect(&model, &test);
+        let (map, per_class) = ch08::mean_average_precision(&detections, &ch08::scene_truths(&test), 3, 0.5);
+        course::check!(
+            map >= 0.75,
+            "train_ssd (book section 8.8): mAP@0.5 {:.3} (circle, square, triangle: {per_class:.3?}) on 300 test scenes; the bar is 0.75 (the book's detector: 0.9)",
+            map
+        );
+    }
+
+    #[test]
+    fn repeats_exactly_and_calls_after_epoch() {
+        course::graded!();
+        let scenes = datasets::shapes::generate_many(&ch08::detection_scenes(), 8_400, 96);
+        let config = ch08::SsdConfig { epochs: 2, seed: 21, ..Default::default() };
+        let mut calls = Vec::new();
+        let (_, first) = ch08::train_ssd(&scenes, &config, |e, _| calls.push(e));
+        let (_, second) = ch08::train_ssd(&scenes, &config, |_, _| {});
+        let context = "train_ssd (book section 8.8): 96 scenes, 2 epochs";
+        course::check_eq!(calls, vec![1, 2], "{context}: after_epoch(e, model) after each epoch");
+        course::check_eq!(first.len(), 6, "{context}: one loss per full batch");
+        course::check_eq_own!(
+            first,
+            second,
+            "{context}: the same seed must give the same losses (seed the device and the batches)"
+        );
+    }
+}
+
+mod pyramid_windows {
+    use super::*;
+
+    #[test]
+    fn agrees_with_loops_on_random_sizes() {
+        course::graded!();
+        for seed in SEEDS {
+            let mut r = rng(seed + 110);
+            for _ in 0..10 {
+                let (width, height, stride) = (r.gen_range(1..70), r.gen_range(1..70), r.gen_range(1..9));
+                let sides: Vec<usize> = (0..r.gen_range(0..4)).map(|_| r.gen_range(1..40)).collect();
+                let mut want = Vec::new();
+                for &side in &sides {
+                    let mut y = 0;
+                    while y + side <= height {
+                        let mut x = 0;
+                        while x + side <= width {
+                            want.push([x as f32, y as f32, (x + side) as f32, (y + side) as f32]);
+                            x += stride;
+                        }
+                        y += stride;
+                    }
+                }
+                course::check_eq!(
+                    ch08::pyramid_windows(width, height, &sides, stride),
+                    want,
+                    "pyramid_windows (book section 8.7): a {width} x {height} image, sides {sides:?}, stride {stride}, seed {seed}"
+                );
+            }
+        }
+    }
+}
+
+mod detect_windows {
+    use super::*;
+
+    /// One-vs-rest SVMs on the windows of 60 scenes, as in section 8.7.
+    fn trained_svms() -> Vec<ch08::LinearSvm> {
+        let mut r = rng(120);
+        let (x, y) = ch08::window_examples(
+            &datasets::shapes::generate_many(&ch08::detection_scenes(), 121, 60),
+            4,
+            &mut r,
+        );
+        ch08::train_one_vs_rest(&x, &y, 4, 1e-3, 20_000, 1)
+    }
+
+    #[test]
+    fn agrees_with_the_definition_on_scenes() {
+        course::graded!();
+        let svms = trained_svms();
+        let windows = ch08::pyramid_windows(64, 64, &[12, 18, 26], 6);
+        for (i, scene) in
+            datasets::shapes::generate_many(&ch08::detection_scenes(), 122, 4).iter().enumerate()
+        {
+            for (min_score, threshold) in [(-0.5, 0.45), (0.0, 0.3)] {
+                let (mut boxes, mut scores, mut classes) = (Vec::new(), Vec::new(), Vec::new());
+                for w in &windows {
+                    let side = f64::from(w[2] - w[0]);
+                    let (cx, cy) = (f64::from(w[0] + w[2]) / 2.0, f64::from(w[1] + w[3]) / 2.0);
+                    let features = ch08::window_hog(scene, (cx as f32, cy as f32), side as f32);
+                    let all: Vec<f64> = svms.iter().map(|s| s.score(&features)).collect();
+                    let class = (0..all.len()).fold(0, |best, c| if all[c] > all[best] { c } else { best });
+                    if class != ch08::BACKGROUND && all[class] >= f64::from(min_score) {
+                        let half = side / 1.25 / 2.0;
+                        boxes.push([cx - half, cy - half, cx + half, cy + half].map(|v| v as f32));
+                        scores.push(all[class] as f32);
+                        classes.push(class);
+                    }
+                }
+                let mut want: Vec<(usize, Corners)> = Vec::new();
+                for class in 0..3 {
+                    let of_class: Vec<usize> = (0..boxes.len()).filter(|&k| classes[k] == class).collect();
+                    let b: Vec<Corners> = of_class.iter().map(|&k| boxes[k]).collect();
+                    let s: Vec<f32> = of_class.iter().map(|&k| scores[k]).collect();
+                    want.extend(reference_nms(&b, &s, threshold).into_iter().map(|j| (class, b[j])));
+                }
+                let mut got: Vec<(usize, Corners)> =
+                    ch08::detect_windows(scene, i, &svms, &windows, min_score, threshold)
+                        .iter()
+                        .map(|d| (d.class, d.bbox))
+                        .collect();
+                let key = |a: &(usize, Corners), b: &(usize, Corners)| {
+                    a.0.cmp(&b.0).then(a.1[0].total_cmp(&b.1[0])).then(a.1[1].total_cmp(&b.1[1]))
+                };
+                got.sort_by(key);
+                want.sort_by(key);
+                let context = format!(
+                    "detect_windows (book section 8.7): scene {i}, {} windows, scores from {min_score}, NMS at {threshold}",
+                    windows.len()
+                );
+                course::check_eq!(got.len(), want.len(), "{context}: the number of detections");
+                for (g, w) in got.iter().zip(&want) {
+                    course::check_eq!(g.0, w.0, "{context}: the classes");
+                    assert_all_close(
+                        format!("{context}: a box (the window shrunk by 1.25)"),
+                        &g.1,
+                        &w.1,
+                        Tolerance { abs: 1e-4, rel: 1e-6 },
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn your_detector_finds_the_shapes_of_test_scenes() {
+        course::graded!();
+        let svms = trained_svms();
+        let scenes = datasets::shapes::generate_many(&ch08::detection_scenes(), 8_200, 30);
+        let windows = ch08::pyramid_windows(64, 64, &ch08::PYRAMID_SIDES, ch08::PYRAMID_STRIDE);
+        let found: Vec<Detection> = scenes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| ch08::detect_windows(s, i, &svms, &windows, -0.5, ch08::SSD_NMS_IOU))
+            .collect();
+        let (map, per_class) = ch08::mean_average_precision(&found, &ch08::scene_truths(&scenes), 3, 0.5);
+        course::check!(
+            map >= 0.7,
+            "detect_windows (book section 8.7): with your pyramid_windows, mAP@0.5 {map:.3} (circles, squares, triangles {per_class:.3?}) on 30 test scenes; the bar is 0.7"
         );
     }
 }

@@ -3,7 +3,7 @@
 use course::check::{assert_all_close, assert_close, Tolerance};
 use courselib::device::{device, Dev};
 use dfdx::prelude::*;
-use subject::ch08_detection::{self as ch08, Detection, Truth};
+use subject::ch08_detection::{self as ch08, Corners, Detection, Truth};
 
 /// f32 arithmetic on a few small numbers: a handful of roundings.
 const F32: Tolerance = Tolerance { abs: 1e-6, rel: 1e-6 };
@@ -619,6 +619,230 @@ mod train_linear_svm {
             signs,
             positive,
             "train_linear_svm (book section 8.7): 500 steps separate the four points"
+        );
+    }
+}
+
+mod match_default_boxes {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let defaults = [
+            [0.0, 0.0, 10.0, 10.0],
+            [10.0, 0.0, 20.0, 10.0],
+            [5.0, 0.0, 15.0, 10.0],
+            [30.0, 30.0, 40.0, 40.0],
+        ];
+        let objects = [(2, [0.0, 0.0, 12.0, 10.0]), (0, [26.0, 26.0, 36.0, 36.0])];
+        let targets = ch08::match_default_boxes(&defaults, &objects);
+        course::check_eq!(
+            targets.classes,
+            vec![3, 0, 0, 1],
+            "match_default_boxes (book section 8.8): box 0 overlaps the triangle by 0.83, boxes 1 and 2 by 0.1 and 0.47, and box 3 is the circle's best box (IoU 0.22)"
+        );
+        let context = "match_default_boxes (book section 8.8): the offsets of the matched boxes, divided by SSD_VARIANCES";
+        let flat: Vec<f32> = targets.offsets.iter().flatten().copied().collect();
+        let want =
+            [1.0, 0.0, 1.2f32.ln() / 0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -4.0, -4.0, 0.0, 0.0];
+        assert_all_close(context, &flat, &want, F32);
+    }
+}
+
+mod hard_negatives {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let losses = [0.5, 2.0, 9.0, 3.0, 0.5, 1.0];
+        let classes = [0, 0, 2, 0, 0, 0];
+        course::check_eq!(
+            ch08::hard_negatives(&losses, &classes, 3),
+            vec![3, 1, 5],
+            "hard_negatives (book section 8.8): one positive, ratio 3: the three background boxes of largest loss, the positive's 9.0 left out"
+        );
+        course::check_eq!(
+            ch08::hard_negatives(&losses, &classes, 4),
+            vec![3, 1, 5, 0],
+            "hard_negatives (book section 8.8): ratio 4: boxes 0 and 4 tie at 0.5, the lower index first"
+        );
+        course::check_eq!(
+            ch08::hard_negatives(&losses, &classes, 10),
+            vec![3, 1, 5, 0, 4],
+            "hard_negatives (book section 8.8): ratio 10 asks for more negatives than there are: all five"
+        );
+    }
+}
+
+mod ssd_loss {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev: Dev = device(0);
+        let mut targets = ch08::SsdTargets {
+            classes: vec![0; ch08::SSD_DEFAULTS],
+            offsets: vec![[0.0; 4]; ch08::SSD_DEFAULTS],
+        };
+        targets.classes[7] = 2;
+        targets.offsets[7] = [1.0, 0.0, 0.5, 0.0];
+        let output = ch08::SsdOutput::<1, Dev, NoneTape> { classes: dev.zeros(), offsets: dev.zeros() };
+        let loss = ch08::ssd_loss(output, &[&targets], 3).array();
+        assert_close(
+            "ssd_loss (book section 8.8): uniform logits and zero offsets, one positive box with targets (1, 0, 0.5, 0): (4·ln 4 + 0.5 + 0.125) / 1",
+            loss,
+            4.0 * 4f32.ln() + 0.625,
+            Tolerance { abs: 1e-5, rel: 1e-5 },
+        );
+    }
+}
+
+mod ssd_detections {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let defaults = [[0.0, 0.0, 10.0, 10.0], [2.0, 0.0, 12.0, 10.0]];
+        let logits = [0.0, 3f32.ln(), 0.0, 0.0, 0.0, 2f32.ln(), 0.0, 0.0];
+        let offsets = [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0];
+        let context = "ssd_detections (book section 8.8): two boxes, scores from 0.3";
+        let kept = ch08::ssd_detections(&logits, &offsets, &defaults, 5, 0.3, 0.45);
+        course::check_eq!(
+            kept.len(),
+            1,
+            "{context}, NMS at 0.45: the circle at 0.4 overlaps the one at 0.5 by 7/13"
+        );
+        course::check_eq!((kept[0].image, kept[0].class), (5, 0), "{context}: a circle (logit 1) in image 5");
+        assert_close(context, kept[0].score, 0.5, F32);
+        assert_all_close(context, &kept[0].bbox, &[0.0, 0.0, 10.0, 10.0], F32);
+        let both = ch08::ssd_detections(&logits, &offsets, &defaults, 5, 0.3, 0.6);
+        course::check_eq!(both.len(), 2, "{context}, NMS at 0.6: both circles stay");
+        assert_close(context, both[1].score, 0.4, F32);
+        assert_all_close(
+            "ssd_detections (book section 8.8): t_x = 1 moves the second box by 0.1 of its width",
+            &both[1].bbox,
+            &[3.0, 0.0, 13.0, 10.0],
+            F32,
+        );
+    }
+}
+
+mod head_rows {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let dev: Dev = device(0);
+        // Two default boxes of two values per cell on a 1x2 map: channel c at column j holds 10c + j.
+        let map = dev.tensor([[[[0.0f32, 1.0]], [[10.0, 11.0]], [[20.0, 21.0]], [[30.0, 31.0]]]]);
+        let rows = ch08::head_rows::<1, 4, 1, 2, 2, Dev, NoneTape>(map);
+        course::check_eq!(rows.shape().1, 4, "head_rows (book section 8.8): 1·2 cells with 2 boxes each");
+        assert_all_close(
+            "head_rows (book section 8.8): the rows (0, 10), (20, 30) of the first cell, then (1, 11), (21, 31)",
+            &rows.as_vec(),
+            &[0.0, 10.0, 20.0, 30.0, 1.0, 11.0, 21.0, 31.0],
+            F32,
+        );
+    }
+}
+
+mod train_ssd {
+    use super::*;
+
+    #[test]
+    fn the_loss_falls_on_128_scenes() {
+        course::graded!();
+        let scenes = datasets::shapes::generate_many(&ch08::detection_scenes(), 8_300, 128);
+        let config = ch08::SsdConfig { epochs: 4, ..Default::default() };
+        let mut epochs = Vec::new();
+        let (_, losses) = ch08::train_ssd(&scenes, &config, |epoch, _| epochs.push(epoch));
+        course::check_eq!(
+            epochs,
+            vec![1, 2, 3, 4],
+            "train_ssd (book section 8.8): after_epoch after each of 4 epochs"
+        );
+        course::check_eq!(
+            losses.len(),
+            16,
+            "train_ssd (book section 8.8): one loss per batch of 32, 4 per epoch"
+        );
+        let last_epoch = losses[12..].iter().sum::<f32>() / 4.0;
+        course::check!(
+            last_epoch < 0.85 * losses[0],
+            "train_ssd (book section 8.8): the loss should fall, from {} on the first batch to a mean of {} in the last epoch",
+            losses[0],
+            last_epoch
+        );
+    }
+}
+
+mod pyramid_windows {
+    use super::*;
+
+    #[test]
+    fn worked_example_of_the_book() {
+        course::graded!();
+        let windows = ch08::pyramid_windows(10, 8, &[4, 8, 12], 3);
+        let want: Vec<Corners> = vec![
+            [0.0, 0.0, 4.0, 4.0],
+            [3.0, 0.0, 7.0, 4.0],
+            [6.0, 0.0, 10.0, 4.0],
+            [0.0, 3.0, 4.0, 7.0],
+            [3.0, 3.0, 7.0, 7.0],
+            [6.0, 3.0, 10.0, 7.0],
+            [0.0, 0.0, 8.0, 8.0],
+        ];
+        course::check_eq!(
+            windows,
+            want,
+            "pyramid_windows (book section 8.7): a 10 x 8 image, sides 4, 8 and 12, stride 3: six windows of side 4 row by row, one of side 8, none of side 12"
+        );
+    }
+}
+
+mod detect_windows {
+    use super::*;
+
+    #[test]
+    fn constant_svms_find_the_inner_boxes() {
+        course::graded!();
+        let scene = datasets::shapes::generate(&ch08::detection_scenes(), 1);
+        // SVMs without weights: the square's bias 2 wins everywhere
+        let features = ch08::window_hog(&scene, (32.0, 32.0), 24.0).len();
+        let svms: Vec<ch08::LinearSvm> = [0.0, 2.0, 0.0, -1.0]
+            .iter()
+            .map(|&bias| ch08::LinearSvm { weights: vec![0.0; features], bias })
+            .collect();
+        let windows = ch08::pyramid_windows(64, 64, &[24], 20);
+        let found = ch08::detect_windows(&scene, 4, &svms, &windows, 1.5, 0.45);
+        let context =
+            "detect_windows (book section 8.7): 9 windows of side 24, every one a square with score 2";
+        course::check_eq!(
+            found.len(),
+            9,
+            "{context}: the inner boxes (side 24 / 1.25 = 19.2) do not overlap, NMS keeps all"
+        );
+        for d in &found {
+            course::check_eq!((d.image, d.class), (4, 1), "{context}: image 4, class 1 (square)");
+            assert_close(context, d.score, 2.0, F32);
+            let (x, y, w, h) = ch08::centre_size(&d.bbox);
+            course::check!(
+                [12.0, 32.0, 52.0].contains(&x)
+                    && [12.0, 32.0, 52.0].contains(&y)
+                    && (w - 19.2).abs() < 1e-4
+                    && (h - 19.2).abs() < 1e-4,
+                "{context}: each box is its window shrunk by CONTEXT about the window's centre, got {:?}",
+                d.bbox
+            );
+        }
+        course::check!(
+            ch08::detect_windows(&scene, 4, &svms, &windows, 2.5, 0.45).is_empty(),
+            "{context}: no window scores at least 2.5"
         );
     }
 }
