@@ -2280,6 +2280,20 @@ mod head_rows {
             &want,
             Tolerance { abs: 0.0, rel: 0.0 },
         );
+    }
+
+    /// The gradient of `Σ_k k · rows[k]` must reach each value's place in the map.
+    fn through_the_tape<const B: usize, const AV: usize, const H: usize, const W: usize, const V: usize>(
+        seed: u64,
+    ) {
+        let dev: Dev = device(seed);
+        let map: Tensor<Rank4<B, AV, H, W>, f32, Dev> = crate::support::uniform(&dev, seed, 1.0);
+        let values = map.as_vec();
+        let context = format!(
+            "head_rows (book section 8.8): a map ({B}, {AV}, {H}, {W}) with {V} values per box, seed {seed}"
+        );
+        let rows = ch08::head_rows::<B, AV, H, W, V, Dev, OwnedTape<f32, Dev>>(map.leaky_trace());
+        let want = rows.as_vec();
         let weights: Vec<f32> = (0..want.len()).map(|k| k as f32).collect();
         let weights = dev.tensor_from_vec(weights, *rows.shape());
         let grads = (rows * weights).sum().backward();
@@ -2305,6 +2319,16 @@ mod head_rows {
             against_index_formula::<2, 6, 3, 5, 3>(seed);
             against_index_formula::<3, 4, 2, 1, 1>(seed);
             against_index_formula::<2, 12, 4, 4, 4>(seed);
+        }
+    }
+
+    #[test]
+    fn the_gradient_flows_back_to_each_place() {
+        course::graded!();
+        for seed in SEEDS {
+            through_the_tape::<1, 8, 8, 8, 4>(seed);
+            through_the_tape::<2, 6, 3, 5, 3>(seed);
+            through_the_tape::<2, 12, 4, 4, 4>(seed);
         }
     }
 }
@@ -2362,6 +2386,22 @@ mod train_ssd {
 
 mod pyramid_windows {
     use super::*;
+
+    #[test]
+    fn the_book_pyramid_has_811_windows() {
+        course::graded!();
+        let windows = ch08::pyramid_windows(64, 64, &ch08::PYRAMID_SIDES, ch08::PYRAMID_STRIDE);
+        course::check_eq!(
+            windows.len(),
+            196 + 169 + 144 + 121 + 100 + 81,
+            "pyramid_windows (book section 8.7): a 64 x 64 image, sides 12, 15, 18, 22, 26, 30, stride 4: 14², 13², 12², 11², 10² and 9² windows"
+        );
+        course::check_eq!(
+            (windows[0], windows[195], windows[196], windows[810]),
+            ([0.0, 0.0, 12.0, 12.0], [52.0, 52.0, 64.0, 64.0], [0.0, 0.0, 15.0, 15.0], [32.0, 32.0, 62.0, 62.0]),
+            "pyramid_windows (book section 8.7): the first and last windows of side 12, the first of side 15 and the last of side 30"
+        );
+    }
 
     #[test]
     fn agrees_with_loops_on_random_sizes() {
